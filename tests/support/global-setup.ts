@@ -1,7 +1,8 @@
 // Runs once before all test projects. It finds the optional parts of the test environment
 // (a PostgreSQL server, a Chromium binary), tells the test processes through environment
 // variables, and says plainly which parts will be skipped. Under CI nothing may be skipped.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import postgres from 'postgres';
 
 const DEFAULT_PG = 'postgres://postgres@127.0.0.1:5432/test';
@@ -37,6 +38,10 @@ export default async function setup(): Promise<void> {
     delete process.env.COFFER_TEST_CHROMIUM;
     missing.push('browser tests (no Chromium found; install it with `apt-get install -y chromium` or set COFFER_TEST_CHROMIUM)');
   }
+
+  const workDir = join(import.meta.dirname, '../../.tmp');
+  mkdirSync(workDir, { recursive: true });
+  writeFileSync(join(workDir, 'test-environment.json'), JSON.stringify({ skipped: missing }));
 
   if (missing.length === 0) return;
   if (strict) {
