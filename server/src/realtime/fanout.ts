@@ -1,0 +1,183 @@
+// Cross-process fan-out of "an account's cursor moved" (docs/api.md "Sync").
+//
+// With PostgreSQL every server process LISTENs on `coffer_changes`; after a change commits, the
+// process that made it delivers to its own sockets at once and sends
+// `NOTIFY coffer_changes, '<accountId>:<cursor>'`, which reaches every process (itself included;
+// the hub drops the repeat because the cursor is not newer). With PGlite there is one process, so
+// delivery is in-process only.
+//
+// Notifications sent while a LISTEN connection is down are lost; after each (re)connect the
+// fan-out asks `loadCursor` for the current cursor of every account with sockets here, so no
+// client stays behind.
+import postgres from 'postgres';
+import type { RealtimeHub } from './hub.js';
+
+export const CHANNEL = 'coffer_changes';
+
+export interface ChangeEvent {
+  accountId: string;
+  cursor: number;
+}
+
+export interface Fanout {
+  /** Delivers a committed change to every socket of the account in every process. */
+  publish(event: ChangeEvent): Promise<void>;
+  /** Stops listening and closes the connections this fan-out opened. */
+  close(): Promise<void>;
+}
+
+const ACCOUNT_ID = /^[0-9a-f]{32}$/;
+
+/** `<accountId>:<cursor>` — the NOTIFY payload. */
+export function encodePayload(event: ChangeEvent): string {
+  if (!ACCOUNT_ID.test(event.accountId)) throw new TypeError('accountId must be 32 lowercase hex digits');
+  if (!Number.isSafeInteger(event.cursor) || event.cursor < 0) throw new RangeError('cursor must be a safe integer ≥ 0');
+  return `${event.accountId}:${event.cursor}`;
+}
+
+/** Parses a NOTIFY payload; returns null for anything malformed (ignored, never thrown). */
+export function decodePayload(payload: string): ChangeEvent | null {
+  const m = /^([0-9a-f]{32}):(\d{1,15})$/.exec(payload);
+  if (!m) return null;
+  return { accountId: m[1]!, cursor: Number(m[2]) };
+}
+
+/** In-process fan-out, for PGlite (one process owns the database). */
+export function localFanout(hub: RealtimeHub): Fanout {
+  return {
+    publish: async (event) => {
+      hub.publish(event.accountId, event.cursor);
+    },
+    close: async () => {},
+  };
+}
+
+export interface PgFanoutOptions {
+  /** PostgreSQL URL. The fan-out opens its own clients: one LISTEN connection + one for NOTIFY. */
+  url: string;
+  hub: RealtimeHub;
+  /** Current cursor of an account, used to catch up after the LISTEN connection (re)connects. */
+  loadCursor?: (accountId: string) => Promise<number | null>;
+  /** Reports failures (connection errors, failed NOTIFY). Messages carry no secrets. */
+  onError?: (message: string, err: unknown) => void;
+  /**
+   * Every `heartbeatMs` the fan-out NOTIFYs itself; when the previous heartbeat has not come back,
+   * the LISTEN connection is replaced (postgres.js reconnects by itself after a clean close, this
+   * covers the rest: half-open sockets, a reconnect that failed). Default 10 s.
+   */
+  heartbeatMs?: number;
+  /** First retry delay when LISTEN fails; doubles up to 30 s. Default 500 ms. */
+  retryMs?: number;
+  /** application_name of the connections (lets tests find and kill them). Default `coffer-realtime`. */
+  applicationName?: string;
+}
+
+/**
+ * Starts LISTENing and returns once the first LISTEN succeeded, or after the first failure (it
+ * then keeps retrying in the background, so a server can start before its database).
+ */
+export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
+  const { hub } = options;
+  const onError = options.onError ?? (() => {});
+  const heartbeatMs = options.heartbeatMs ?? 10_000;
+  const retryMs = options.retryMs ?? 500;
+  const connection = { application_name: options.applicationName ?? 'coffer-realtime' };
+  const notifySql = postgres(options.url, { max: 1, onnotice: () => {}, connection });
+  // A random tag tells this process's heartbeats from other processes' ones.
+  const tag = `hb:${Math.random().toString(36).slice(2)}`;
+  let closed = false;
+  let listenSql: postgres.Sql | undefined;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let heartbeatSent = 0;
+  let heartbeatSeen = 0;
+  let connecting = false;
+
+  const onNotify = (payload: string) => {
+    if (payload.startsWith('hb:')) {
+      if (payload.startsWith(`${tag}:`)) heartbeatSeen = Math.max(heartbeatSeen, Number(payload.slice(tag.length + 1)));
+      return;
+    }
+    const event = decodePayload(payload);
+    if (event) hub.publish(event.accountId, event.cursor);
+  };
+
+  const resync = async () => {
+    if (!options.loadCursor) return;
+    for (const accountId of hub.connectedAccounts()) {
+      try {
+        const cursor = await options.loadCursor(accountId);
+        if (cursor !== null) hub.publish(accountId, cursor);
+      } catch (err) {
+        onError('realtime: catching up after reconnect failed', err);
+      }
+    }
+  };
+
+  let listens = 0;
+  // Called by postgres.js on the first LISTEN and after each reconnect of its LISTEN connection.
+  const onListen = () => {
+    heartbeatSeen = heartbeatSent;
+    if (listens++ > 0) void resync();
+  };
+
+  /** (Re)creates the LISTEN connection; on failure retries with backoff. */
+  const connect = async (delay: number): Promise<void> => {
+    if (closed || connecting) return;
+    connecting = true;
+    const old = listenSql;
+    listenSql = undefined;
+    if (old) await old.end({ timeout: 0 }).catch(() => {});
+    const sql = postgres(options.url, { max: 1, onnotice: () => {}, connection });
+    try {
+      await sql.listen(CHANNEL, onNotify, onListen);
+      if (closed) {
+        await sql.end({ timeout: 0 }).catch(() => {});
+        return;
+      }
+      listenSql = sql;
+    } catch (err) {
+      await sql.end({ timeout: 0 }).catch(() => {});
+      if (closed) return;
+      onError(`realtime: LISTEN failed, retrying in ${delay} ms`, err);
+      retryTimer = setTimeout(() => void connect(Math.min(delay * 2, 30_000)), delay);
+      retryTimer.unref?.();
+    } finally {
+      connecting = false;
+    }
+  };
+
+  const heartbeat = setInterval(() => {
+    if (closed || connecting || !listenSql) return;
+    if (heartbeatSeen < heartbeatSent) {
+      onError('realtime: LISTEN connection stopped answering, reconnecting', new Error('heartbeat lost'));
+      void connect(retryMs);
+      return;
+    }
+    heartbeatSent++;
+    notifySql.notify(CHANNEL, `${tag}:${heartbeatSent}`).catch((err: unknown) => onError('realtime: heartbeat NOTIFY failed', err));
+  }, heartbeatMs);
+  heartbeat.unref?.();
+
+  await connect(retryMs);
+
+  return {
+    publish: async (event) => {
+      const payload = encodePayload(event);
+      hub.publish(event.accountId, event.cursor);
+      try {
+        await notifySql.notify(CHANNEL, payload);
+      } catch (err) {
+        onError('realtime: NOTIFY failed', err);
+      }
+    },
+    close: async () => {
+      closed = true;
+      clearInterval(heartbeat);
+      if (retryTimer) clearTimeout(retryTimer);
+      await Promise.all([
+        listenSql?.end({ timeout: 2 }).catch(() => {}),
+        notifySql.end({ timeout: 2 }).catch(() => {}),
+      ]);
+    },
+  };
+}
