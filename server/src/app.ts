@@ -1,0 +1,117 @@
+// Builds the Coffer HTTP app. Only main.ts listens; tests call `app.request()` in-process.
+import { createNodeWebSocket } from '@hono/node-ws';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { routePath } from 'hono/route';
+import type { AppContext, AppEnv } from './context.js';
+import { ApiError } from './errors.js';
+import { describeError, pathOnly } from './logger.js';
+import { Metrics } from './metrics.js';
+import { accountRoutes } from './routes/account.js';
+import { authRoutes } from './routes/auth.js';
+import { changesRoutes } from './routes/changes.js';
+import { chunkRoutes, uploadRoutes } from './routes/chunks.js';
+import { deviceRoutes } from './routes/devices.js';
+import { nodeRoutes, trashRoutes } from './routes/nodes.js';
+import { serveWeb } from './static.js';
+
+/** Chunk records are at most 4 MiB of content plus record overhead (format §6.1, §2). */
+export const MAX_CHUNK_BYTES = 4 * 1024 * 1024 + 1024;
+const MAX_JSON_BYTES = 1024 * 1024;
+const MAX_COMMIT_BYTES = 32 * 1024 * 1024;
+
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; connect-src 'self'; "
+  + "img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+export interface CofferApp {
+  app: Hono<AppEnv>;
+  metrics: Metrics;
+  /** Attaches WebSocket upgrades to the listening HTTP server (main.ts). */
+  injectWebSocket: ReturnType<typeof createNodeWebSocket>['injectWebSocket'];
+  /** Functions run at shutdown, after the server stopped accepting requests. */
+  closers: Array<() => Promise<void> | void>;
+}
+
+function errorBody(c: Context, err: ApiError) {
+  for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
+  return c.json({ code: err.code, message: err.message, ...err.details }, err.status);
+}
+
+function limitFor(method: string, path: string): { size: number; error: ApiError } {
+  if (method === 'PUT' && path.startsWith('/api/chunks/')) {
+    return { size: MAX_CHUNK_BYTES, error: new ApiError(413, 'CHUNK_TOO_LARGE', `A chunk is at most ${MAX_CHUNK_BYTES} bytes`) };
+  }
+  const size = method === 'POST' && /^\/api\/nodes\/[^/]+\/versions$/.test(path) ? MAX_COMMIT_BYTES : MAX_JSON_BYTES;
+  return { size, error: new ApiError(413, 'BODY_TOO_LARGE', `The request body is over ${size} bytes`) };
+}
+
+export function createApp(ctx: AppContext): CofferApp {
+  const app = new Hono<AppEnv>();
+  const metrics = new Metrics();
+  const nodeWs = createNodeWebSocket({ app });
+  const closers: CofferApp['closers'] = [];
+
+  // Edge: security headers, metrics and one log line per request (path only, never the query).
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    const seconds = (performance.now() - started) / 1000;
+    c.header('Content-Security-Policy', CSP);
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Referrer-Policy', 'no-referrer');
+    c.header('X-Frame-Options', 'DENY');
+    c.header('Cross-Origin-Opener-Policy', 'same-origin');
+    c.header('Cross-Origin-Resource-Policy', 'same-origin');
+    c.header('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
+    if (c.req.path.startsWith('/api/') && !c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
+    const matched = c.req.path.startsWith('/api/') || c.req.path === '/healthz' || c.req.path === '/metrics';
+    const route = c.res.status === 404 && matched ? 'unmatched' : matched ? routePath(c, -1) : 'static';
+    metrics.observe(c.req.method, route, c.res.status, seconds);
+    ctx.logger.info('request', {
+      method: c.req.method, path: pathOnly(c.req.path), status: c.res.status, ms: Math.round(seconds * 1000),
+    });
+  });
+
+  app.use('/api/*', async (c, next) => {
+    const { size, error } = limitFor(c.req.method, c.req.path);
+    return bodyLimit({ maxSize: size, onError: () => { throw error; } })(c, next);
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return errorBody(c, err);
+    ctx.logger.error('unhandled error', { method: c.req.method, path: pathOnly(c.req.path), ...describeError(err) });
+    return errorBody(c, new ApiError(500, 'INTERNAL', 'Internal server error'));
+  });
+  app.notFound((c) => errorBody(c, new ApiError(404, 'NOT_FOUND', 'No such resource')));
+
+  app.get('/healthz', async (c) => {
+    try {
+      await ctx.db.execute('select 1');
+    } catch {
+      throw new ApiError(503, 'NOT_READY', 'The database is not reachable', {}, { 'Retry-After': '5' });
+    }
+    return c.json({ ok: true });
+  });
+  app.get('/metrics', (c) => c.text(metrics.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4' }));
+
+  app.route('/api/auth', authRoutes(ctx));
+  app.route('/api/account', accountRoutes(ctx));
+  app.route('/api/devices', deviceRoutes(ctx));
+  app.route('/api/nodes', nodeRoutes(ctx));
+  app.route('/api/trash', trashRoutes(ctx));
+  app.route('/api/uploads', uploadRoutes(ctx));
+  app.route('/api/chunks', chunkRoutes(ctx));
+  app.route('/api/changes', changesRoutes(ctx));
+  // Share links and the WebSocket push (server-links engineer) mount here, e.g.:
+  //   app.route('/api/links', linkRoutes(ctx));
+  //   app.route('/api/public/links', publicLinkRoutes(ctx));
+  //   app.route('/api/ws', realtimeRoutes(ctx, nodeWs.upgradeWebSocket, closers));
+
+  // Anything else under /api is a 404 in JSON; every other GET is the web vault.
+  app.all('/api/*', (c) => errorBody(c, new ApiError(404, 'NOT_FOUND', 'No such resource')));
+  const web = serveWeb(ctx.config.webDist);
+  app.get('*', web);
+  app.all('*', (c) => errorBody(c, new ApiError(405, 'METHOD_NOT_ALLOWED', 'Method not allowed')));
+
+  return { app, metrics, injectWebSocket: nodeWs.injectWebSocket, closers };
+}

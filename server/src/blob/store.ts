@@ -1,0 +1,37 @@
+// The blob store holds chunk records (ciphertext) under opaque keys. Two backends implement it:
+// a folder on disk (folder.ts) and S3 (s3.ts). Keys are 64 lowercase hex digits (see blobKey).
+import { createHash } from 'node:crypto';
+
+export interface Blob {
+  size: number;
+  stream: ReadableStream<Uint8Array>;
+}
+
+export interface BlobStore {
+  readonly kind: 'folder' | 's3';
+  /** Stores `data` under `key` atomically: readers see the whole blob or nothing. Idempotent. */
+  put(key: string, data: Uint8Array): Promise<void>;
+  /** The blob, or null when there is none. */
+  get(key: string): Promise<Blob | null>;
+  has(key: string): Promise<boolean>;
+  /** Removes the blob; removing a missing blob is not an error. */
+  delete(key: string): Promise<void>;
+  /** Throws when the store cannot be reached (for readiness checks). */
+  ping(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+const KEY = /^[0-9a-f]{64}$/;
+
+export function assertKey(key: string): void {
+  if (!KEY.test(key)) throw new TypeError('blob key must be 64 lowercase hex digits');
+}
+
+/**
+ * The blob key of one account's chunk: SHA-256(accountId || chunkId) in hex. Chunk ids are chosen
+ * per vault, so keying blobs by account keeps one account from reading or overwriting another's
+ * blob by naming its chunk id, while equal chunks within a vault still share one blob.
+ */
+export function blobKey(accountId: string, chunkId: string): string {
+  return createHash('sha256').update(Buffer.from(accountId, 'hex')).update(Buffer.from(chunkId, 'hex')).digest('hex');
+}

@@ -1,0 +1,28 @@
+// A tiny typed emitter. After every committed transaction that writes to `changes`, the server
+// emits `changed` with the account's new cursor; the realtime push subscribes to it.
+export interface ChangedEvent { accountId: string; cursor: number }
+
+export interface EventMap { changed: ChangedEvent }
+
+type Listener<T> = (event: T) => void;
+
+export class Events {
+  readonly #listeners: { [K in keyof EventMap]: Set<Listener<EventMap[K]>> } = { changed: new Set() };
+
+  /** Subscribes; returns the function that unsubscribes. */
+  on<K extends keyof EventMap>(name: K, listener: Listener<EventMap[K]>): () => void {
+    this.#listeners[name].add(listener);
+    return () => this.#listeners[name].delete(listener);
+  }
+
+  /** Calls every listener; a listener that throws does not stop the others (or the caller). */
+  emit<K extends keyof EventMap>(name: K, event: EventMap[K]): void {
+    for (const listener of this.#listeners[name]) {
+      try {
+        listener(event);
+      } catch {
+        // listeners log their own failures; a broken subscriber must not fail a committed write
+      }
+    }
+  }
+}

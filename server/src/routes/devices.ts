@@ -1,0 +1,7 @@
+import { Hono } from 'hono';
+import type { AppContext, AppEnv } from '../context.js';
+
+export function deviceRoutes(ctx: AppContext): Hono<AppEnv> {
+  void ctx;
+  return new Hono<AppEnv>();
+}
