@@ -1,0 +1,90 @@
+// Chunk ids and chunk records (format §6.2, §6.3).
+import { fail } from './errors';
+import { assertBytes, concat, idBytes, toHex, utf8 } from './bytes';
+import { hmacSha256, importAesKey, NONCE_BYTES } from './primitives';
+import { vaultInternals, type Vault } from './account';
+import { aeadRecordLength, checkHeader, HEADER_BYTES, RECORD_VERSION, RecordType } from './record';
+import { padLen, unpad } from './padding';
+import { randomBytes } from './random';
+import { MAX_CHUNK } from './fastcdc';
+
+export const CHUNK_ID_BYTES = 32;
+const CHUNK_LABEL = utf8('coffer/v1/chunk'); // format §2
+
+export interface ManifestEntry { chunkId: string; chunkKey: Uint8Array; plainLength: number; storedLength: number }
+
+/** storedLength of a chunk of `plainLength` bytes (format §7). */
+export function storedLengthOf(plainLength: number): number {
+  return aeadRecordLength(padLen(plainLength + 1));
+}
+
+/** chunkId = HMAC(chunkIdKey, chunk), hex (format §6.2). */
+export async function chunkIdOf(vault: Vault, bytes: Uint8Array): Promise<string> {
+  assertBytes('bytes', bytes);
+  return toHex(await hmacSha256(vaultInternals(vault).chunkIdKey, bytes));
+}
+
+/**
+ * Encrypts one chunk whose plaintext is `body[0 .. plainLength)` and whose padding (format §3) is
+ * already in place after it. Taking the padded buffer saves a copy of every chunk.
+ */
+export async function sealPaddedChunk(vault: Vault, body: Uint8Array, plainLength: number): Promise<{ entry: ManifestEntry; record: Uint8Array }> {
+  const v = vaultInternals(vault);
+  const id = await hmacSha256(v.chunkIdKey, body.subarray(0, plainLength)); // format §6.2
+  const chunkKey = await hmacSha256(v.chunkKeyKey, id); // format §6.3
+  const header = new Uint8Array([RECORD_VERSION, RecordType.chunk]);
+  const nonce = randomBytes(NONCE_BYTES);
+  const key = await importAesKey(chunkKey, 'encrypt');
+  const ct = new Uint8Array(
+    await globalThis.crypto.subtle.encrypt(
+      { name: 'AES-GCM', iv: nonce as Uint8Array<ArrayBuffer>, additionalData: concat(header, CHUNK_LABEL, id) as Uint8Array<ArrayBuffer>, tagLength: 128 },
+      key,
+      body as Uint8Array<ArrayBuffer>,
+    ),
+  );
+  const record = new Uint8Array(HEADER_BYTES + NONCE_BYTES + ct.length);
+  record.set(header, 0);
+  record.set(nonce, HEADER_BYTES);
+  record.set(ct, HEADER_BYTES + NONCE_BYTES);
+  return { entry: { chunkId: toHex(id), chunkKey, plainLength, storedLength: record.length }, record };
+}
+
+export function checkEntry(entry: ManifestEntry, name = 'entry'): Uint8Array {
+  if (typeof entry !== 'object' || entry === null) throw new TypeError(`${name} must be a ManifestEntry`);
+  const id = idBytes(`${name}.chunkId`, entry.chunkId, CHUNK_ID_BYTES);
+  assertBytes(`${name}.chunkKey`, entry.chunkKey, 32);
+  if (!Number.isSafeInteger(entry.plainLength) || entry.plainLength < 1 || entry.plainLength > MAX_CHUNK) {
+    fail('MANIFEST_INVALID', 'plainLength out of range');
+  }
+  if (entry.storedLength !== storedLengthOf(entry.plainLength)) fail('MANIFEST_INVALID', 'storedLength does not match plainLength');
+  return id;
+}
+
+/** Checks storedLength (TRUNCATED), then the header, then the tag, then padding and length (format §7). */
+export async function decryptChunk(entry: ManifestEntry, record: Uint8Array): Promise<Uint8Array> {
+  const id = checkEntry(entry);
+  assertBytes('record', record);
+  if (record.length !== entry.storedLength) fail('TRUNCATED', 'chunk record length differs from storedLength');
+  const header = checkHeader(record, RecordType.chunk);
+  const key = await importAesKey(entry.chunkKey, 'decrypt');
+  let body: Uint8Array;
+  try {
+    body = new Uint8Array(
+      await globalThis.crypto.subtle.decrypt(
+        {
+          name: 'AES-GCM',
+          iv: record.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES) as Uint8Array<ArrayBuffer>,
+          additionalData: concat(header, CHUNK_LABEL, id) as Uint8Array<ArrayBuffer>,
+          tagLength: 128,
+        },
+        key,
+        record.subarray(HEADER_BYTES + NONCE_BYTES) as Uint8Array<ArrayBuffer>,
+      ),
+    );
+  } catch {
+    fail('AUTH_FAILED', 'authentication failed');
+  }
+  const pt = unpad(body);
+  if (pt.length !== entry.plainLength) fail('MANIFEST_INVALID', 'chunk length differs from the manifest');
+  return pt;
+}

@@ -1,0 +1,20 @@
+// @coffer/crypto-core public API (crypto-core/API.md). Byte format: docs/format.md.
+export { CofferCryptoError, type CryptoErrorCode } from './errors';
+export { toHex, fromHex, toBase64Url, fromBase64Url, constantTimeEqual } from './bytes';
+export type { AccountKey, Kek, NodeSecret } from './keys';
+export { newKdfParams, encodeKdfParams, decodeKdfParams, derivePassphraseKeys, type KdfParams } from './kdf';
+export {
+  randomId, newAccount, openVault, sealSlot, openSlot, prfKek, credentialIdHash, loginVerifier,
+  newRecoveryCode, recoveryKeys, newDeviceKeyPair, sealDeviceSlot, openDeviceSlot,
+  type Vault, type SlotKind, type DeviceKeyPair,
+} from './account';
+export {
+  newNode, nodeKeys, wrapNodeSecret, unwrapNodeSecret, sealMetadata, openMetadata, nameHash, validateName,
+  type NodeKeys, type Metadata,
+} from './node';
+export { chunkIdOf, decryptChunk, storedLengthOf, type ManifestEntry } from './chunks';
+export { sealManifest, openManifest, type Manifest } from './manifest';
+export { encryptStream, decryptStream, type EncryptedChunk } from './stream';
+export { createChunker, cutPoints, gearFromChunkingKey, CHUNK_PARAMS, type Chunker, type ChunkParams, type Gear } from './fastcdc';
+export { padLen, padme } from './padding';
+export { createLink, linkKeys, linkChallengeResponse, openLinkPayload, type CreatedLink } from './link';

@@ -1,0 +1,121 @@
+// Primitive wrappers (format §1). Bulk AES-256-GCM, HMAC-SHA256 and SHA-256 go through WebCrypto
+// (native, off the main thread in Node); HKDF on 32-byte inputs is cheaper synchronously in
+// @noble/hashes than as a WebCrypto round trip. X25519 uses WebCrypto when the runtime has it and
+// @noble/curves otherwise; the test suite cross-checks both paths.
+import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
+import { hkdf as nobleHkdf } from '@noble/hashes/hkdf.js';
+import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { fail } from './errors';
+import { concat } from './bytes';
+
+const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
+
+/** WebCrypto wants ArrayBuffer-backed views; TS 5.9's BufferSource typing is stricter than runtimes. */
+const buf = (b: Uint8Array): Uint8Array<ArrayBuffer> => b as Uint8Array<ArrayBuffer>;
+
+export const AES_KEY_BYTES = 32;
+export const NONCE_BYTES = 12; // format §1
+export const TAG_BYTES = 16; // format §1
+
+// ---- AES-256-GCM ----
+
+export function importAesKey(key: Uint8Array, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
+  return subtle().importKey('raw', buf(key), { name: 'AES-GCM' }, false, [usage]);
+}
+
+export async function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  const k = await importAesKey(key, 'encrypt');
+  const ct = await subtle().encrypt({ name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad), tagLength: 128 }, k, buf(pt));
+  return new Uint8Array(ct);
+}
+
+/** Returns the plaintext, or throws AUTH_FAILED. Nothing is returned before the tag verified. */
+export async function aesGcmOpen(key: Uint8Array, nonce: Uint8Array, ct: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  const k = await importAesKey(key, 'decrypt');
+  let pt: ArrayBuffer;
+  try {
+    pt = await subtle().decrypt({ name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad), tagLength: 128 }, k, buf(ct));
+  } catch {
+    fail('AUTH_FAILED', 'authentication failed');
+  }
+  return new Uint8Array(pt);
+}
+
+// ---- HMAC-SHA256 / SHA-256 ----
+
+export function importHmacKey(key: Uint8Array): Promise<CryptoKey> {
+  return subtle().importKey('raw', buf(key), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+}
+
+export async function hmacSha256(key: Uint8Array | CryptoKey, msg: Uint8Array): Promise<Uint8Array> {
+  const k = key instanceof Uint8Array ? await importHmacKey(key) : key;
+  return new Uint8Array(await subtle().sign('HMAC', k, buf(msg)));
+}
+
+/** Synchronous HMAC for short messages (names, challenges), where a WebCrypto round trip dominates. */
+export function hmacSha256Sync(key: Uint8Array, msg: Uint8Array): Uint8Array {
+  return nobleHmac(nobleSha256, key, msg);
+}
+
+export async function sha256(msg: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await subtle().digest('SHA-256', buf(msg)));
+}
+
+// ---- HKDF-SHA256 (RFC 5869; an empty salt means HashLen zero bytes, format §1) ----
+
+export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  return nobleHkdf(nobleSha256, ikm, salt.length === 0 ? undefined : salt, info, length);
+}
+
+// ---- X25519 (RFC 7748) ----
+
+const BASE_POINT = new Uint8Array(32);
+BASE_POINT[0] = 9;
+// PKCS#8 prefix for a raw X25519 private key (RFC 8410).
+const PKCS8_X25519_PREFIX = new Uint8Array([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
+]);
+
+let webCryptoX25519: Promise<boolean> | null = null;
+
+/** Whether this runtime's WebCrypto implements X25519 deriveBits (checked once). */
+export function hasWebCryptoX25519(): Promise<boolean> {
+  webCryptoX25519 ??= (async () => {
+    try {
+      const k = new Uint8Array(32).fill(7);
+      const out = await x25519WebCrypto(k, BASE_POINT);
+      return out.length === 32 && out.some((b) => b !== 0);
+    } catch {
+      return false;
+    }
+  })();
+  return webCryptoX25519;
+}
+
+export async function x25519WebCrypto(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
+  const sk = await subtle().importKey('pkcs8', buf(concat(PKCS8_X25519_PREFIX, privateKey)), { name: 'X25519' }, false, ['deriveBits']);
+  const pk = await subtle().importKey('raw', buf(publicKey), { name: 'X25519' }, true, []);
+  return new Uint8Array(await subtle().deriveBits({ name: 'X25519', public: pk } as EcdhKeyDeriveParams, sk, 256));
+}
+
+export function x25519Noble(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  return nobleX25519.getSharedSecret(privateKey, publicKey);
+}
+
+/** X25519(sk, pk); an all-zero result (a low-order public key) is INVALID_KEY (RFC 7748 §6.1). */
+export async function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
+  let shared: Uint8Array;
+  try {
+    shared = (await hasWebCryptoX25519()) ? await x25519WebCrypto(privateKey, publicKey) : x25519Noble(privateKey, publicKey);
+  } catch {
+    fail('INVALID_KEY', 'X25519 rejected the public key');
+  }
+  if (shared.every((b) => b === 0)) fail('INVALID_KEY', 'X25519 shared secret is all zero');
+  return shared;
+}
+
+/** The public key X25519(sk, 9). Synchronous so key objects can compute it lazily. */
+export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
+  return nobleX25519.getPublicKey(privateKey);
+}

@@ -1,0 +1,133 @@
+// Streaming encryption and decryption of whole files (format §6, §7) with bounded memory.
+import { fail } from './errors';
+import { vaultInternals, type Vault } from './account';
+import { checkEntry, decryptChunk, sealPaddedChunk, type ManifestEntry } from './chunks';
+import { CHUNK_PARAMS, createChunker, type ChunkParams } from './fastcdc';
+import { padLen } from './padding';
+import type { Manifest } from './manifest';
+
+export interface EncryptedChunk { entry: ManifestEntry; record: Uint8Array; offset: number }
+
+const DEFAULT_CONCURRENCY = 4;
+
+function checkConcurrency(c: number | undefined): number {
+  if (c === undefined) return DEFAULT_CONCURRENCY;
+  if (!Number.isInteger(c) || c < 1 || c > 64) throw new RangeError('opts.concurrency must be an integer from 1 to 64');
+  return c;
+}
+
+async function* pieces(source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (typeof (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') {
+    for await (const piece of source as AsyncIterable<Uint8Array>) yield piece;
+    return;
+  }
+  if (typeof (source as ReadableStream<Uint8Array>)?.getReader !== 'function') {
+    throw new TypeError('source must be an AsyncIterable<Uint8Array> or a ReadableStream<Uint8Array>');
+  }
+  const reader = (source as ReadableStream<Uint8Array>).getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/**
+ * Cuts the source into chunks, each returned as its padded body (format §3) so encryption needs no
+ * further copy. Holds at most 2 × max bytes of input.
+ */
+async function* paddedChunks(source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, vault: Vault, params: ChunkParams):
+  AsyncGenerator<{ body: Uint8Array; plainLength: number }> {
+  const chunker = createChunker(vaultInternals(vault).gear, params);
+  const buf = new Uint8Array(2 * params.max + 2);
+  let start = 0;
+  let end = 0;
+  const emit = (length: number) => {
+    const body = new Uint8Array(padLen(length + 1));
+    body.set(buf.subarray(start, start + length));
+    body[length] = 0x80;
+    start += length;
+    return { body, plainLength: length };
+  };
+  for await (const piece of pieces(source)) {
+    if (!(piece instanceof Uint8Array)) throw new TypeError('source must yield Uint8Array values');
+    let at = 0;
+    while (at < piece.length) {
+      if (end === buf.length) {
+        buf.copyWithin(0, start, end);
+        end -= start;
+        start = 0;
+      }
+      const take = Math.min(piece.length - at, buf.length - end);
+      buf.set(piece.subarray(at, at + take), end);
+      end += take;
+      at += take;
+      // A cut is final only with at least `max` bytes ahead (format §6.1 looks no further).
+      while (end - start >= params.max) yield emit(chunker.cut(buf, start, end));
+    }
+  }
+  while (end > start) yield emit(chunker.cut(buf, start, end));
+}
+
+/** Internal form of encryptStream with explicit chunk parameters (tests use small ones). */
+export async function* encryptStreamWith(
+  vault: Vault, source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
+  opts: { concurrency?: number } | undefined, params: ChunkParams,
+): AsyncGenerator<EncryptedChunk> {
+  vaultInternals(vault);
+  const concurrency = checkConcurrency(opts?.concurrency);
+  const inFlight: Promise<EncryptedChunk>[] = [];
+  let offset = 0;
+  for await (const { body, plainLength } of paddedChunks(source, vault, params)) {
+    const at = offset;
+    const p = sealPaddedChunk(vault, body, plainLength).then(({ entry, record }) => ({ entry, record, offset: at }));
+    p.catch(() => {}); // observed when awaited below; avoids an unhandled rejection meanwhile
+    inFlight.push(p);
+    offset += plainLength;
+    if (inFlight.length >= concurrency) yield await inFlight.shift()!;
+  }
+  while (inFlight.length > 0) yield await inFlight.shift()!;
+}
+
+/**
+ * Chunks (keyed FastCDC), ids and encrypts a file, `concurrency` chunks in flight; yields in file
+ * order. Memory ≈ (concurrency + 2) × max chunk size.
+ */
+export function encryptStream(
+  vault: Vault, source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, opts?: { concurrency?: number },
+): AsyncIterable<EncryptedChunk> {
+  return encryptStreamWith(vault, source, opts, CHUNK_PARAMS);
+}
+
+/** Streams plaintext in order; each chunk is yielded only after its record verified. */
+export async function* decryptStream(
+  manifest: Manifest, fetchChunk: (chunkId: string) => Promise<Uint8Array>, opts?: { concurrency?: number },
+): AsyncGenerator<Uint8Array> {
+  if (typeof manifest !== 'object' || manifest === null || !Array.isArray(manifest.chunks)) throw new TypeError('manifest must be a Manifest');
+  if (typeof fetchChunk !== 'function') throw new TypeError('fetchChunk must be a function');
+  const concurrency = checkConcurrency(opts?.concurrency);
+  let sum = 0;
+  manifest.chunks.forEach((e, i) => {
+    checkEntry(e, `manifest.chunks[${i}]`);
+    sum += e.plainLength;
+  });
+  if (sum !== manifest.size) fail('MANIFEST_INVALID', 'size differs from the sum of chunk lengths');
+  const entries = manifest.chunks;
+  let next = 0;
+  const start = (entry: ManifestEntry) => {
+    const p = fetchChunk(entry.chunkId).then((record) => decryptChunk(entry, record));
+    p.catch(() => {});
+    return p;
+  };
+  const inFlight: Promise<Uint8Array>[] = [];
+  while (next < entries.length && inFlight.length < concurrency) inFlight.push(start(entries[next++]!));
+  while (inFlight.length > 0) {
+    const pt = await inFlight.shift()!;
+    if (next < entries.length) inFlight.push(start(entries[next++]!));
+    yield pt;
+  }
+}
