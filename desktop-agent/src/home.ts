@@ -1,0 +1,98 @@
+// The CLI's state at rest under COFFER_HOME: session, device key, resumable uploads.
+// Directory mode 0700, files 0600, written atomically (temp file + rename).
+import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { CliError, EXIT } from './errors.ts';
+
+export function cofferHome(): string {
+  if (process.env.COFFER_HOME) return process.env.COFFER_HOME;
+  const base = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  return join(base, 'coffer');
+}
+
+/** What `login`/`signup` keep so later commands need no passphrase. */
+export interface Session {
+  server: string;
+  email: string;
+  accountId: string;
+  rootNodeId: string;
+  token: string;
+  deviceId: string;
+  /** The account key sealed to the device's X25519 public key (format §4.3 device slot), base64url. */
+  deviceSlot: string;
+  devicePublicKey: string;
+}
+
+const SESSION = 'session.json';
+const DEVICE_KEY = 'device.key';
+
+export async function ensureDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+}
+
+/** Writes `data` to `path` with mode 0600, atomically. */
+export async function writePrivate(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await chmod(tmp, 0o600);
+  await rename(tmp, path);
+}
+
+export async function saveSession(session: Session, devicePrivateKey: string): Promise<void> {
+  const home = cofferHome();
+  await ensureDir(home);
+  await writePrivate(join(home, DEVICE_KEY), devicePrivateKey + '\n');
+  await writePrivate(join(home, SESSION), JSON.stringify(session, null, 2) + '\n');
+}
+
+export async function loadSession(): Promise<{ session: Session; devicePrivateKey: string } | null> {
+  const home = cofferHome();
+  let text: string;
+  try {
+    text = await readFile(join(home, SESSION), 'utf8');
+  } catch {
+    return null;
+  }
+  const session = JSON.parse(text) as Session;
+  let key: string;
+  try {
+    key = (await readFile(join(home, DEVICE_KEY), 'utf8')).trim();
+  } catch {
+    throw new CliError(`the device key file ${join(home, DEVICE_KEY)} is missing; run \`coffer login\` again`, EXIT.AUTH);
+  }
+  const st = await stat(join(home, DEVICE_KEY));
+  if ((st.mode & 0o077) !== 0) {
+    process.stderr.write(`coffer: warning: ${join(home, DEVICE_KEY)} is readable by others; fixing its mode to 0600\n`);
+    await chmod(join(home, DEVICE_KEY), 0o600);
+  }
+  return { session, devicePrivateKey: key };
+}
+
+export async function requireSession(): Promise<{ session: Session; devicePrivateKey: string }> {
+  const s = await loadSession();
+  if (!s) throw new CliError('not logged in; run `coffer login` (or `coffer signup`) first', EXIT.AUTH);
+  return s;
+}
+
+export async function clearSession(): Promise<void> {
+  const home = cofferHome();
+  await rm(join(home, SESSION), { force: true });
+  await rm(join(home, DEVICE_KEY), { force: true });
+  await rm(join(home, 'uploads'), { recursive: true, force: true });
+}
+
+/** Directory holding one JSON file per interrupted upload. */
+export async function uploadsDir(): Promise<string> {
+  const dir = join(cofferHome(), 'uploads');
+  await ensureDir(cofferHome());
+  await ensureDir(dir);
+  return dir;
+}

@@ -1,0 +1,130 @@
+// A small HTTP client for the Coffer API: JSON in and out, bearer auth, retries with backoff on
+// network errors, 429 and 5xx-unavailable answers. Error messages carry the method and path only
+// (never a query string, a token or a link fragment).
+import { ApiError, CliError, EXIT } from './errors.ts';
+
+export interface RequestOptions {
+  body?: unknown;              // JSON body
+  raw?: Uint8Array;            // binary body (application/octet-stream)
+  headers?: Record<string, string>;
+  /** Answer statuses that are returned instead of thrown. */
+  accept?: number[];
+}
+
+const RETRY_STATUS = new Set([429, 502, 503, 504]);
+const MAX_ATTEMPTS = 6;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export class Api {
+  readonly base: string;
+  /** Bytes of request bodies sent (for `--json` reports and the benchmark). */
+  bytesSent = 0;
+  bytesReceived = 0;
+
+  constructor(server: string, private token?: string, private extraHeaders: Record<string, string> = {}) {
+    this.base = normaliseServer(server);
+  }
+
+  setToken(token: string): void {
+    this.token = token;
+  }
+
+  setHeader(name: string, value: string): void {
+    this.extraHeaders[name] = value;
+  }
+
+  async fetch(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...this.extraHeaders, ...opts.headers };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let body: string | Uint8Array | undefined;
+    if (opts.raw) {
+      body = opts.raw;
+      headers['content-type'] = 'application/octet-stream';
+    } else if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] = 'application/json';
+    }
+    const where = `${method} ${path.split('?')[0]}`;
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await fetch(this.base + path, { method, headers, body: body as BodyInit | undefined });
+      } catch (err) {
+        if (attempt >= MAX_ATTEMPTS) {
+          throw new CliError(`cannot reach the server at ${this.base} (${where}): ${describeNetworkError(err)}`);
+        }
+        await sleep(backoff(attempt));
+        continue;
+      }
+      if (body) this.bytesSent += typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      if (RETRY_STATUS.has(res.status) && attempt < MAX_ATTEMPTS) {
+        const retryAfter = Number(res.headers.get('retry-after'));
+        await res.body?.cancel().catch(() => {});
+        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 30_000) : backoff(attempt));
+        continue;
+      }
+      if (res.ok || opts.accept?.includes(res.status)) return res;
+      throw await apiError(res, where);
+    }
+  }
+
+  async json<T = Record<string, unknown>>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.fetch(method, path, opts);
+    if (res.status === 204) return {} as T;
+    const text = await res.text();
+    this.bytesReceived += text.length;
+    if (!text) return {} as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new CliError(`the server answered ${method} ${path.split('?')[0]} with something that is not JSON`);
+    }
+  }
+
+  async bytes(method: string, path: string, opts: RequestOptions = {}): Promise<Uint8Array> {
+    const res = await this.fetch(method, path, opts);
+    const buf = new Uint8Array(await res.arrayBuffer());
+    this.bytesReceived += buf.byteLength;
+    return buf;
+  }
+}
+
+function backoff(attempt: number): number {
+  return Math.min(200 * 2 ** (attempt - 1), 5000) * (0.75 + Math.random() * 0.5);
+}
+
+function describeNetworkError(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err as Error).message;
+}
+
+async function apiError(res: Response, where: string): Promise<ApiError> {
+  let body: Record<string, unknown> = {};
+  try {
+    body = (await res.json()) as Record<string, unknown>;
+  } catch {
+    /* not JSON */
+  }
+  const code = typeof body.code === 'string' ? body.code : `HTTP_${res.status}`;
+  const message = typeof body.message === 'string' ? body.message : res.statusText;
+  return new ApiError(res.status, code, `${where}: ${code} (${res.status}) ${message}`.trim(), body);
+}
+
+export function normaliseServer(server: string): string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new CliError(`not a server URL: ${JSON.stringify(server)}`, EXIT.USAGE);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CliError(`the server URL must start with http:// or https://`, EXIT.USAGE);
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new CliError('the server URL must not contain credentials, a query or a fragment', EXIT.USAGE);
+  }
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}

@@ -1,0 +1,334 @@
+// Streaming upload and download of one file with bounded memory.
+//
+// Upload: fs stream -> crypto-core encryptStream (keyed FastCDC, ids, sealed chunks, several in
+// flight) -> POST /api/chunks/check in small batches -> PUT only the chunks the server lacks ->
+// commit the sealed manifest as a new version. The upload id is kept under COFFER_HOME/uploads so
+// a re-run after an interruption continues the same upload (chunks already sent are not re-sent).
+//
+// Download: manifest -> chunks fetched a few at a time, each verified before its bytes are written
+// (in order) to `<dest>.coffer-partial`; a sidecar records how many chunks are verified and on disk,
+// so a re-run continues; the file is renamed into place only when complete.
+import * as cc from '@coffer/crypto-core';
+import type { EncryptedChunk, Manifest, ManifestEntry, NodeKeys } from '@coffer/crypto-core';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import { deviceLabel, type Context } from './account.ts';
+import { ApiError, CliError, IntegrityError } from './errors.ts';
+import { uploadsDir, writePrivate } from './home.ts';
+import type { Progress } from './progress.ts';
+import { b64, guard, type RemoteNode, type Tree, unb64 } from './tree.ts';
+
+const CHECK_BATCH = 4;        // chunks per /api/chunks/check call
+const BATCH_IN_FLIGHT = 2;    // batches being checked/uploaded at once (each PUTs its chunks in parallel)
+const ENCRYPT_CONCURRENCY = 2;
+const DOWNLOAD_CONCURRENCY = 4;
+
+export interface PutResult {
+  path: string;
+  nodeId: string;
+  version: number;
+  size: number;
+  chunks: number;
+  chunksSent: number;
+  bytesSent: number;
+  resumed: boolean;
+  conflictCopy?: string;
+}
+
+interface UploadState {
+  nodeId: string;
+  uploadId: string;
+  baseVersion: number;
+  size: number;
+  mtimeMs: number;
+  name: string;
+  parentId: string;
+}
+
+export function guessMime(name: string): string {
+  const ext = extname(name).toLowerCase();
+  const map: Record<string, string> = {
+    '.txt': 'text/plain', '.md': 'text/markdown', '.html': 'text/html', '.json': 'application/json',
+    '.pdf': 'application/pdf', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg',
+    '.gif': 'image/gif', '.zip': 'application/zip', '.csv': 'text/csv', '.mp4': 'video/mp4',
+  };
+  return map[ext] ?? '';
+}
+
+function stateKey(ctx: Context, parentId: string, name: string, localPath: string): string {
+  return createHash('sha256')
+    .update([ctx.session.server, ctx.session.accountId, parentId, name, resolve(localPath)].join('\0'))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+export function conflictName(name: string, when = new Date()): string {
+  const ext = extname(name);
+  const stem = ext && ext !== name ? name.slice(0, -ext.length) : name;
+  const date = when.toISOString().slice(0, 10);
+  return `${stem} (conflict from ${deviceLabel()} ${date})${ext === name ? '' : ext}`;
+}
+
+/** Creates the node `name` under `parent` (a file or folder) and returns it with its keys. */
+export async function createNode(ctx: Context, parent: RemoteNode, name: string, kind: 'file' | 'folder', meta?: { size: number; mtime: number }): Promise<{ node: RemoteNode; keys: NodeKeys }> {
+  const clean = cc.validateName(name);
+  const parentKeys = await ctx.tree.keysOf(parent);
+  const fresh = cc.newNode();
+  const keys = await cc.nodeKeys(fresh.nodeId, fresh.secret);
+  const body = {
+    id: fresh.nodeId,
+    parentId: parent.id,
+    kind,
+    nameHash: await cc.nameHash(parentKeys, clean),
+    wrappedKey: b64(await cc.wrapNodeSecret(fresh.secret, fresh.nodeId, parentKeys, ctx.vault)),
+    metadata: b64(await cc.sealMetadata(keys, { name: clean, mime: kind === 'file' ? guessMime(clean) : '', size: meta?.size ?? 0, mtime: meta?.mtime ?? Date.now() })),
+  };
+  const node = await ctx.api.json<RemoteNode>('POST', '/api/nodes', { body });
+  ctx.tree.remember(node);
+  return { node, keys };
+}
+
+function contentDigest(record: Uint8Array): string {
+  return `sha-256=:${createHash('sha256').update(record).digest('base64')}:`;
+}
+
+/** Uploads `localPath` as `name` inside `parent` (a new file or a new version of an existing one). */
+export async function putFile(
+  ctx: Context, localPath: string, parent: RemoteNode, name: string,
+  opts: { progress?: Progress; remotePath: string; forceNew?: boolean },
+): Promise<PutResult> {
+  name = cc.validateName(name);
+  const st = await stat(localPath);
+  const dir = await uploadsDir();
+  const statePath = join(dir, stateKey(ctx, parent.id, name, localPath) + '.json');
+  let state: UploadState | null = null;
+  if (!opts.forceNew) {
+    try {
+      state = JSON.parse(await readFile(statePath, 'utf8')) as UploadState;
+    } catch {
+      state = null;
+    }
+  }
+  const existing = opts.forceNew ? null : await ctx.tree.child(parent, name);
+  if (existing && existing.kind === 'folder') throw new CliError(`${opts.remotePath} is a folder`);
+  if (state && !(state.size === st.size && state.mtimeMs === st.mtimeMs && existing && existing.id === state.nodeId)) state = null;
+
+  let node: RemoteNode;
+  let keys: NodeKeys;
+  const resumed = state !== null;
+  if (state) {
+    node = existing!;
+    keys = await ctx.tree.keysOf(node);
+  } else {
+    if (existing) {
+      node = existing;
+      keys = await ctx.tree.keysOf(node);
+    } else {
+      ({ node, keys } = await createNode(ctx, parent, name, 'file', { size: 0, mtime: Math.round(st.mtimeMs) }));
+    }
+    const up = await ctx.api.json<{ uploadId: string }>('POST', '/api/uploads', { body: { nodeId: node.id } });
+    state = { nodeId: node.id, uploadId: up.uploadId, baseVersion: node.version, size: st.size, mtimeMs: st.mtimeMs, name, parentId: parent.id };
+    await writePrivate(statePath, JSON.stringify(state));
+  }
+
+  let sent: { manifest: Manifest; chunksSent: number; bytesSent: number };
+  try {
+    sent = await sendChunks(ctx, localPath, state.uploadId, opts.progress);
+  } catch (err) {
+    if (resumed && err instanceof ApiError && (err.status === 404 || err.status === 410)) {
+      // The kept upload expired on the server: start a fresh one.
+      await rm(statePath, { force: true });
+      return putFile(ctx, localPath, parent, name, opts);
+    }
+    throw err;
+  }
+  const { manifest } = sent;
+  const version = state.baseVersion + 1;
+  const chunkIds = [...new Set(manifest.chunks.map((c) => c.chunkId))];
+  const meta = { name, mime: guessMime(name), size: manifest.size, mtime: Math.round(st.mtimeMs) };
+  try {
+    const res = await ctx.api.json<{ version: number }>('POST', `/api/nodes/${node.id}/versions`, {
+      body: {
+        uploadId: state.uploadId,
+        baseVersion: state.baseVersion,
+        manifest: b64(await cc.sealManifest(keys, version, manifest)),
+        chunkIds,
+        metadata: b64(await cc.sealMetadata(keys, meta)),
+      },
+    });
+    await rm(statePath, { force: true });
+    ctx.tree.forgetChildren(parent.id);
+    return {
+      path: opts.remotePath, nodeId: node.id, version: res.version ?? version, size: manifest.size,
+      chunks: manifest.chunks.length, chunksSent: sent.chunksSent, bytesSent: sent.bytesSent, resumed,
+    };
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'VERSION_CONFLICT') {
+      // Someone else committed a newer version since this put started: keep both (format §7 never
+      // lets us overwrite blindly), as a sibling "name (conflict from HOST DATE).ext".
+      await rm(statePath, { force: true });
+      ctx.tree.forgetChildren(parent.id);
+      let copyName = conflictName(name);
+      for (let n = 2; await ctx.tree.child(parent, copyName); n++) copyName = conflictName(name).replace(/\)(\.[^.]*)?$/, ` ${n})$1`);
+      const dirPath = opts.remotePath.replace(/\/[^/]*$/, '');
+      const copy = await putFile(ctx, localPath, parent, copyName, { ...opts, remotePath: `${dirPath}/${copyName}`, forceNew: true });
+      return { ...copy, bytesSent: copy.bytesSent + sent.bytesSent, chunksSent: copy.chunksSent + sent.chunksSent, conflictCopy: copy.path };
+    }
+    throw err;
+  }
+}
+
+/** Streams, chunks, encrypts and sends the chunks the server lacks; returns the manifest. */
+async function sendChunks(ctx: Context, localPath: string, uploadId: string, progress?: Progress): Promise<{ manifest: Manifest; chunksSent: number; bytesSent: number }> {
+  const entries: ManifestEntry[] = [];
+  const uploaded = new Set<string>();
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown = null;
+  let chunksSent = 0;
+  let bytesSent = 0;
+  let size = 0;
+  const abortAfter = Number(process.env.COFFER_DEBUG_ABORT_AFTER_CHUNKS ?? NaN);
+
+  const runBatch = async (batch: EncryptedChunk[]): Promise<void> => {
+    const ids = [...new Set(batch.map((c) => c.entry.chunkId))];
+    const { missing } = await ctx.api.json<{ missing: string[] }>('POST', '/api/chunks/check', { body: { uploadId, ids } });
+    const want = new Set(missing.filter((id) => !uploaded.has(id)));
+    for (const id of want) uploaded.add(id);
+    await Promise.all(
+      batch.map(async (c) => {
+        if (want.delete(c.entry.chunkId)) {
+          await ctx.api.fetch('PUT', `/api/chunks/${c.entry.chunkId}?upload=${uploadId}`, {
+            raw: c.record,
+            headers: { 'content-digest': contentDigest(c.record) },
+          });
+          chunksSent++;
+          bytesSent += c.record.byteLength;
+          if (chunksSent >= abortAfter) throw new CliError('aborted for a test (COFFER_DEBUG_ABORT_AFTER_CHUNKS)');
+        }
+        progress?.add(c.entry.plainLength);
+      }),
+    );
+  };
+
+  const launch = (batch: EncryptedChunk[]) => {
+    const p: Promise<void> = runBatch(batch).then(
+      () => void inflight.delete(p),
+      (err) => {
+        inflight.delete(p);
+        failure ??= err;
+      },
+    );
+    inflight.add(p);
+  };
+
+  const source = createReadStream(localPath, { highWaterMark: 1 << 20 });
+  try {
+    let batch: EncryptedChunk[] = [];
+    for await (const chunk of cc.encryptStream(ctx.vault, source as AsyncIterable<Uint8Array>, { concurrency: ENCRYPT_CONCURRENCY })) {
+      if (failure) throw failure;
+      entries.push(chunk.entry);
+      size += chunk.entry.plainLength;
+      batch.push(chunk);
+      if (batch.length >= CHECK_BATCH) {
+        launch(batch);
+        batch = [];
+        while (inflight.size >= BATCH_IN_FLIGHT && !failure) await Promise.race(inflight);
+      }
+    }
+    if (batch.length) launch(batch);
+    await Promise.all(inflight);
+    if (failure) throw failure;
+  } finally {
+    source.destroy();
+  }
+  return { manifest: { size, chunks: entries }, chunksSent, bytesSent };
+}
+
+export interface GetResult {
+  path: string;
+  size: number;
+  chunks: number;
+  resumed: boolean;
+}
+
+interface Sidecar {
+  nodeId: string;
+  version: number;
+  done: number;   // chunks verified and written
+  bytes: number;  // bytes of those chunks
+}
+
+/** Downloads the current version of file `node` to `dest` (atomically: partial file, then rename). */
+export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: { progress?: Progress } = {}): Promise<GetResult> {
+  const keys = await tree.keysOf(node);
+  const meta = await tree.meta(node);
+  const partial = `${dest}.coffer-partial`;
+  const sidecarPath = `${partial}.json`;
+  let manifest: Manifest = { size: 0, chunks: [] };
+  if (node.version > 0) {
+    const info = await tree.version(node, node.version);
+    manifest = await guard(cc.openManifest(keys, node.version, unb64(info.manifest)), `the manifest of ${basename(dest)}`);
+  }
+
+  let side: Sidecar = { nodeId: node.id, version: node.version, done: 0, bytes: 0 };
+  try {
+    const prev = JSON.parse(await readFile(sidecarPath, 'utf8')) as Sidecar;
+    const pst = await stat(partial);
+    if (prev.nodeId === node.id && prev.version === node.version && pst.size >= prev.bytes && prev.done <= manifest.chunks.length) side = prev;
+  } catch {
+    /* nothing to resume */
+  }
+  const resumed = side.done > 0;
+  const fh = await open(partial, resumed ? 'r+' : 'w', 0o600);
+  let ok = false;
+  try {
+    await fh.truncate(side.bytes);
+    opts.progress?.set(side.bytes);
+    const n = manifest.chunks.length;
+    const pending = new Map<number, Promise<Uint8Array>>();
+    let next = side.done;
+    const fetchOne = async (i: number): Promise<Uint8Array> => {
+      const entry = manifest.chunks[i]!;
+      const record = await tree.api.bytes('GET', tree.source.chunk(entry.chunkId));
+      return guard(cc.decryptChunk(entry, record), `chunk ${i + 1} of ${basename(dest)}`);
+    };
+    let lastSync = Date.now();
+    for (let i = side.done; i < n; i++) {
+      while (next < n && next - i < DOWNLOAD_CONCURRENCY) {
+        const p = fetchOne(next);
+        p.catch(() => {});
+        pending.set(next++, p);
+      }
+      const plain = await pending.get(i)!;
+      pending.delete(i);
+      await fh.write(plain, 0, plain.byteLength, side.bytes);
+      side = { ...side, done: i + 1, bytes: side.bytes + plain.byteLength };
+      opts.progress?.add(plain.byteLength);
+      if (Date.now() - lastSync > 1000 || i === n - 1) {
+        await fh.datasync();
+        await writePrivate(sidecarPath, JSON.stringify(side));
+        lastSync = Date.now();
+      }
+    }
+    if (side.bytes !== manifest.size) throw new IntegrityError(`${basename(dest)}: got ${side.bytes} bytes, the manifest says ${manifest.size}`);
+    await fh.sync();
+    ok = true;
+  } catch (err) {
+    if (err instanceof IntegrityError) {
+      await fh.close().catch(() => {});
+      await rm(partial, { force: true });
+      await rm(sidecarPath, { force: true });
+    }
+    throw err;
+  } finally {
+    if (ok) await fh.close();
+    else await fh.close().catch(() => {});
+  }
+  await rename(partial, dest);
+  await rm(sidecarPath, { force: true });
+  const mtime = new Date(meta.mtime);
+  await utimes(dest, mtime, mtime).catch(() => {});
+  return { path: dest, size: manifest.size, chunks: manifest.chunks.length, resumed };
+}
