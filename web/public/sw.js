@@ -1,0 +1,37 @@
+// Coffer download service worker: turns a decrypted stream (made in the tab, handed over by
+// postMessage) into a browser download, so large files never sit in memory as one buffer.
+// It serves only /__coffer_dl/<random id> and never touches any other request.
+const pending = new Map();
+
+self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
+
+self.addEventListener('message', (event) => {
+  const data = event.data;
+  if (!data || data.type !== 'coffer-download') return;
+  pending.set(data.id, data);
+  // Forget a download nobody fetched within a minute.
+  setTimeout(() => pending.delete(data.id), 60000);
+  if (event.ports[0]) event.ports[0].postMessage({ ok: true });
+});
+
+self.addEventListener('fetch', (event) => {
+  const url = new URL(event.request.url);
+  if (url.origin !== self.location.origin || !url.pathname.startsWith('/__coffer_dl/')) return;
+  const id = url.pathname.slice('/__coffer_dl/'.length);
+  const item = pending.get(id);
+  if (!item) {
+    event.respondWith(new Response('Download expired', { status: 404 }));
+    return;
+  }
+  pending.delete(id);
+  const encoded = encodeURIComponent(item.name).replace(/['()*]/g, (c) => '%' + c.charCodeAt(0).toString(16));
+  const headers = {
+    'Content-Type': item.inline ? item.mime || 'application/octet-stream' : 'application/octet-stream',
+    'Content-Disposition': (item.inline ? 'inline' : 'attachment') + "; filename*=UTF-8''" + encoded,
+    'X-Content-Type-Options': 'nosniff',
+    'Cache-Control': 'no-store',
+  };
+  if (typeof item.size === 'number') headers['Content-Length'] = String(item.size);
+  event.respondWith(new Response(item.stream, { headers }));
+});

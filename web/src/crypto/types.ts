@@ -1,0 +1,88 @@
+// Plain data crossing the worker boundary. No key material ever appears in these types:
+// keys live only inside the worker (src/crypto/worker.ts) and die with it on lock.
+
+export type Kind = 'file' | 'folder';
+
+/** A node with its metadata decrypted. */
+export interface Entry {
+  id: string;
+  parentId: string | null;
+  kind: Kind;
+  name: string;
+  mime: string;
+  size: number;          // plaintext bytes (metadata)
+  mtime: number;         // ms since epoch (metadata)
+  version: number;       // current file version, 0 for folders / empty files
+  storedSize: number;    // stored bytes (server)
+  updatedAt: number;     // ms since epoch (server)
+  trashedAt: number | null;
+  /** Set when this entry could not be decrypted; the name is then a placeholder. */
+  error?: string;
+}
+
+export interface SessionInfo {
+  accountId: string;
+  email: string;
+  rootNodeId: string;
+  csrfToken: string | null;
+  cursor: number;
+  quotaBytes?: number;
+  usedBytes?: number;
+}
+
+export interface SignupResult extends SessionInfo {
+  recoveryCode: string;
+}
+
+export interface DownloadStream {
+  stream: ReadableStream<Uint8Array>;
+  name: string;
+  mime: string;
+  size: number;
+}
+
+export interface UploadProgress {
+  phase: 'preparing' | 'uploading' | 'paused' | 'committing' | 'done' | 'error';
+  bytesDone: number;
+  bytesTotal: number;
+  entry?: Entry;
+}
+
+export interface LinkOptions {
+  password?: string;
+  expiresAt?: number | null;      // ms since epoch
+  maxDownloads?: number | null;
+}
+
+export interface LinkInfo {
+  needPassword: boolean;
+  entry?: Entry;
+}
+
+/** What the worker answers when asked for. Every method returns a promise on the page side. */
+export interface WorkerApi {
+  setSession(csrfToken: string | null): void;
+  signup(email: string, passphrase: string): SignupResult;
+  login(email: string, passphrase: string): SessionInfo;
+  /** Re-opens the vault for the current cookie session (after lock or reload). */
+  unlock(passphrase: string): SessionInfo;
+  /** Lists live children; partial batches arrive as events while it decrypts. */
+  list(folderId: string): Entry[];
+  /** Decrypts the given nodes (e.g. fetched after a change notification). */
+  entries(nodeIds: string[]): (Entry | null)[];
+  trash(): Entry[];
+  createFolder(parentId: string, name: string): Entry;
+  rename(nodeId: string, name: string): Entry;
+  move(nodeId: string, newParentId: string): Entry;
+  restore(nodeId: string): Entry;
+  path(nodeId: string): Entry[];
+  upload(file: File, parentId: string, existingId: string | null): Entry;
+  download(nodeId: string, version: number | null): DownloadStream;
+  restoreVersion(nodeId: string, version: number): Entry;
+  createLink(nodeId: string, opts: LinkOptions): { linkId: string; secret: string };
+  openLink(linkId: string, secret: string, password: string | null): LinkInfo;
+  linkDownload(nodeId: string): DownloadStream;
+  linkList(folderId: string): Entry[];
+}
+
+export type Method = keyof WorkerApi;

@@ -1,0 +1,580 @@
+/// <reference lib="webworker" />
+// The crypto worker. It alone holds key material (vault, node secrets) and does every
+// encryption, decryption and the byte-heavy HTTP (chunks). The page talks to it only through
+// src/crypto/facade.ts. Locking terminates this worker, which drops every key at once.
+import {
+  CofferCryptoError,
+  createLink,
+  decodeKdfParams,
+  decryptStream,
+  derivePassphraseKeys,
+  encodeKdfParams,
+  encryptStream,
+  fromBase64Url,
+  linkChallengeResponse,
+  linkKeys,
+  nameHash,
+  newAccount,
+  newKdfParams,
+  newNode,
+  newRecoveryCode,
+  nodeKeys,
+  openLinkPayload,
+  openManifest,
+  openMetadata,
+  openSlot,
+  openVault,
+  recoveryKeys,
+  sealManifest,
+  sealMetadata,
+  sealSlot,
+  toBase64Url,
+  unwrapNodeSecret,
+  validateName,
+  wrapNodeSecret,
+  type Manifest,
+  type Metadata,
+  type NodeKeys,
+  type Vault,
+} from '@coffer/crypto-core';
+import { api, apiBytes, ApiError, session } from '../http';
+import type { DownloadStream, Entry, LinkInfo, LinkOptions, Method, SessionInfo, SignupResult, UploadProgress, WorkerApi } from './types';
+
+declare const self: DedicatedWorkerGlobalScope;
+
+// ---- state (never leaves this worker) ---------------------------------------------------------
+
+interface ServerNode {
+  id: string; parentId: string | null; kind: 'file' | 'folder'; nameHash: string; wrappedKey: string;
+  metadata: string; version: number; size: number; createdAt: string | number; updatedAt: string | number;
+  trashedAt: string | number | null;
+}
+interface Known { keys: NodeKeys; meta: Metadata; node: ServerNode }
+
+let vault: Vault | null = null;
+let rootId: string | null = null;
+const known = new Map<string, Known>();
+/** Link mode (public receive page): the link id prefixes every path; no vault. */
+let link: { linkId: string; rootNodeId: string } | null = null;
+
+const b64 = toBase64Url;
+const unb64 = fromBase64Url;
+const ms = (v: string | number | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : Date.parse(v));
+
+function needVault(): Vault {
+  if (!vault) throw new ApiError('LOCKED', 'The vault is locked.', 0);
+  return vault;
+}
+
+function toEntry(k: Known): Entry {
+  const n = k.node;
+  return {
+    id: n.id, parentId: n.parentId, kind: n.kind, name: k.meta.name, mime: k.meta.mime, size: k.meta.size,
+    mtime: k.meta.mtime, version: n.version ?? 0, storedSize: n.size ?? 0, updatedAt: ms(n.updatedAt),
+    trashedAt: n.trashedAt ? ms(n.trashedAt) : null,
+  };
+}
+
+function nodePath(id: string): string {
+  return link ? `/api/public/links/${link.linkId}/nodes/${id}` : `/api/nodes/${id}`;
+}
+function chunkPath(chunkId: string): string {
+  return link ? `/api/public/links/${link.linkId}/chunks/${chunkId}` : `/api/chunks/${chunkId}`;
+}
+
+/** Decrypts one server node whose parent keys are known (or the root). */
+async function open(node: ServerNode): Promise<Known> {
+  let parent: NodeKeys | null = null;
+  if (node.parentId && !(link && node.id === link.rootNodeId)) {
+    const p = known.get(node.parentId) ?? (await ensure(node.parentId));
+    parent = p.keys;
+  }
+  if (link && node.id === link.rootNodeId) {
+    const have = known.get(node.id);
+    if (!have) throw new ApiError('LOCKED', 'Link not opened', 0);
+    const k = { keys: have.keys, meta: await openMetadata(have.keys, unb64(node.metadata)), node };
+    known.set(node.id, k);
+    return k;
+  }
+  const secret = await unwrapNodeSecret(unb64(node.wrappedKey), node.id, parent, parent ? null : needVault());
+  const keys = await nodeKeys(node.id, secret);
+  const meta = await openMetadata(keys, unb64(node.metadata));
+  const k = { keys, meta, node };
+  known.set(node.id, k);
+  return k;
+}
+
+async function ensure(id: string): Promise<Known> {
+  const have = known.get(id);
+  if (have) return have;
+  const node = await api<ServerNode>(nodePath(id));
+  return open(node);
+}
+
+/** Decrypts many nodes in parallel batches; failures become placeholder entries, not a broken list. */
+async function openMany(nodes: ServerNode[], onBatch?: (batch: Entry[]) => void): Promise<Entry[]> {
+  const out: Entry[] = [];
+  const BATCH = 256;
+  for (let i = 0; i < nodes.length; i += BATCH) {
+    const slice = nodes.slice(i, i + BATCH);
+    const batch = await Promise.all(
+      slice.map(async (n): Promise<Entry> => {
+        try {
+          return toEntry(await open(n));
+        } catch (err) {
+          return {
+            id: n.id, parentId: n.parentId, kind: n.kind, name: '(cannot decrypt)', mime: '', size: 0, mtime: 0,
+            version: n.version ?? 0, storedSize: n.size ?? 0, updatedAt: ms(n.updatedAt), trashedAt: n.trashedAt ? ms(n.trashedAt) : null,
+            error: (err as { code?: string }).code ?? 'AUTH_FAILED',
+          };
+        }
+      }),
+    );
+    out.push(...batch);
+    onBatch?.(batch);
+  }
+  return out;
+}
+
+async function session_(): Promise<SessionInfo> {
+  const acct = await api<{ accountId: string; email: string; rootNodeId: string; cursor: number; quotaBytes?: number; usedBytes?: number }>('/api/account');
+  return { accountId: acct.accountId, email: acct.email, rootNodeId: acct.rootNodeId, csrfToken: session.csrfToken, cursor: acct.cursor ?? 0, quotaBytes: acct.quotaBytes, usedBytes: acct.usedBytes };
+}
+
+async function openAccount(passKek: Awaited<ReturnType<typeof derivePassphraseKeys>>['passKek']): Promise<SessionInfo> {
+  const acct = await api<{ accountId: string; slots: { passphrase: string } }>('/api/account');
+  let accountKey;
+  try {
+    accountKey = await openSlot(acct.accountId, 'passphrase', passKek, unb64(acct.slots.passphrase));
+  } catch (err) {
+    if (err instanceof CofferCryptoError && err.code === 'AUTH_FAILED') throw new ApiError('WRONG_PASSPHRASE', 'Wrong passphrase.', 0);
+    throw err;
+  }
+  vault = await openVault(acct.accountId, accountKey);
+  const info = await session_();
+  rootId = info.rootNodeId;
+  await ensure(info.rootNodeId);
+  return info;
+}
+
+async function listAll(path: string): Promise<ServerNode[]> {
+  const all: ServerNode[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const q: string = `?limit=1000${after ? `&after=${after}` : ''}`;
+    const page: { items: ServerNode[]; next: string | null } = await api(`${path}${q}`);
+    all.push(...page.items);
+    if (!page.next || page.items.length === 0) return all;
+    after = page.next;
+  }
+}
+
+async function sha256b64(bytes: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  let s = '';
+  for (const b of d) s += String.fromCharCode(b);
+  return btoa(s);
+}
+
+// ---- uploads: control (pause / resume / cancel) ----------------------------------------------
+
+interface Control { paused: boolean; cancelled: boolean; wake: (() => void) | null }
+const controls = new Map<number, Control>();
+
+async function gate(c: Control): Promise<void> {
+  while (c.paused && !c.cancelled) await new Promise<void>((r) => (c.wake = r));
+  if (c.cancelled) throw new ApiError('CANCELLED', 'Cancelled.', 0);
+}
+
+// Resume after reload: uploads in progress, keyed by file identity (IndexedDB, no secrets).
+const DB = 'coffer-uploads';
+function idb(): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const r = indexedDB.open(DB, 1);
+    r.onupgradeneeded = () => r.result.createObjectStore('uploads');
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+async function idbDo<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBRequest): Promise<T | undefined> {
+  try {
+    const db = await idb();
+    return await new Promise<T>((resolve, reject) => {
+      const tx = db.transaction('uploads', mode);
+      const req = f(tx.objectStore('uploads'));
+      req.onsuccess = () => resolve(req.result as T);
+      req.onerror = () => reject(req.error);
+    });
+  } catch {
+    return undefined; // persistence is best-effort
+  }
+}
+interface Pending { uploadId: string; nodeId: string; parentId: string; name: string; size: number; lastModified: number; accountId: string }
+
+// ---- the API ---------------------------------------------------------------------------------
+
+type Emit = (v: unknown) => void;
+type Impl = { [K in Method]: (this: { emit: Emit; callId: number }, ...args: Parameters<WorkerApi[K]>) => Promise<ReturnType<WorkerApi[K]>> | ReturnType<WorkerApi[K]> };
+
+const impl: Impl = {
+  setSession(csrfToken) {
+    session.csrfToken = csrfToken;
+  },
+
+  async signup(email, passphrase): Promise<SignupResult> {
+    const kdf = newKdfParams();
+    const { loginKey, passKek } = await derivePassphraseKeys(passphrase, kdf);
+    const { accountId, accountKey } = newAccount();
+    const v = await openVault(accountId, accountKey);
+    const passSlot = await sealSlot(v, 'passphrase', passKek);
+    const recoveryCode = newRecoveryCode();
+    const rk = await recoveryKeys(recoveryCode);
+    const recSlot = await sealSlot(v, 'recovery', rk.kek);
+    const root = newNode();
+    const rootKeys = await nodeKeys(root.nodeId, root.secret);
+    const wrappedKey = await wrapNodeSecret(root.secret, root.nodeId, null, v);
+    const metadata = await sealMetadata(rootKeys, { name: 'My files', mime: '', size: 0, mtime: Date.now() });
+    const res = await api<{ accountId: string; rootNodeId: string; csrfToken?: string }>('/api/auth/signup', {
+      json: {
+        email, accountId, kdf: encodeKdfParams(kdf), loginKey: b64(loginKey), recoveryLoginKey: b64(rk.loginKey),
+        accountPublicKey: b64(v.accountPublicKey), slots: { passphrase: b64(passSlot), recovery: b64(recSlot) },
+        root: { nodeId: root.nodeId, wrappedKey: b64(wrappedKey), metadata: b64(metadata) }, client: 'web',
+      },
+    });
+    session.csrfToken = res.csrfToken ?? null;
+    vault = v;
+    rootId = res.rootNodeId;
+    const info = await session_();
+    await ensure(info.rootNodeId);
+    return { ...info, csrfToken: session.csrfToken, recoveryCode };
+  },
+
+  async login(email, passphrase) {
+    const pre = await api<{ kdf: string }>('/api/auth/prelogin', { json: { email } });
+    const { loginKey, passKek } = await derivePassphraseKeys(passphrase, decodeKdfParams(pre.kdf));
+    const res = await api<{ csrfToken?: string }>('/api/auth/login', { json: { email, loginKey: b64(loginKey), client: 'web' } });
+    session.csrfToken = res.csrfToken ?? null;
+    return { ...(await openAccount(passKek)), csrfToken: session.csrfToken };
+  },
+
+  async unlock(passphrase) {
+    const acct = await api<{ kdf: string }>('/api/account');
+    const { passKek } = await derivePassphraseKeys(passphrase, decodeKdfParams(acct.kdf));
+    return openAccount(passKek);
+  },
+
+  async list(folderId) {
+    await ensure(folderId);
+    const nodes = await listAll(`${nodePath(folderId)}/children`);
+    return openMany(nodes, (batch) => this.emit(batch));
+  },
+
+  async linkList(folderId) {
+    await ensure(folderId);
+    const nodes = await listAll(`${nodePath(folderId)}/children`);
+    return openMany(nodes, (batch) => this.emit(batch));
+  },
+
+  async entries(ids) {
+    return Promise.all(
+      ids.map(async (id) => {
+        try {
+          const node = await api<ServerNode>(nodePath(id));
+          known.delete(id);
+          return toEntry(await open(node));
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 404) {
+            known.delete(id);
+            return null;
+          }
+          throw err;
+        }
+      }),
+    );
+  },
+
+  async trash() {
+    const nodes = await listAll('/api/trash');
+    return openMany(nodes);
+  },
+
+  async path(nodeId) {
+    const out: Entry[] = [];
+    let id: string | null = nodeId;
+    while (id) {
+      const k = await ensure(id);
+      out.unshift(toEntry(k));
+      if (link && id === link.rootNodeId) break;
+      id = k.node.parentId;
+    }
+    return out;
+  },
+
+  async createFolder(parentId, name) {
+    const v = needVault();
+    const parent = await ensure(parentId);
+    const clean = validateName(name);
+    const n = newNode();
+    const keys = await nodeKeys(n.nodeId, n.secret);
+    const meta: Metadata = { name: clean, mime: '', size: 0, mtime: Date.now() };
+    const node = await api<ServerNode>('/api/nodes', {
+      json: {
+        id: n.nodeId, parentId, kind: 'folder', nameHash: await nameHash(parent.keys, clean),
+        wrappedKey: b64(await wrapNodeSecret(n.secret, n.nodeId, parent.keys, v)), metadata: b64(await sealMetadata(keys, meta)),
+      },
+    });
+    const k = { keys, meta, node };
+    known.set(n.nodeId, k);
+    return toEntry(k);
+  },
+
+  async rename(nodeId, name) {
+    const k = await ensure(nodeId);
+    if (!k.node.parentId) throw new ApiError('METADATA_INVALID', 'The root cannot be renamed', 0);
+    const parent = await ensure(k.node.parentId);
+    const clean = validateName(name);
+    const meta = { ...k.meta, name: clean };
+    const node = await api<ServerNode>(`/api/nodes/${nodeId}`, {
+      method: 'PATCH',
+      json: { nameHash: await nameHash(parent.keys, clean), metadata: b64(await sealMetadata(k.keys, meta)) },
+    });
+    const nk = { keys: k.keys, meta, node };
+    known.set(nodeId, nk);
+    return toEntry(nk);
+  },
+
+  async move(nodeId, newParentId) {
+    const v = needVault();
+    const k = await ensure(nodeId);
+    const parent = await ensure(newParentId);
+    // format §5.1: moving re-wraps the node secret to the new parent and recomputes its name hash.
+    const node = await api<ServerNode>(`/api/nodes/${nodeId}`, {
+      method: 'PATCH',
+      json: {
+        parentId: newParentId, nameHash: await nameHash(parent.keys, k.meta.name),
+        wrappedKey: b64(await wrapNodeSecret(k.keys.secret, nodeId, parent.keys, v)),
+      },
+    });
+    const nk = { keys: k.keys, meta: k.meta, node };
+    known.set(nodeId, nk);
+    return toEntry(nk);
+  },
+
+  async restore(nodeId) {
+    const node = await api<ServerNode>(`/api/nodes/${nodeId}/restore`, { json: {} });
+    known.delete(nodeId);
+    return toEntry(await open(node));
+  },
+
+  async upload(file, parentId, existingId) {
+    const v = needVault();
+    const ctl: Control = { paused: false, cancelled: false, wake: null };
+    controls.set(this.callId, ctl);
+    const emit = (p: UploadProgress) => this.emit(p);
+    try {
+      emit({ phase: 'preparing', bytesDone: 0, bytesTotal: file.size });
+      const parent = await ensure(parentId);
+      const clean = validateName(file.name);
+      const fileKey = `${v.accountId}:${parentId}:${clean}:${file.size}:${file.lastModified}`;
+      let pending = await idbDo<Pending>('readonly', (s) => s.get(fileKey));
+      let k: Known;
+      let nodeId = existingId ?? pending?.nodeId ?? null;
+      if (nodeId) {
+        known.delete(nodeId);
+        k = await ensure(nodeId);
+      } else {
+        const n = newNode();
+        const keys = await nodeKeys(n.nodeId, n.secret);
+        const meta: Metadata = { name: clean, mime: file.type, size: 0, mtime: file.lastModified || Date.now() };
+        const node = await api<ServerNode>('/api/nodes', {
+          json: {
+            id: n.nodeId, parentId, kind: 'file', nameHash: await nameHash(parent.keys, clean),
+            wrappedKey: b64(await wrapNodeSecret(n.secret, n.nodeId, parent.keys, v)), metadata: b64(await sealMetadata(keys, meta)),
+          },
+        });
+        k = { keys, meta, node };
+        known.set(n.nodeId, k);
+        nodeId = n.nodeId;
+      }
+      let uploadId = pending?.nodeId === nodeId ? pending.uploadId : null;
+      if (!uploadId) {
+        uploadId = (await api<{ uploadId: string }>('/api/uploads', { json: { nodeId } })).uploadId;
+        pending = { uploadId, nodeId, parentId, name: clean, size: file.size, lastModified: file.lastModified, accountId: v.accountId };
+        await idbDo('readwrite', (s) => s.put(pending, fileKey));
+      }
+      const baseVersion = k.node.version ?? 0;
+      const chunks: Manifest['chunks'] = [];
+      let done = 0;
+      const inflight = new Set<Promise<void>>();
+      let failure: unknown = null;
+      const put = async (id: string, record: Uint8Array, plain: number) => {
+        const { missing } = await api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: [id] } });
+        if (missing.length > 0) {
+          await api(`/api/chunks/${id}?upload=${uploadId}`, {
+            method: 'PUT', body: record as Uint8Array<ArrayBuffer>,
+            headers: { 'Content-Type': 'application/octet-stream', 'Content-Digest': `sha-256=:${await sha256b64(record)}:` },
+          });
+        }
+        done += plain;
+        emit({ phase: ctl.paused ? 'paused' : 'uploading', bytesDone: done, bytesTotal: file.size });
+      };
+      for await (const ec of encryptStream(v, file.stream(), { concurrency: 2 })) {
+        await gate(ctl);
+        if (failure) throw failure;
+        chunks.push(ec.entry);
+        const p: Promise<void> = put(ec.entry.chunkId, ec.record, ec.entry.plainLength)
+          .catch((e) => { failure = e; })
+          .finally(() => inflight.delete(p));
+        inflight.add(p);
+        if (inflight.size >= 3) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+      if (failure) throw failure;
+      await gate(ctl);
+      emit({ phase: 'committing', bytesDone: done, bytesTotal: file.size });
+      const version = baseVersion + 1;
+      const manifest: Manifest = { size: file.size, chunks };
+      const meta: Metadata = { name: k.meta.name, mime: file.type || k.meta.mime, size: file.size, mtime: file.lastModified || Date.now() };
+      await api(`/api/nodes/${nodeId}/versions`, {
+        json: {
+          uploadId, baseVersion, manifest: b64(await sealManifest(k.keys, version, manifest)),
+          chunkIds: chunks.map((c) => c.chunkId), metadata: b64(await sealMetadata(k.keys, meta)),
+        },
+      });
+      await idbDo('readwrite', (s) => s.delete(fileKey));
+      known.delete(nodeId);
+      const entry = toEntry(await ensure(nodeId));
+      emit({ phase: 'done', bytesDone: file.size, bytesTotal: file.size, entry });
+      return entry;
+    } finally {
+      controls.delete(this.callId);
+    }
+  },
+
+  async download(nodeId, version) {
+    return streamOf(nodeId, version);
+  },
+
+  async linkDownload(nodeId) {
+    return streamOf(nodeId, null);
+  },
+
+  async restoreVersion(nodeId, version) {
+    known.delete(nodeId);
+    const k = await ensure(nodeId);
+    const old = await api<{ manifest: string; chunkIds: string[] }>(`/api/nodes/${nodeId}/versions/${version}`);
+    const manifest = await openManifest(k.keys, version, unb64(old.manifest));
+    const current = k.node.version;
+    const next = current + 1;
+    // format §7: restoring re-seals manifest k under the new context; chunks are shared.
+    const { uploadId } = await api<{ uploadId: string }>('/api/uploads', { json: { nodeId } });
+    const ids = manifest.chunks.map((c) => c.chunkId);
+    for (let i = 0; i < ids.length; i += 1000) await api('/api/chunks/check', { json: { uploadId, ids: ids.slice(i, i + 1000) } });
+    await api(`/api/nodes/${nodeId}/versions`, {
+      json: {
+        uploadId, baseVersion: current, manifest: b64(await sealManifest(k.keys, next, manifest)), chunkIds: ids,
+        metadata: b64(await sealMetadata(k.keys, { ...k.meta, size: manifest.size, mtime: Date.now() })),
+      },
+    });
+    known.delete(nodeId);
+    return toEntry(await ensure(nodeId));
+  },
+
+  async createLink(nodeId, opts: LinkOptions) {
+    const k = await ensure(nodeId);
+    const created = await createLink({ nodeId, secret: k.keys.secret }, opts.password || undefined);
+    await api('/api/links', {
+      json: {
+        linkId: created.linkId, nodeId, payload: b64(created.payload),
+        ...(created.kdf ? { kdf: encodeKdfParams(created.kdf) } : {}),
+        ...(created.authKey ? { authKey: b64(created.authKey) } : {}),
+        ...(opts.expiresAt ? { expiresAt: new Date(opts.expiresAt).toISOString() } : {}),
+        ...(opts.maxDownloads ? { maxDownloads: opts.maxDownloads } : {}),
+      },
+    });
+    return { linkId: created.linkId, secret: created.secret };
+  },
+
+  async openLink(linkId, secret, password): Promise<LinkInfo> {
+    const info = await api<{ hasPassword: boolean; kdf?: string; challenge?: string }>(`/api/public/links/${linkId}`);
+    if (info.hasPassword && !password) return { needPassword: true };
+    const kdf = info.hasPassword && info.kdf ? decodeKdfParams(info.kdf) : undefined;
+    const keys = await linkKeys(linkId, secret, info.hasPassword ? password ?? undefined : undefined, kdf);
+    const body: Record<string, string> = {};
+    if (info.hasPassword && keys.authKey && info.challenge) {
+      body.challenge = info.challenge;
+      body.response = b64(await linkChallengeResponse(keys.authKey, linkId, unb64(info.challenge)));
+    }
+    const opened = await api<{ accessToken: string; payload: string; node: ServerNode }>(`/api/public/links/${linkId}/open`, { json: body });
+    session.linkAccess = opened.accessToken;
+    const { nodeId, secret: ns } = await openLinkPayload(linkId, keys.linkKey, unb64(opened.payload));
+    link = { linkId, rootNodeId: nodeId };
+    const nk = await nodeKeys(nodeId, ns);
+    const meta = await openMetadata(nk, unb64(opened.node.metadata));
+    const k = { keys: nk, meta, node: opened.node };
+    known.set(nodeId, k);
+    return { needPassword: false, entry: toEntry(k) };
+  },
+};
+
+async function streamOf(nodeId: string, version: number | null): Promise<DownloadStream> {
+  known.delete(nodeId);
+  const k = await ensure(nodeId);
+  const v = version ?? k.node.version;
+  let manifest: Manifest = { size: 0, chunks: [] };
+  if (v > 0) {
+    const ver = await api<{ manifest: string }>(`${nodePath(nodeId)}/versions/${v}`);
+    manifest = await openManifest(k.keys, v, unb64(ver.manifest));
+  }
+  const it = decryptStream(manifest, (chunkId) => apiBytes(chunkPath(chunkId)), { concurrency: 3 })[Symbol.asyncIterator]();
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const r = await it.next();
+          if (r.done) controller.close();
+          else controller.enqueue(r.value);
+        } catch (err) {
+          // No partial file is presented as good: the stream errors, the sink aborts.
+          const code = (err as { code?: string }).code ?? 'AUTH_FAILED';
+          controller.error(new ApiError(code, (err as Error).message, 0));
+        }
+      },
+      async cancel() {
+        await it.return?.(undefined);
+      },
+    },
+    { highWaterMark: 1 },
+  );
+  return { stream, name: k.meta.name, mime: k.meta.mime, size: manifest.size };
+}
+
+// ---- message loop ------------------------------------------------------------------------------
+
+type Msg = { t: 'call'; id: number; m: Method; a: unknown[] } | { t: 'ctl'; id: number; action: 'pause' | 'resume' | 'cancel' };
+
+self.onmessage = async (ev: MessageEvent<Msg>) => {
+  const msg = ev.data;
+  if (msg.t === 'ctl') {
+    const c = controls.get(msg.id);
+    if (!c) return;
+    if (msg.action === 'pause') c.paused = true;
+    else if (msg.action === 'resume') c.paused = false;
+    else c.cancelled = true;
+    c.wake?.();
+    c.wake = null;
+    return;
+  }
+  const { id, m, a } = msg;
+  const ctx = { callId: id, emit: (v: unknown) => self.postMessage({ t: 'ev', id, v }) };
+  try {
+    const fn = impl[m] as (this: typeof ctx, ...args: unknown[]) => unknown;
+    const v = await fn.apply(ctx, a);
+    const transfer: Transferable[] = [];
+    if (v && typeof v === 'object' && 'stream' in v && v.stream instanceof ReadableStream) transfer.push(v.stream);
+    self.postMessage({ t: 'ok', id, v }, transfer);
+  } catch (err) {
+    const e = err as { code?: string; message?: string; status?: number; body?: unknown; retryAfter?: number };
+    self.postMessage({ t: 'err', id, code: e.code ?? 'UNKNOWN', message: e.message ?? String(err), status: e.status ?? 0, retryAfter: e.retryAfter });
+  }
+};

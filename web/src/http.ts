@@ -1,0 +1,109 @@
+// The one HTTP client of the web vault, used by the page and by the crypto worker (no DOM here).
+// Clients branch on `code` (docs/api.md), never on `message`. Nothing secret ever goes into a URL.
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+    readonly body: Record<string, unknown> = {},
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Session state shared by the page and the worker: the CSRF token that goes with the cookie. */
+export const session: { csrfToken: string | null; linkAccess: string | null } = { csrfToken: null, linkAccess: null };
+
+export interface RequestOptions {
+  method?: string;
+  json?: unknown;
+  body?: BodyInit;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+async function send(path: string, opts: RequestOptions = {}): Promise<Response> {
+  const method = opts.method ?? (opts.json !== undefined || opts.body !== undefined ? 'POST' : 'GET');
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  let body = opts.body;
+  if (opts.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  }
+  if (method !== 'GET' && method !== 'HEAD' && session.csrfToken) headers['X-CSRF-Token'] = session.csrfToken;
+  if (session.linkAccess && path.startsWith('/api/public/')) headers['X-Link-Access'] = session.linkAccess;
+  let res: Response;
+  try {
+    res = await fetch(path, { method, headers, body, credentials: 'same-origin', signal: opts.signal ?? null, cache: 'no-store' });
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err;
+    throw new ApiError('UNREACHABLE', 'The server cannot be reached. Check your connection and try again.', 0);
+  }
+  if (!res.ok) {
+    let data: Record<string, unknown> = {};
+    try {
+      data = (await res.json()) as Record<string, unknown>;
+    } catch {
+      /* not JSON: a proxy or a crash */
+    }
+    const code = typeof data.code === 'string' ? data.code : res.status >= 500 ? 'SERVER_ERROR' : `HTTP_${res.status}`;
+    const message = typeof data.message === 'string' ? data.message : res.statusText || `HTTP ${res.status}`;
+    const ra = Number(res.headers.get('Retry-After'));
+    throw new ApiError(code, message, res.status, data, Number.isFinite(ra) && ra > 0 ? ra : undefined);
+  }
+  return res;
+}
+
+export async function api<T = unknown>(path: string, opts: RequestOptions = {}): Promise<T> {
+  const res = await send(path, opts);
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+export async function apiBytes(path: string, opts: RequestOptions = {}): Promise<Uint8Array> {
+  const res = await send(path, opts);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** A user-facing sentence for an error code; the UI never shows raw stack traces. */
+export function describeError(err: unknown): string {
+  const code = errorCode(err);
+  switch (code) {
+    case 'LOGIN_FAILED': return 'Wrong e-mail or passphrase.';
+    case 'RATE_LIMITED': {
+      const ra = err instanceof ApiError ? err.retryAfter : undefined;
+      return `Too many attempts. Please wait${ra ? ` ${ra} s` : ' a moment'} and try again.`;
+    }
+    case 'UNREACHABLE': return 'The server cannot be reached. Check your connection and try again.';
+    case 'EMAIL_TAKEN': return 'An account with this e-mail already exists.';
+    case 'NAME_TAKEN': return 'An item with this name already exists here.';
+    case 'MOVE_CYCLE': return 'A folder cannot be moved into itself.';
+    case 'QUOTA_EXCEEDED': return 'Your storage is full.';
+    case 'UNAUTHENTICATED': return 'Your session has ended. Please log in again.';
+    case 'AUTH_FAILED': return 'Integrity check failed: the data was altered or is corrupt. Nothing was saved as good.';
+    case 'TRUNCATED': return 'Integrity check failed: the data is incomplete. Nothing was saved as good.';
+    case 'WRONG_PASSPHRASE': return 'Wrong passphrase.';
+    case 'PASSWORD_WRONG': return 'Wrong password.';
+    case 'PASSWORD_REQUIRED': return 'This link needs a password.';
+    case 'LINK_NOT_FOUND': return 'This link does not exist.';
+    case 'LINK_EXPIRED': return 'This link has expired.';
+    case 'LINK_EXHAUSTED': return 'This link has reached its download limit.';
+    case 'LINK_REVOKED': return 'This link was revoked by its owner.';
+    case 'METADATA_INVALID': return 'That name is not allowed (1–255 bytes, no "/", not "." or "..").';
+    case 'CANCELLED': return 'Cancelled.';
+    case 'VERSION_CONFLICT': return 'The file changed meanwhile; try again.';
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
+}
+
+export function errorCode(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return 'UNKNOWN';
+}

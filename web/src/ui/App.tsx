@@ -1,0 +1,97 @@
+import { createSignal, Match, onMount, Switch } from 'solid-js';
+import * as facade from '../crypto/facade';
+import type { SessionInfo } from '../crypto/types';
+import { api, ApiError, describeError, session } from '../http';
+import { Login, RecoveryCode, Signup, Unlock } from './Auth';
+import { registerDownloadWorker } from './download';
+import { Vault } from './Vault';
+
+type Screen = 'checking' | 'login' | 'signup' | 'recovery' | 'locked' | 'vault';
+
+const CSRF_KEY = 'coffer.csrf';
+
+export function App() {
+  const [screen, setScreen] = createSignal<Screen>('checking');
+  const [info, setInfo] = createSignal<SessionInfo | null>(null);
+  const [code, setCode] = createSignal('');
+  const [email, setEmail] = createSignal('');
+  const [notice, setNotice] = createSignal('');
+
+  onMount(async () => {
+    void registerDownloadWorker();
+    const csrf = sessionStorage.getItem(CSRF_KEY);
+    try {
+      const acct = await api<{ email: string }>('/api/account');
+      setEmail(acct.email);
+      if (csrf) {
+        session.csrfToken = csrf;
+        setScreen('locked');
+      } else setScreen('login');
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'UNREACHABLE') setNotice(describeError(err));
+      setScreen('login');
+    }
+  });
+
+  const opened = (s: SessionInfo) => {
+    session.csrfToken = s.csrfToken;
+    if (s.csrfToken) sessionStorage.setItem(CSRF_KEY, s.csrfToken);
+    setEmail(s.email);
+    setInfo(s);
+  };
+
+  const lock = () => {
+    facade.lock(); // the worker holding every key is terminated
+    setInfo(null);
+    setScreen('locked');
+  };
+
+  const logout = async () => {
+    try {
+      await api('/api/auth/logout', { method: 'POST' });
+    } catch {
+      /* the session is dropped locally either way */
+    }
+    facade.lock();
+    session.csrfToken = null;
+    sessionStorage.removeItem(CSRF_KEY);
+    setInfo(null);
+    setNotice('You are logged out.');
+    setScreen('login');
+  };
+
+  return (
+    <Switch>
+      <Match when={screen() === 'checking'}>
+        <div class="center" aria-busy="true"><p>Loading…</p></div>
+      </Match>
+      <Match when={screen() === 'login'}>
+        <Login
+          email={email()}
+          notice={notice()}
+          onDone={(s) => { opened(s); setNotice(''); setScreen('vault'); }}
+          onSignup={() => { setNotice(''); setScreen('signup'); }}
+        />
+      </Match>
+      <Match when={screen() === 'signup'}>
+        <Signup
+          onDone={(s) => { opened(s); setCode(s.recoveryCode); setScreen('recovery'); }}
+          onLogin={() => setScreen('login')}
+        />
+      </Match>
+      <Match when={screen() === 'recovery'}>
+        <RecoveryCode code={code()} onDone={() => { setCode(''); setScreen('vault'); }} />
+      </Match>
+      <Match when={screen() === 'locked'}>
+        <Unlock
+          email={email()}
+          onDone={(s) => { opened({ ...s, csrfToken: session.csrfToken }); setScreen('vault'); }}
+          onLogout={logout}
+        />
+      </Match>
+      <Match when={screen() === 'vault' && info()}>
+        <Vault info={info()!} onLock={lock} onLogout={logout} />
+      </Match>
+    </Switch>
+  );
+}

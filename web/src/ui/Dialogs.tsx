@@ -1,0 +1,245 @@
+import { createResource, createSignal, For, onCleanup, onMount, Show, type JSX } from 'solid-js';
+import * as facade from '../crypto/facade';
+import type { Entry } from '../crypto/types';
+import { api, describeError } from '../http';
+import { pickFile, readAll, save } from './download';
+import { formatDate, formatSize } from './format';
+
+export function Dialog(props: { title: string; onClose: () => void; children: JSX.Element; wide?: boolean }) {
+  let box!: HTMLDivElement;
+  const previous = document.activeElement as HTMLElement | null;
+  const key = (e: KeyboardEvent) => { if (e.key === 'Escape') { e.stopPropagation(); props.onClose(); } };
+  onMount(() => {
+    document.addEventListener('keydown', key);
+    const first = box.querySelector<HTMLElement>('input, select, textarea, button.primary, button');
+    first?.focus();
+  });
+  onCleanup(() => { document.removeEventListener('keydown', key); previous?.focus?.(); });
+  const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
+  return (
+    <div class="overlay" onClick={(e) => { if (e.target === e.currentTarget) props.onClose(); }}>
+      <div class="dialog" classList={{ wide: props.wide }} role="dialog" aria-modal="true" aria-labelledby={titleId} ref={box}>
+        <h2 id={titleId}>{props.title}</h2>
+        {props.children}
+      </div>
+    </div>
+  );
+}
+
+export function NameDialog(props: { title: string; initial: string; action: string; onSubmit: (name: string) => Promise<void>; onClose: () => void }) {
+  const [name, setName] = createSignal(props.initial);
+  const [error, setError] = createSignal('');
+  const [busy, setBusy] = createSignal(false);
+  let input!: HTMLInputElement;
+  onMount(() => {
+    const dot = props.initial.lastIndexOf('.');
+    input.setSelectionRange(0, dot > 0 ? dot : props.initial.length);
+  });
+  return (
+    <Dialog title={props.title} onClose={props.onClose}>
+      <form onSubmit={async (e) => {
+        e.preventDefault();
+        setBusy(true);
+        setError('');
+        try { await props.onSubmit(name().trim()); props.onClose(); } catch (err) { setError(describeError(err)); } finally { setBusy(false); }
+      }}>
+        <label for="name-input">Name</label>
+        <input id="name-input" ref={input} type="text" required value={name()} onInput={(e) => setName(e.currentTarget.value)} />
+        <p class="error" role="alert">{error()}</p>
+        <div class="actions">
+          <button type="button" onClick={props.onClose}>Cancel</button>
+          <button type="submit" class="primary" disabled={busy() || !name().trim()}>{props.action}</button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Browse folders and pick a destination. */
+export function MoveDialog(props: { entry: Entry; rootId: string; onMove: (targetId: string) => Promise<void>; onClose: () => void }) {
+  const [at, setAt] = createSignal(props.rootId);
+  const [path] = createResource(at, (id) => facade.call('path', id));
+  const [folders] = createResource(at, async (id) => (await facade.call('list', id)).filter((e) => e.kind === 'folder' && e.id !== props.entry.id));
+  const [error, setError] = createSignal('');
+  return (
+    <Dialog title={`Move “${props.entry.name}”`} onClose={props.onClose}>
+      <nav class="crumbs" aria-label="Destination">
+        <ol>
+          <For each={path() ?? []}>{(p) => <li><button type="button" onClick={() => setAt(p.id)}>{p.name}</button></li>}</For>
+        </ol>
+      </nav>
+      <ul style={{ 'list-style': 'none', padding: 0, 'max-height': '40vh', overflow: 'auto' }} aria-label="Folders">
+        <Show when={!folders.loading} fallback={<li class="hint">Loading…</li>}>
+          <For each={folders() ?? []} fallback={<li class="hint">No subfolders.</li>}>
+            {(f) => <li><button type="button" class="link" onClick={() => setAt(f.id)}>📁 {f.name}</button></li>}
+          </For>
+        </Show>
+      </ul>
+      <p class="error" role="alert">{error()}</p>
+      <div class="actions">
+        <button type="button" onClick={props.onClose}>Cancel</button>
+        <button type="button" class="primary" disabled={at() === props.entry.parentId} onClick={async () => {
+          try { await props.onMove(at()); props.onClose(); } catch (err) { setError(describeError(err)); }
+        }}>Move here</button>
+      </div>
+    </Dialog>
+  );
+}
+
+export function ShareDialog(props: { entry: Entry; onClose: () => void }) {
+  const [password, setPassword] = createSignal('');
+  const [expiry, setExpiry] = createSignal('0');
+  const [limit, setLimit] = createSignal('');
+  const [url, setUrl] = createSignal('');
+  const [error, setError] = createSignal('');
+  const [busy, setBusy] = createSignal(false);
+  const [copied, setCopied] = createSignal('');
+  const create = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError('');
+    try {
+      const hours = Number(expiry());
+      const max = Number(limit());
+      const { linkId, secret } = await facade.call('createLink', props.entry.id, {
+        password: password() || undefined,
+        expiresAt: hours > 0 ? Date.now() + hours * 3600_000 : null,
+        maxDownloads: max > 0 ? max : null,
+      });
+      setUrl(`${location.origin}/s/${linkId}#${secret}`);
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title={`Share “${props.entry.name}”`} onClose={props.onClose}>
+      <Show when={!url()} fallback={
+        <div>
+          <label for="share-url">Link</label>
+          <input id="share-url" type="text" readonly value={url()} onFocus={(e) => e.currentTarget.select()} />
+          <p class="hint">The part after “#” is the key. It never reaches our server; anyone with the whole link{password() ? ' and the password' : ''} can open it.</p>
+          <div class="actions">
+            <span class="hint" role="status">{copied()}</span>
+            <button type="button" onClick={async () => {
+              try { await navigator.clipboard.writeText(url()); setCopied('Copied to the clipboard.'); } catch { setCopied('Copy failed; select the link and copy it by hand.'); }
+            }}>Copy link</button>
+            <button type="button" class="primary" onClick={props.onClose}>Done</button>
+          </div>
+        </div>
+      }>
+        <form onSubmit={create}>
+          <label for="share-pw">Password (optional)</label>
+          <input id="share-pw" type="password" autocomplete="new-password" value={password()} onInput={(e) => setPassword(e.currentTarget.value)} />
+          <label for="share-exp">Expires</label>
+          <select id="share-exp" value={expiry()} onChange={(e) => setExpiry(e.currentTarget.value)}>
+            <option value="0">Never</option>
+            <option value="1">In 1 hour</option>
+            <option value="24">In 1 day</option>
+            <option value="168">In 7 days</option>
+            <option value="720">In 30 days</option>
+          </select>
+          <label for="share-max">Download limit (optional)</label>
+          <input id="share-max" type="number" min="1" step="1" value={limit()} onInput={(e) => setLimit(e.currentTarget.value)} />
+          <p class="error" role="alert">{error()}</p>
+          <div class="actions">
+            <button type="button" onClick={props.onClose}>Cancel</button>
+            <button type="submit" class="primary" disabled={busy()}>{busy() ? 'Creating…' : 'Create link'}</button>
+          </div>
+        </form>
+      </Show>
+    </Dialog>
+  );
+}
+
+interface VersionRow { version: number; createdAt: string | number; deviceId: string | null; storedSize: number }
+
+export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => void; onClose: () => void; onStatus: (s: string) => void }) {
+  const [current, setCurrent] = createSignal(props.entry.version);
+  const [versions, { refetch }] = createResource(async () =>
+    (await api<{ versions: VersionRow[] }>(`/api/nodes/${props.entry.id}/versions`)).versions.sort((a, b) => b.version - a.version));
+  const [error, setError] = createSignal('');
+  return (
+    <Dialog title={`Versions of “${props.entry.name}”`} onClose={props.onClose}>
+      <Show when={!versions.loading} fallback={<p>Loading…</p>}>
+        <table aria-label="Versions">
+          <thead><tr><th>Version</th><th>Time</th><th>Device</th><th>Size</th><th><span class="sr-only">Actions</span></th></tr></thead>
+          <tbody>
+            <For each={versions() ?? []}>
+              {(v) => (
+                <tr data-version={v.version}>
+                  <td>{v.version}{v.version === current() ? ' (current)' : ''}</td>
+                  <td>{formatDate(typeof v.createdAt === 'number' ? v.createdAt : Date.parse(v.createdAt))}</td>
+                  <td>{v.deviceId ? v.deviceId.slice(0, 8) : 'web'}</td>
+                  <td>{formatSize(v.storedSize ?? 0)}</td>
+                  <td style={{ 'white-space': 'nowrap' }}>
+                    <button type="button" class="link" aria-label={`Download version ${v.version}`} onClick={async () => {
+                      const picked = pickFile(props.entry.name);
+                      try { await save(await facade.call('download', props.entry.id, v.version), () => {}, picked); } catch (err) { setError(describeError(err)); }
+                    }}>Download</button>
+                    <Show when={v.version !== current()}>
+                      <button type="button" class="link" aria-label={`Restore version ${v.version}`} onClick={async () => {
+                        setError('');
+                        try {
+                          const e = await facade.call('restoreVersion', props.entry.id, v.version);
+                          setCurrent(e.version);
+                          props.onRestored(e);
+                          props.onStatus(`Restored version ${v.version} as version ${e.version}.`);
+                          void refetch();
+                        } catch (err) { setError(describeError(err)); }
+                      }}>Restore</button>
+                    </Show>
+                  </td>
+                </tr>
+              )}
+            </For>
+          </tbody>
+        </table>
+      </Show>
+      <p class="error" role="alert">{error()}</p>
+      <div class="actions"><button type="button" class="primary" onClick={props.onClose}>Close</button></div>
+    </Dialog>
+  );
+}
+
+export const PREVIEW_LIMIT = 20 * 1024 * 1024;
+export function previewKind(e: Entry): 'image' | 'text' | 'pdf' | null {
+  if (e.kind !== 'file' || e.size > PREVIEW_LIMIT) return null;
+  const ext = e.name.toLowerCase().split('.').pop() ?? '';
+  if (/^image\/(png|jpeg|gif|webp|avif|bmp)$/.test(e.mime) || ['png', 'jpg', 'jpeg', 'gif', 'webp', 'avif'].includes(ext)) return 'image';
+  if (e.mime === 'application/pdf' || ext === 'pdf') return 'pdf';
+  if ((e.mime.startsWith('text/') || ['txt', 'md', 'json', 'csv', 'log', 'ts', 'js', 'css', 'html', 'xml', 'yml', 'yaml'].includes(ext)) && e.size <= 2 * 1024 * 1024) return 'text';
+  return null;
+}
+
+export function PreviewDialog(props: { entry: Entry; onClose: () => void; download: () => void }) {
+  const kind = previewKind(props.entry);
+  const [state] = createResource(async () => {
+    const blob = await readAll(await facade.call('download', props.entry.id, null));
+    if (kind === 'text') return { text: await blob.text(), url: '' };
+    const typed = new Blob([blob], { type: kind === 'pdf' ? 'application/pdf' : props.entry.mime || 'image/png' });
+    return { text: '', url: URL.createObjectURL(typed) };
+  });
+  onCleanup(() => { const u = state()?.url; if (u) URL.revokeObjectURL(u); });
+  return (
+    <Dialog title={props.entry.name} onClose={props.onClose} wide>
+      <div class="preview">
+        <Show when={!state.loading} fallback={<p aria-busy="true">Decrypting…</p>}>
+          <Show when={!state.error} fallback={<p class="error" role="alert">{describeError(state.error)}</p>}>
+            <Show when={kind === 'image'}><img src={state()?.url} alt={props.entry.name} /></Show>
+            <Show when={kind === 'text'}><pre>{state()?.text}</pre></Show>
+            <Show when={kind === 'pdf'}>
+              <p class="hint">PDF files open in your browser's viewer.</p>
+              <a href={state()?.url} target="_blank" rel="noopener">Open the PDF in a new tab</a>
+            </Show>
+          </Show>
+        </Show>
+      </div>
+      <div class="actions">
+        <button type="button" onClick={props.download}>Download</button>
+        <button type="button" class="primary" onClick={props.onClose}>Close</button>
+      </div>
+    </Dialog>
+  );
+}

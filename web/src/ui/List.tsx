@@ -1,0 +1,152 @@
+// A virtualised file list: only the rows in view (plus a margin) exist in the DOM, so a folder of
+// 10,000 entries renders as fast as one of 30. Rows are real buttons; arrow keys move between rows.
+import { createMemo, createSignal, For, onCleanup, onMount, Show } from 'solid-js';
+import type { Entry } from '../crypto/types';
+import { formatDate, formatSize, iconFor } from './format';
+
+export const ROW = 44;
+export type SortKey = 'name' | 'size' | 'mtime';
+export const NODE_MIME = 'application/x-coffer-node';
+
+export function sortEntries(list: Entry[], key: SortKey, dir: 1 | -1): Entry[] {
+  const coll = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+  return [...list].sort((a, b) => {
+    if (a.kind !== b.kind) return a.kind === 'folder' ? -1 : 1;
+    let c = 0;
+    if (key === 'size') c = a.size - b.size;
+    else if (key === 'mtime') c = a.mtime - b.mtime;
+    if (c === 0) c = coll.compare(a.name, b.name);
+    return c * dir;
+  });
+}
+
+export function FileList(props: {
+  entries: Entry[];
+  label: string;
+  sortKey: SortKey;
+  sortDir: 1 | -1;
+  onSort: (k: SortKey) => void;
+  onOpen: (e: Entry) => void;
+  onMenu: (e: Entry, anchor: HTMLElement) => void;
+  onDropNode?: (nodeId: string, target: Entry) => void;
+  draggable?: boolean;
+  empty: string;
+}) {
+  let scroller!: HTMLDivElement;
+  const [top, setTop] = createSignal(0);
+  const [height, setHeight] = createSignal(600);
+  const [dropOn, setDropOn] = createSignal<string | null>(null);
+
+  onMount(() => {
+    setHeight(scroller.clientHeight || 600);
+    const ro = new ResizeObserver(() => setHeight(scroller.clientHeight || 600));
+    ro.observe(scroller);
+    onCleanup(() => ro.disconnect());
+  });
+
+  const range = createMemo(() => {
+    const first = Math.max(0, Math.floor(top() / ROW) - 8);
+    const last = Math.min(props.entries.length, Math.ceil((top() + height()) / ROW) + 8);
+    return { first, last };
+  });
+  const visible = createMemo(() => {
+    const { first, last } = range();
+    return props.entries.slice(first, last).map((e, i) => ({ e, i: first + i }));
+  });
+
+  const focusRow = (i: number) => {
+    const n = props.entries.length;
+    if (n === 0) return;
+    const idx = Math.max(0, Math.min(n - 1, i));
+    const y = idx * ROW;
+    if (y < scroller.scrollTop) scroller.scrollTop = y;
+    else if (y + ROW > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = y + ROW - scroller.clientHeight;
+    setTop(scroller.scrollTop);
+    requestAnimationFrame(() => scroller.querySelector<HTMLButtonElement>(`[data-index="${idx}"] .name`)?.focus());
+  };
+
+  const onKey = (ev: KeyboardEvent) => {
+    const row = (ev.target as HTMLElement).closest<HTMLElement>('[data-index]');
+    if (!row) return;
+    const i = Number(row.dataset.index);
+    const page = Math.max(1, Math.floor(scroller.clientHeight / ROW) - 1);
+    const moves: Record<string, number> = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: props.entries.length - 1, PageDown: i + page, PageUp: i - page };
+    if (ev.key in moves) {
+      ev.preventDefault();
+      focusRow(moves[ev.key]!);
+    } else if (ev.key === 'F2' || (ev.key === 'Enter' && ev.shiftKey)) {
+      const e = props.entries[i];
+      if (e) { ev.preventDefault(); props.onMenu(e, row.querySelector('.icon') as HTMLElement); }
+    }
+  };
+
+  const sortBtn = (k: SortKey, label: string, cls = '') => (
+    <div role="columnheader" class={cls} aria-sort={props.sortKey === k ? (props.sortDir === 1 ? 'ascending' : 'descending') : 'none'}>
+      <button type="button" onClick={() => props.onSort(k)}>
+        {label} {props.sortKey === k ? (props.sortDir === 1 ? '▲' : '▼') : ''}
+      </button>
+    </div>
+  );
+
+  return (
+    <div class="list">
+      <div class="head" role="presentation">
+        {sortBtn('name', 'Name')}
+        {sortBtn('size', 'Size')}
+        {sortBtn('mtime', 'Modified', 'col-date')}
+        <span class="sr-only">Actions</span>
+      </div>
+      <div class="scroll" ref={scroller} onScroll={() => setTop(scroller.scrollTop)} onKeyDown={onKey}>
+        <Show when={props.entries.length > 0} fallback={<p class="empty">{props.empty}</p>}>
+          <div role="list" aria-label={props.label} style={{ height: `${props.entries.length * ROW}px`, position: 'relative' }}>
+            <For each={visible()}>
+              {(item) => {
+                const e = () => item.e;
+                const isFolder = () => e().kind === 'folder';
+                return (
+                  <div
+                    class="row"
+                    classList={{ 'drop-target': dropOn() === e().id }}
+                    role="listitem"
+                    aria-setsize={props.entries.length}
+                    aria-posinset={item.i + 1}
+                    data-index={item.i}
+                    data-name={e().name}
+                    data-kind={e().kind}
+                    style={{ top: `${item.i * ROW}px` }}
+                    draggable={props.draggable}
+                    onDragStart={(ev) => { ev.dataTransfer?.setData(NODE_MIME, e().id); if (ev.dataTransfer) ev.dataTransfer.effectAllowed = 'move'; }}
+                    onDragOver={(ev) => {
+                      if (!isFolder() || !props.onDropNode || !ev.dataTransfer?.types.includes(NODE_MIME)) return;
+                      ev.preventDefault();
+                      setDropOn(e().id);
+                    }}
+                    onDragLeave={() => setDropOn(null)}
+                    onDrop={(ev) => {
+                      setDropOn(null);
+                      const id = ev.dataTransfer?.getData(NODE_MIME);
+                      if (!id || !isFolder() || !props.onDropNode) return;
+                      ev.preventDefault();
+                      ev.stopPropagation();
+                      if (id !== e().id) props.onDropNode(id, e());
+                    }}
+                  >
+                    <button type="button" class="name" onClick={() => props.onOpen(e())} title={e().name}>
+                      <span class="ficon" aria-hidden="true">{iconFor(e().kind, e().mime, e().name)}</span>
+                      <span class="label">{e().name}</span>
+                      <span class="sr-only">{isFolder() ? ', folder' : `, file, ${formatSize(e().size)}`}</span>
+                      <Show when={e().error}><span class="error"> (cannot decrypt)</span></Show>
+                    </button>
+                    <span class="meta">{isFolder() ? '—' : formatSize(e().size)}</span>
+                    <span class="meta col-date">{formatDate(e().trashedAt ?? e().mtime)}</span>
+                    <button type="button" class="icon" aria-label={`Actions for ${e().name}`} aria-haspopup="menu" onClick={(ev) => props.onMenu(e(), ev.currentTarget)}>⋯</button>
+                  </div>
+                );
+              }}
+            </For>
+          </div>
+        </Show>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,124 @@
+// The public receive page, /s/<linkId>#<secret>: no account needed. The secret is read from the
+// fragment and removed from the address bar at once; it never reaches the server.
+import { createSignal, For, onMount, Show } from 'solid-js';
+import * as facade from '../crypto/facade';
+import type { Entry } from '../crypto/types';
+import { describeError, errorCode } from '../http';
+import { pickFile, registerDownloadWorker, save } from './download';
+import { formatSize, iconFor } from './format';
+import { cycleTheme, theme } from './theme';
+
+export function Receive() {
+  const linkId = location.pathname.split('/')[2] ?? '';
+  const secret = location.hash.slice(1);
+  // Remove the key from the address bar (and so from history and screenshots).
+  history.replaceState(null, '', location.pathname);
+
+  const [phase, setPhase] = createSignal<'opening' | 'password' | 'ready' | 'error'>('opening');
+  const [entry, setEntry] = createSignal<Entry | null>(null);
+  const [children, setChildren] = createSignal<Entry[]>([]);
+  const [password, setPassword] = createSignal('');
+  const [error, setError] = createSignal('');
+  const [status, setStatus] = createSignal('');
+  const [busy, setBusy] = createSignal(false);
+
+  const open = async (pw: string | null) => {
+    setBusy(true);
+    setError('');
+    try {
+      const info = await facade.call('openLink', linkId, secret, pw);
+      if (info.needPassword) { setPhase('password'); return; }
+      setEntry(info.entry ?? null);
+      setPhase('ready');
+      if (info.entry?.kind === 'folder') setChildren(await facade.call('linkList', info.entry.id));
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'PASSWORD_WRONG' || code === 'PASSWORD_REQUIRED') { setPhase('password'); setError(describeError(err)); }
+      else if (code === 'AUTH_FAILED') { setPhase('error'); setError('This link is incomplete or damaged: its key does not open it.'); }
+      else { setPhase('error'); setError(describeError(err)); }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  onMount(() => {
+    void registerDownloadWorker();
+    if (!/^[0-9a-f]{32}$/.test(linkId) || !secret) { setPhase('error'); setError('This link is incomplete: the part after “#” is missing.'); return; }
+    void open(null);
+  });
+
+  const download = (e: Entry) => {
+    const picked = pickFile(e.name);
+    picked?.catch(() => {});
+    void (async () => {
+      setError('');
+      setStatus(`Decrypting “${e.name}”…`);
+      try {
+        const ds = await facade.call('linkDownload', e.id);
+        await save(ds, (d, t) => setStatus(`Downloading “${e.name}”: ${t ? Math.floor((d / t) * 100) : 100} %`), picked);
+        setStatus(`Downloaded “${e.name}”.`);
+      } catch (err) {
+        if ((err as Error).name === 'AbortError') return setStatus('Download cancelled.');
+        setStatus('');
+        const code = errorCode(err);
+        setError(code === 'AUTH_FAILED' || code === 'TRUNCATED' ? `“${e.name}” failed its integrity check and was not saved.` : describeError(err));
+      }
+    })();
+  };
+
+  return (
+    <>
+      <header class="top">
+        <div class="brand"><img src="/favicon.svg" alt="" />Coffer</div>
+        <span class="spacer" />
+        <button type="button" class="icon" onClick={cycleTheme} aria-label={`Theme: ${theme()}. Change theme`}>{theme() === 'dark' ? '🌙' : theme() === 'light' ? '☀️' : '🌓'}</button>
+      </header>
+      <div class="center">
+        <div class="card" role="region" aria-labelledby="rcv-title">
+          <h1 id="rcv-title">Shared with you</h1>
+          <p class="hint">Decrypted in this tab; the key in the link never reaches the server.</p>
+          <Show when={phase() === 'opening'}><p aria-busy="true">Opening the link…</p></Show>
+          <Show when={phase() === 'password'}>
+            <form onSubmit={(e) => { e.preventDefault(); void open(password()); }}>
+              <label for="rcv-pw">This link needs a password</label>
+              <input id="rcv-pw" type="password" autocomplete="off" required value={password()} onInput={(e) => setPassword(e.currentTarget.value)} />
+              <div class="actions"><button class="primary" type="submit" disabled={busy()}>{busy() ? 'Checking…' : 'Open'}</button></div>
+            </form>
+          </Show>
+          <Show when={phase() === 'ready' && entry()}>
+            {(e) => (
+              <div>
+                <p style={{ 'font-size': '18px', 'word-break': 'break-word' }}>
+                  <span aria-hidden="true">{iconFor(e().kind, e().mime, e().name)} </span>
+                  <strong data-testid="shared-name">{e().name}</strong>
+                  <Show when={e().kind === 'file'}> <span class="hint" data-testid="shared-size">({formatSize(e().size)})</span></Show>
+                </p>
+                <Show when={e().kind === 'file'}>
+                  <div class="actions"><button type="button" class="primary" onClick={() => download(e())}>Download</button></div>
+                </Show>
+                <Show when={e().kind === 'folder'}>
+                  <ul style={{ 'list-style': 'none', padding: 0 }} aria-label="Shared folder contents">
+                    <For each={children()} fallback={<li class="hint">Empty folder.</li>}>
+                      {(c) => (
+                        <li style={{ display: 'flex', gap: '8px', 'align-items': 'center', padding: '4px 0' }}>
+                          <span aria-hidden="true">{iconFor(c.kind, c.mime, c.name)}</span>
+                          <span style={{ flex: 1 }}>{c.name}</span>
+                          <Show when={c.kind === 'file'}>
+                            <span class="hint">{formatSize(c.size)}</span>
+                            <button type="button" aria-label={`Download ${c.name}`} onClick={() => download(c)}>Download</button>
+                          </Show>
+                        </li>
+                      )}
+                    </For>
+                  </ul>
+                </Show>
+              </div>
+            )}
+          </Show>
+          <p role="status" aria-live="polite" data-testid="status">{status()}</p>
+          <p class="error" role="alert" data-testid="alert">{error()}</p>
+        </div>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,59 @@
+import { createSignal, For, Show } from 'solid-js';
+import { formatSize, iconFor } from './format';
+import * as uploads from './uploads';
+
+const phaseText: Record<string, string> = {
+  queued: 'Waiting…', preparing: 'Preparing…', uploading: 'Uploading', paused: 'Paused', committing: 'Finishing…',
+  done: 'Done', error: 'Failed', cancelled: 'Cancelled',
+};
+
+export function Tray() {
+  const [collapsed, setCollapsed] = createSignal(false);
+  const active = () => uploads.tasks.filter((t) => !['done', 'error', 'cancelled'].includes(t.phase)).length;
+  return (
+    <Show when={uploads.tasks.length > 0}>
+      <section class="tray" aria-label="Uploads" data-testid="upload-tray">
+        <header>
+          <span aria-live="polite">{active() > 0 ? `Uploading ${active()} item${active() === 1 ? '' : 's'}` : 'Uploads finished'}</span>
+          <span class="spacer" />
+          <Show when={active() === 0}><button type="button" class="link" onClick={uploads.clearFinished}>Clear</button></Show>
+          <button type="button" class="icon" aria-expanded={!collapsed()} aria-label={collapsed() ? 'Show uploads' : 'Hide uploads'} onClick={() => setCollapsed(!collapsed())}>{collapsed() ? '▴' : '▾'}</button>
+        </header>
+        <Show when={!collapsed()}>
+          <ul>
+            <For each={uploads.tasks}>
+              {(t) => (
+                <li data-upload={t.name} data-phase={t.phase}>
+                  <span aria-hidden="true">{iconFor('file', t.mime, t.name)}</span>
+                  <div style={{ 'min-width': 0 }}>
+                    <div class="tname" title={t.name}>{t.name}</div>
+                    <Show when={t.phase === 'uploading' || t.phase === 'paused' || t.phase === 'committing'}>
+                      <progress max={t.size || 1} value={t.done} aria-label={`${t.name} upload progress`} />
+                    </Show>
+                    <div class="tstate" classList={{ error: t.phase === 'error' }}>
+                      {phaseText[t.phase]}
+                      {t.phase === 'uploading' || t.phase === 'paused' ? ` ${formatSize(t.done)} of ${formatSize(t.size)}` : ''}
+                      {t.phase === 'done' ? ` · ${formatSize(t.size)}` : ''}
+                      {t.error ? `: ${t.error}` : ''}
+                    </div>
+                  </div>
+                  <div class="tbtns">
+                    <Show when={t.phase === 'uploading' || t.phase === 'preparing'}>
+                      <button type="button" aria-label={`Pause ${t.name}`} onClick={() => uploads.pause(t.id)}>⏸</button>
+                    </Show>
+                    <Show when={t.phase === 'paused' || t.phase === 'error' || t.phase === 'cancelled'}>
+                      <button type="button" aria-label={`${t.phase === 'paused' ? 'Resume' : 'Retry'} ${t.name}`} onClick={() => uploads.resume(t.id)}>▶</button>
+                    </Show>
+                    <Show when={!['done', 'error', 'cancelled'].includes(t.phase)}>
+                      <button type="button" aria-label={`Cancel ${t.name}`} onClick={() => uploads.cancel(t.id)}>✕</button>
+                    </Show>
+                  </div>
+                </li>
+              )}
+            </For>
+          </ul>
+        </Show>
+      </section>
+    </Show>
+  );
+}

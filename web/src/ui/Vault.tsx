@@ -1,0 +1,401 @@
+import { createMemo, createSignal, For, Match, onCleanup, onMount, Show, Switch } from 'solid-js';
+import * as facade from '../crypto/facade';
+import type { Entry, SessionInfo } from '../crypto/types';
+import { api, describeError, errorCode } from '../http';
+import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog } from './Dialogs';
+import { pickFile, save } from './download';
+import { formatDate, formatSize } from './format';
+import { FileList, NODE_MIME, sortEntries, type SortKey } from './List';
+import { startSync, type SyncState } from './sync';
+import { cycleTheme, theme } from './theme';
+import { Tray } from './Tray';
+import * as uploads from './uploads';
+
+type View = 'files' | 'trash' | 'links';
+type DialogState =
+  | { t: 'newfolder' } | { t: 'rename'; e: Entry } | { t: 'move'; e: Entry } | { t: 'share'; e: Entry }
+  | { t: 'versions'; e: Entry } | { t: 'preview'; e: Entry } | null;
+
+interface LinkRow { linkId: string; nodeId: string; createdAt: string | number; expiresAt: string | number | null; maxDownloads: number | null; downloads: number; revokedAt: string | number | null; hasPassword: boolean }
+
+const ms = (v: string | number | null | undefined) => (v == null ? 0 : typeof v === 'number' ? v : Date.parse(v));
+
+export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: () => void }) {
+  const [view, setView] = createSignal<View>('files');
+  const [folderId, setFolderId] = createSignal(props.info.rootNodeId);
+  const [path, setPath] = createSignal<Entry[]>([]);
+  const [entries, setEntries] = createSignal<Entry[]>([]);
+  const [trash, setTrash] = createSignal<Entry[]>([]);
+  const [links, setLinks] = createSignal<(LinkRow & { name: string })[]>([]);
+  const [loading, setLoading] = createSignal(false);
+  const [sortKey, setSortKey] = createSignal<SortKey>('name');
+  const [sortDir, setSortDir] = createSignal<1 | -1>(1);
+  const [status, setStatus] = createSignal('');
+  const [alert, setAlert] = createSignal('');
+  const [dialog, setDialog] = createSignal<DialogState>(null);
+  const [menu, setMenu] = createSignal<{ e: Entry; x: number; y: number } | null>(null);
+  const [sync, setSync] = createSignal<SyncState>({ state: 'syncing', pending: 0 });
+  const [dropping, setDropping] = createSignal(false);
+  let fileInput!: HTMLInputElement;
+  let folderInput!: HTMLInputElement;
+  let loadSeq = 0;
+
+  const sorted = createMemo(() => sortEntries(entries(), sortKey(), sortDir()));
+  const say = (s: string) => { setAlert(''); setStatus(s); };
+  const fail = (err: unknown) => { setStatus(''); setAlert(describeError(err)); };
+
+  const load = async (id: string) => {
+    const seq = ++loadSeq;
+    setLoading(true);
+    setAlert('');
+    try {
+      const acc: Entry[] = [];
+      const h = facade.begin('list', [id], (batch) => {
+        if (seq !== loadSeq) return;
+        acc.push(...(batch as Entry[]));
+        setEntries([...acc]);
+      });
+      const [list, p] = await Promise.all([h.result, facade.call('path', id)]);
+      if (seq !== loadSeq) return;
+      setEntries(list);
+      setPath(p);
+      setFolderId(id);
+      say(`${p[p.length - 1]?.name ?? 'Folder'}: ${list.length} item${list.length === 1 ? '' : 's'}.`);
+    } catch (err) {
+      if (seq === loadSeq) fail(err);
+    } finally {
+      if (seq === loadSeq) setLoading(false);
+    }
+  };
+
+  const upsert = (e: Entry) => {
+    setEntries((list) => {
+      const rest = list.filter((x) => x.id !== e.id);
+      return e.parentId === folderId() && !e.trashedAt ? [...rest, e] : rest;
+    });
+  };
+
+  const openEntry = (e: Entry) => {
+    if (e.kind === 'folder') { setEntries([]); void load(e.id); return; }
+    if (previewKind(e)) setDialog({ t: 'preview', e });
+    else download(e);
+  };
+
+  const download = (e: Entry) => {
+    const picked = pickFile(e.name); // needs the click's user activation, so before any await
+    picked?.catch(() => {});
+    void (async () => {
+      say(`Decrypting “${e.name}”…`);
+      try {
+        const ds = await facade.call('download', e.id, null);
+        let last = 0;
+        const kind = await save(ds, (done, total) => {
+          const pct = total ? Math.floor((done / total) * 100) : 100;
+          if (pct >= last + 5 || done === total) { last = pct; setStatus(`Downloading “${e.name}”: ${pct} %`); }
+        }, picked);
+        say(`Downloaded “${e.name}” (${formatSize(ds.size)})${kind === 'blob' ? '' : ''}.`);
+      } catch (err) {
+        if ((err as Error).name === 'AbortError') return say('Download cancelled.');
+        const code = errorCode(err);
+        setStatus('');
+        setAlert(code === 'AUTH_FAILED' || code === 'TRUNCATED' || code === 'MANIFEST_INVALID' || code === 'PADDING_INVALID'
+          ? `“${e.name}” failed its integrity check and was not saved: the stored data was altered or is incomplete.`
+          : `Download of “${e.name}” failed: ${describeError(err)}`);
+      }
+    })();
+  };
+
+  const move = async (nodeId: string, targetId: string) => {
+    const e = await facade.call('move', nodeId, targetId);
+    setEntries((l) => l.filter((x) => x.id !== nodeId));
+    say(`Moved “${e.name}”.`);
+  };
+
+  const doTrash = async (e: Entry) => {
+    try {
+      await api(`/api/nodes/${e.id}/trash`, { method: 'POST' });
+      setEntries((l) => l.filter((x) => x.id !== e.id));
+      say(`Moved “${e.name}” to the trash.`);
+    } catch (err) { fail(err); }
+  };
+
+  const loadTrash = async () => {
+    setLoading(true);
+    try { const t = await facade.call('trash'); setTrash(t); say(`Trash: ${t.length} item${t.length === 1 ? '' : 's'}.`); } catch (err) { fail(err); } finally { setLoading(false); }
+  };
+
+  const loadLinks = async () => {
+    setLoading(true);
+    try {
+      const { links: rows } = await api<{ links: LinkRow[] }>('/api/links');
+      const ids = [...new Set(rows.map((r) => r.nodeId))];
+      const names = new Map<string, string>();
+      const opened = await facade.call('entries', ids).catch(() => ids.map(() => null));
+      ids.forEach((id, i) => names.set(id, opened[i]?.name ?? '(deleted)'));
+      setLinks(rows.map((r) => ({ ...r, name: names.get(r.nodeId) ?? '' })));
+      say(`${rows.length} link${rows.length === 1 ? '' : 's'}.`);
+    } catch (err) { fail(err); } finally { setLoading(false); }
+  };
+
+  const showView = (v: View) => {
+    setView(v);
+    if (v === 'trash') void loadTrash();
+    else if (v === 'links') void loadLinks();
+    else void load(folderId());
+  };
+
+  // ---- uploads ----
+  const childFolder = async (parentId: string, name: string): Promise<string> => {
+    const list = parentId === folderId() ? entries() : await facade.call('list', parentId);
+    const found = list.find((x) => x.kind === 'folder' && x.name === name.normalize('NFC'));
+    if (found) return found.id;
+    try {
+      const e = await facade.call('createFolder', parentId, name);
+      upsert(e);
+      return e.id;
+    } catch (err) {
+      if (errorCode(err) !== 'NAME_TAKEN') throw err;
+      const again = (await facade.call('list', parentId)).find((x) => x.kind === 'folder' && x.name === name.normalize('NFC'));
+      if (!again) throw err;
+      return again.id;
+    }
+  };
+
+  const uploadAll = async (items: { path: string[]; file: File }[]) => {
+    const base = folderId();
+    const folders = new Map<string, string>([['', base]]);
+    try {
+      for (const { path: p, file } of items) {
+        let parent = base;
+        for (let i = 0; i < p.length; i++) {
+          const key = p.slice(0, i + 1).join('/');
+          let id = folders.get(key);
+          if (!id) { id = await childFolder(parent, p[i]!); folders.set(key, id); }
+          parent = id;
+        }
+        const existing = parent === base ? entries().find((x) => x.kind === 'file' && x.name === file.name.normalize('NFC'))?.id ?? null : null;
+        uploads.enqueue(file, parent, existing);
+      }
+      if (items.length) say(`Uploading ${items.length} file${items.length === 1 ? '' : 's'}…`);
+    } catch (err) { fail(err); }
+  };
+
+  uploads.onUploadFinished((e) => { upsert(e); say(`Uploaded “${e.name}”.`); });
+
+  const onDrop = async (ev: DragEvent) => {
+    setDropping(false);
+    if (!ev.dataTransfer || ev.dataTransfer.types.includes(NODE_MIME)) return;
+    ev.preventDefault();
+    if (view() !== 'files') return;
+    await uploadAll(await uploads.filesFromDrop(ev.dataTransfer));
+  };
+
+  onMount(() => {
+    void load(props.info.rootNodeId);
+    const stop = startSync(props.info.cursor, setSync, async (ids, all) => {
+      if (view() === 'trash') return void loadTrash();
+      if (view() !== 'files') return;
+      if (all || ids.length > 200) return void load(folderId());
+      const current = new Set(entries().map((x) => x.id));
+      const opened = await facade.call('entries', ids);
+      ids.forEach((id, i) => {
+        const e = opened[i];
+        if (e) upsert(e);
+        else if (current.has(id)) setEntries((l) => l.filter((x) => x.id !== id));
+      });
+    });
+    const closeMenu = (ev: MouseEvent) => { if (!(ev.target as HTMLElement).closest('.menu, [aria-haspopup]')) setMenu(null); };
+    document.addEventListener('click', closeMenu);
+    onCleanup(() => { stop(); document.removeEventListener('click', closeMenu); });
+  });
+  onCleanup(() => uploads.abortAll());
+
+  const openMenu = (e: Entry, anchor: HTMLElement) => {
+    const r = anchor.getBoundingClientRect();
+    setMenu({ e, x: Math.max(8, Math.min(r.right - 180, window.innerWidth - 190)), y: Math.min(r.bottom + 4, window.innerHeight - 300) });
+    requestAnimationFrame(() => document.querySelector<HTMLButtonElement>('.menu button')?.focus());
+  };
+  const act = (f: () => void) => () => { setMenu(null); f(); };
+
+  const syncText = () => {
+    const s = sync();
+    return s.state === 'synced' ? 'Synced' : s.state === 'offline' ? 'Offline — reconnecting' : `Syncing${s.pending ? ` ${s.pending}` : ''}…`;
+  };
+
+  return (
+    <>
+      <header class="top">
+        <div class="brand"><img src="/favicon.svg" alt="" />Coffer</div>
+        <span class={`sync ${sync().state}`} role="status" aria-live="polite" data-testid="sync-status"><span class="dot" aria-hidden="true" />{syncText()}</span>
+        <span class="spacer" />
+        <span class="hint" title={props.info.email}>{props.info.email}</span>
+        <button type="button" class="icon" onClick={cycleTheme} aria-label={`Theme: ${theme()}. Change theme`} title={`Theme: ${theme()}`}>
+          {theme() === 'dark' ? '🌙' : theme() === 'light' ? '☀️' : '🌓'}
+        </button>
+        <button type="button" onClick={props.onLock}>Lock</button>
+        <button type="button" onClick={props.onLogout}>Log out</button>
+      </header>
+      <main
+        class="vault"
+        classList={{ 'drop-target': dropping() }}
+        onDragOver={(ev) => { if (view() === 'files' && ev.dataTransfer?.types.includes('Files')) { ev.preventDefault(); setDropping(true); } }}
+        onDragLeave={(ev) => { if (ev.currentTarget === ev.target) setDropping(false); }}
+        onDrop={onDrop}
+        data-testid="vault"
+      >
+        <div class="toolbar" role="toolbar" aria-label="Views">
+          <button type="button" aria-pressed={view() === 'files'} onClick={() => showView('files')}>Files</button>
+          <button type="button" aria-pressed={view() === 'trash'} onClick={() => showView('trash')}>Trash</button>
+          <button type="button" aria-pressed={view() === 'links'} onClick={() => showView('links')}>Shared links</button>
+          <span class="spacer" />
+          <Show when={view() === 'files'}>
+            <button type="button" onClick={() => setDialog({ t: 'newfolder' })}>New folder</button>
+            <button type="button" class="primary" onClick={() => fileInput.click()}>Upload files</button>
+            <button type="button" onClick={() => folderInput.click()}>Upload folder</button>
+          </Show>
+          <input id="upload-files" ref={fileInput} class="sr-only" type="file" multiple tabindex="-1" aria-hidden="true"
+            onChange={(e) => { const fs = Array.from(e.currentTarget.files ?? []); e.currentTarget.value = ''; void uploadAll(fs.map((file) => ({ path: [], file }))); }} />
+          <input id="upload-folder" ref={folderInput} class="sr-only" type="file" multiple tabindex="-1" aria-hidden="true"
+            {...{ webkitdirectory: true }}
+            onChange={(e) => {
+              const fs = Array.from(e.currentTarget.files ?? []);
+              e.currentTarget.value = '';
+              void uploadAll(fs.map((file) => ({ path: (file.webkitRelativePath || file.name).split('/').slice(0, -1), file })));
+            }} />
+        </div>
+
+        <div class="status-line">
+          <span role="status" aria-live="polite" data-testid="status">{status()}</span>
+          <span class="error" role="alert" data-testid="alert">{alert()}</span>
+        </div>
+
+        <Switch>
+          <Match when={view() === 'files'}>
+            <nav class="crumbs" aria-label="Folder path">
+              <ol>
+                <For each={path()}>
+                  {(p, i) => (
+                    <li>
+                      <button type="button" aria-current={i() === path().length - 1 ? 'page' : undefined}
+                        onClick={() => void load(p.id)}
+                        onDragOver={(ev) => { if (ev.dataTransfer?.types.includes(NODE_MIME)) ev.preventDefault(); }}
+                        onDrop={(ev) => { const id = ev.dataTransfer?.getData(NODE_MIME); if (id) { ev.preventDefault(); ev.stopPropagation(); move(id, p.id).catch(fail); } }}
+                      >{p.name}</button>
+                    </li>
+                  )}
+                </For>
+              </ol>
+            </nav>
+            <FileList
+              entries={sorted()}
+              label={`Contents of ${path()[path().length - 1]?.name ?? 'folder'}`}
+              sortKey={sortKey()} sortDir={sortDir()}
+              onSort={(k) => { if (k === sortKey()) setSortDir(sortDir() === 1 ? -1 : 1); else { setSortKey(k); setSortDir(1); } }}
+              onOpen={openEntry}
+              onMenu={openMenu}
+              onDropNode={(id, target) => move(id, target.id).catch(fail)}
+              draggable
+              empty={loading() ? 'Decrypting…' : 'This folder is empty. Drop files here or use “Upload files”.'}
+            />
+          </Match>
+          <Match when={view() === 'trash'}>
+            <div class="list" style={{ padding: '8px' }}>
+              <Show when={trash().length > 0} fallback={<p class="empty">{loading() ? 'Loading…' : 'The trash is empty.'}</p>}>
+                <ul role="list" aria-label="Trash" style={{ 'list-style': 'none', margin: 0, padding: 0 }}>
+                  <For each={trash()}>
+                    {(e) => (
+                      <li class="row" style={{ position: 'static' }} data-name={e.name}>
+                        <span class="name"><span class="ficon" aria-hidden="true">{e.kind === 'folder' ? '📁' : '📄'}</span><span class="label">{e.name}</span></span>
+                        <span class="meta">{e.kind === 'folder' ? '—' : formatSize(e.size)}</span>
+                        <span class="meta col-date">{formatDate(e.trashedAt ?? 0)}</span>
+                        <button type="button" aria-label={`Restore ${e.name}`} onClick={async () => {
+                          try { await facade.call('restore', e.id); setTrash((t) => t.filter((x) => x.id !== e.id)); say(`Restored “${e.name}”.`); } catch (err) { fail(err); }
+                        }}>Restore</button>
+                      </li>
+                    )}
+                  </For>
+                </ul>
+              </Show>
+            </div>
+          </Match>
+          <Match when={view() === 'links'}>
+            <div class="list" style={{ padding: '8px', overflow: 'auto' }}>
+              <Show when={links().length > 0} fallback={<p class="empty">{loading() ? 'Loading…' : 'You have not shared anything yet.'}</p>}>
+                <table class="links-table" aria-label="Shared links" style={{ width: '100%', 'border-collapse': 'collapse' }}>
+                  <thead><tr><th align="left">Item</th><th align="left">Downloads</th><th align="left">Expires</th><th align="left">State</th><th /></tr></thead>
+                  <tbody>
+                    <For each={links()}>
+                      {(l) => (
+                        <tr data-link={l.linkId}>
+                          <td>{l.name}{l.hasPassword ? ' 🔒' : ''}</td>
+                          <td>{l.downloads}{l.maxDownloads ? ` / ${l.maxDownloads}` : ''}</td>
+                          <td>{l.expiresAt ? formatDate(ms(l.expiresAt)) : 'Never'}</td>
+                          <td>{l.revokedAt ? 'Revoked' : l.expiresAt && ms(l.expiresAt) < Date.now() ? 'Expired' : 'Active'}</td>
+                          <td>
+                            <Show when={!l.revokedAt}>
+                              <button type="button" class="danger" aria-label={`Revoke link to ${l.name}`} onClick={async () => {
+                                try { await api(`/api/links/${l.linkId}`, { method: 'DELETE' }); say('Link revoked.'); void loadLinks(); } catch (err) { fail(err); }
+                              }}>Revoke</button>
+                            </Show>
+                          </td>
+                        </tr>
+                      )}
+                    </For>
+                  </tbody>
+                </table>
+              </Show>
+            </div>
+          </Match>
+        </Switch>
+      </main>
+
+      <Show when={menu()}>
+        {(m) => (
+          <div class="menu" role="menu" aria-label={`Actions for ${m().e.name}`} style={{ left: `${m().x}px`, top: `${m().y}px` }}
+            onKeyDown={(ev) => {
+              const items = Array.from((ev.currentTarget as HTMLElement).querySelectorAll<HTMLButtonElement>('button'));
+              const i = items.indexOf(document.activeElement as HTMLButtonElement);
+              if (ev.key === 'Escape') setMenu(null);
+              else if (ev.key === 'ArrowDown') { ev.preventDefault(); items[(i + 1) % items.length]?.focus(); }
+              else if (ev.key === 'ArrowUp') { ev.preventDefault(); items[(i - 1 + items.length) % items.length]?.focus(); }
+            }}>
+            <button type="button" role="menuitem" onClick={act(() => openEntry(m().e))}>{m().e.kind === 'folder' ? 'Open' : previewKind(m().e) ? 'Preview' : 'Download'}</button>
+            <Show when={m().e.kind === 'file'}><button type="button" role="menuitem" onClick={act(() => download(m().e))}>Download</button></Show>
+            <button type="button" role="menuitem" onClick={act(() => setDialog({ t: 'rename', e: m().e }))}>Rename</button>
+            <button type="button" role="menuitem" onClick={act(() => setDialog({ t: 'move', e: m().e }))}>Move</button>
+            <button type="button" role="menuitem" onClick={act(() => setDialog({ t: 'share', e: m().e }))}>Share</button>
+            <Show when={m().e.kind === 'file'}><button type="button" role="menuitem" onClick={act(() => setDialog({ t: 'versions', e: m().e }))}>Versions</button></Show>
+            <button type="button" role="menuitem" class="danger" onClick={act(() => void doTrash(m().e))}>Move to trash</button>
+          </div>
+        )}
+      </Show>
+
+      <Switch>
+        <Match when={dialog()?.t === 'newfolder'}>
+          <NameDialog title="New folder" initial="" action="Create" onClose={() => setDialog(null)}
+            onSubmit={async (name) => { const e = await facade.call('createFolder', folderId(), name); upsert(e); say(`Created “${e.name}”.`); }} />
+        </Match>
+        <Match when={dialog()?.t === 'rename' && dialog()} keyed>
+          {(d) => d && 'e' in d && (
+            <NameDialog title={`Rename “${d.e.name}”`} initial={d.e.name} action="Rename" onClose={() => setDialog(null)}
+              onSubmit={async (name) => { const e = await facade.call('rename', d.e.id, name); upsert(e); say(`Renamed to “${e.name}”.`); }} />
+          )}
+        </Match>
+        <Match when={dialog()?.t === 'move' && dialog()} keyed>
+          {(d) => d && 'e' in d && <MoveDialog entry={d.e} rootId={props.info.rootNodeId} onClose={() => setDialog(null)} onMove={(t) => move(d.e.id, t)} />}
+        </Match>
+        <Match when={dialog()?.t === 'share' && dialog()} keyed>
+          {(d) => d && 'e' in d && <ShareDialog entry={d.e} onClose={() => setDialog(null)} />}
+        </Match>
+        <Match when={dialog()?.t === 'versions' && dialog()} keyed>
+          {(d) => d && 'e' in d && <VersionsDialog entry={d.e} onClose={() => setDialog(null)} onRestored={upsert} onStatus={say} />}
+        </Match>
+        <Match when={dialog()?.t === 'preview' && dialog()} keyed>
+          {(d) => d && 'e' in d && <PreviewDialog entry={d.e} onClose={() => setDialog(null)} download={() => { setDialog(null); download(d.e); }} />}
+        </Match>
+      </Switch>
+
+      <Tray />
+    </>
+  );
+}

@@ -1,0 +1,137 @@
+// Where decrypted bytes go: the File System Access API when the browser has it, else the
+// download service worker (public/sw.js), else, for small files only, a Blob.
+// A stream that fails its integrity check errors the sink, so no partial file is kept as good.
+import type { DownloadStream } from '../crypto/types';
+
+type Picker = (opts: { suggestedName?: string }) => Promise<{ createWritable(): Promise<WritableStream<Uint8Array>> }>;
+const BLOB_LIMIT = 256 * 1024 * 1024;
+
+let swReady: Promise<ServiceWorkerRegistration | null> | null = null;
+
+export function registerDownloadWorker(): Promise<ServiceWorkerRegistration | null> {
+  if (swReady) return swReady;
+  swReady = (async () => {
+    if (!('serviceWorker' in navigator)) return null;
+    try {
+      await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+      const reg = await Promise.race([
+        navigator.serviceWorker.ready,
+        new Promise<null>((r) => setTimeout(() => r(null), 5000)),
+      ]);
+      return reg;
+    } catch {
+      return null;
+    }
+  })();
+  return swReady;
+}
+
+export type SinkKind = 'fsa' | 'sw' | 'blob';
+
+export function fsaAvailable(): boolean {
+  return typeof (window as unknown as { showSaveFilePicker?: Picker }).showSaveFilePicker === 'function'
+    && localStorage.getItem('coffer.download') !== 'sw';
+}
+
+/** Must run inside the click handler (user activation) before any await. */
+export function pickFile(name: string): Promise<WritableStream<Uint8Array>> | null {
+  if (!fsaAvailable()) return null;
+  const picker = (window as unknown as { showSaveFilePicker: Picker }).showSaveFilePicker;
+  return picker({ suggestedName: name }).then((h) => h.createWritable());
+}
+
+/** Passes a stream through, reporting progress, its end and its error (no buffering beyond one chunk). */
+function observed(
+  src: ReadableStream<Uint8Array>,
+  total: number,
+  onProgress: (done: number, total: number) => void,
+): { stream: ReadableStream<Uint8Array>; end: Promise<void> } {
+  const reader = src.getReader();
+  let done = 0;
+  let finish!: () => void;
+  let fail!: (e: unknown) => void;
+  const end = new Promise<void>((res, rej) => ((finish = res), (fail = rej)));
+  end.catch(() => {});
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        try {
+          const r = await reader.read();
+          if (r.done) {
+            c.close();
+            finish();
+          } else {
+            done += r.value.byteLength;
+            onProgress(done, total);
+            c.enqueue(r.value);
+          }
+        } catch (e) {
+          fail(e);
+          c.error(e);
+        }
+      },
+      cancel(reason) {
+        fail(reason ?? new Error('Cancelled'));
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 1 },
+  );
+  return { stream, end };
+}
+
+function randomHex(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+export async function save(
+  ds: DownloadStream,
+  onProgress: (done: number, total: number) => void,
+  picked: Promise<WritableStream<Uint8Array>> | null,
+): Promise<SinkKind> {
+  const { stream: counted, end } = observed(ds.stream, ds.size, onProgress);
+  if (picked) {
+    const writable = await picked;
+    await counted.pipeTo(writable); // an error aborts the writable: the browser discards the file
+    return 'fsa';
+  }
+  const reg = await registerDownloadWorker();
+  if (reg?.active) {
+    const id = randomHex();
+    const channel = new MessageChannel();
+    const acked = new Promise<void>((r) => (channel.port1.onmessage = () => r()));
+    reg.active.postMessage(
+      { type: 'coffer-download', id, name: ds.name, mime: ds.mime, size: ds.size, stream: counted },
+      [channel.port2, counted as unknown as Transferable],
+    );
+    await acked;
+    const frame = document.createElement('iframe');
+    frame.hidden = true;
+    frame.title = 'download';
+    frame.src = `/__coffer_dl/${id}`;
+    document.body.append(frame);
+    try {
+      await end;
+    } finally {
+      setTimeout(() => frame.remove(), 60_000);
+    }
+    return 'sw';
+  }
+  if (ds.size > BLOB_LIMIT) throw new Error('This browser cannot stream a download this large. Try Chromium or Firefox.');
+  const blob = await new Response(counted).blob();
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = ds.name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return 'blob';
+}
+
+/** Reads a small stream fully (previews). */
+export async function readAll(ds: DownloadStream): Promise<Blob> {
+  return new Response(ds.stream).blob().then((b) => new Blob([b], { type: ds.mime || 'application/octet-stream' }));
+}
