@@ -1,0 +1,142 @@
+// Benchmark of the `coffer` CLI against a real server on loopback: put and get of a generated file
+// (1 GiB by default; COFFER_BENCH_MIB to change), bytes sent on a re-put after a 1 % edit, peak RSS
+// of the CLI during the put, and `restic backup` of the same file for comparison when restic is
+// installed (or installable with apt-get).
+import { spawn, spawnSync } from 'node:child_process';
+import { createCipheriv, createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startServer } from '../../tests/support/server.ts';
+
+const BIN = resolve(import.meta.dirname, '../bin/coffer.mjs');
+const MiB = 1024 * 1024;
+
+interface Timed {
+  code: number;
+  seconds: number;
+  stdout: string;
+  stderr: string;
+  maxRssKiB: number | null;
+}
+
+/** Runs a command under /usr/bin/time -v (when present) and returns its wall time and peak RSS. */
+function timed(cmd: string, args: string[], env: Record<string, string>, cwd?: string): Promise<Timed> {
+  const useTime = spawnSync('/usr/bin/time', ['-v', 'true']).status === 0;
+  const [file, argv] = useTime ? ['/usr/bin/time', ['-v', cmd, ...args]] : [cmd, args];
+  return new Promise((res, rej) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(file, argv, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', rej);
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+      res({ code: code ?? -1, seconds, stdout, stderr, maxRssKiB: m ? Number(m[1]) : null });
+    });
+  });
+}
+
+async function generate(path: string, bytes: number, seed: string): Promise<void> {
+  const key = createHash('sha256').update(seed).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  const out = createWriteStream(path);
+  const zeros = Buffer.alloc(4 * MiB);
+  for (let done = 0; done < bytes; ) {
+    const n = Math.min(zeros.length, bytes - done);
+    const chunk = cipher.update(zeros.subarray(0, n));
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+    done += n;
+  }
+  await new Promise<void>((r, j) => out.end((err?: Error | null) => (err ? j(err) : r())));
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+function ensureRestic(): string | null {
+  const which = spawnSync('sh', ['-c', 'command -v restic']);
+  if (which.status === 0) return which.stdout.toString().trim();
+  const install = spawnSync('sh', ['-c', 'apt-get install -y restic || (apt-get update && apt-get install -y restic)'], { stdio: 'ignore', timeout: 300_000 });
+  if (install.status !== 0) return null;
+  const again = spawnSync('sh', ['-c', 'command -v restic']);
+  return again.status === 0 ? again.stdout.toString().trim() : null;
+}
+
+export async function runCliBench(): Promise<Record<string, number | string>> {
+  const sizeMiB = Number(process.env.COFFER_BENCH_MIB ?? 1024);
+  const bytes = sizeMiB * MiB;
+  const work = await mkdtemp(join(tmpdir(), 'coffer-cli-bench-'));
+  const server = await startServer({ COFFER_DATA_DIR: join(work, 'server') });
+  const figures: Record<string, number | string> = { 'file size (MiB)': sizeMiB };
+  try {
+    const env = { COFFER_HOME: join(work, 'home'), COFFER_SERVER: server.url, COFFER_EMAIL: 'bench@example.test', COFFER_PASSPHRASE: 'benchmark passphrase' };
+    const run = (args: string[]) => timed(process.execPath, [BIN, ...args], env, work);
+    const must = (t: Timed, what: string) => {
+      if (t.code !== 0) throw new Error(`${what} exited ${t.code}: ${t.stderr.slice(-2000)}`);
+      return t;
+    };
+    must(await run(['signup', '--quiet']), 'signup');
+
+    const file = join(work, 'bench.bin');
+    await generate(file, bytes, 'coffer-cli-bench');
+
+    const put = must(await run(['put', '--json', file, '/bench.bin']), 'put');
+    figures['coffer put (MB/s)'] = bytes / 1e6 / put.seconds;
+    figures['coffer put wall time (s)'] = put.seconds;
+    if (put.maxRssKiB !== null) figures['coffer put peak RSS (MiB)'] = put.maxRssKiB / 1024;
+    const putJson = JSON.parse(put.stdout) as { chunks: number; bytesSent: number };
+    figures['chunks'] = putJson.chunks;
+    figures['stored bytes / plaintext (%)'] = (putJson.bytesSent / bytes) * 100;
+
+    const out = join(work, 'bench.out');
+    const get = must(await run(['get', '--quiet', '/bench.bin', out]), 'get');
+    figures['coffer get (MB/s)'] = bytes / 1e6 / get.seconds;
+    if (get.maxRssKiB !== null) figures['coffer get peak RSS (MiB)'] = get.maxRssKiB / 1024;
+    figures['get matches put'] = (await sha256File(out)) === (await sha256File(file)) ? 'yes' : 'NO';
+    await rm(out, { force: true });
+
+    const same = must(await run(['put', '--json', file, '/bench.bin']), 're-put unchanged');
+    figures['re-put unchanged: bytes sent (% of file)'] = ((JSON.parse(same.stdout) as { bytesSent: number }).bytesSent / bytes) * 100;
+    figures['re-put unchanged (s)'] = same.seconds;
+
+    // 1 % edit: overwrite a contiguous 1 % of the file in the middle with other bytes.
+    const editLen = Math.max(1, Math.floor(bytes / 100));
+    const fh = await open(file, 'r+');
+    const patch = createCipheriv('aes-256-ctr', createHash('sha256').update('edit').digest(), Buffer.alloc(16)).update(Buffer.alloc(editLen));
+    await fh.write(patch, 0, editLen, Math.floor(bytes / 2));
+    await fh.close();
+    const edited = must(await run(['put', '--json', file, '/bench.bin']), 're-put after edit');
+    const editedJson = JSON.parse(edited.stdout) as { bytesSent: number; chunksSent: number; chunks: number };
+    figures['re-put after 1% edit: bytes sent (% of file)'] = (editedJson.bytesSent / bytes) * 100;
+    figures['re-put after 1% edit: chunks sent'] = `${editedJson.chunksSent}/${editedJson.chunks}`;
+    figures['re-put after 1% edit (s)'] = edited.seconds;
+    if (edited.maxRssKiB !== null) figures['re-put peak RSS (MiB)'] = edited.maxRssKiB / 1024;
+
+    const restic = ensureRestic();
+    if (restic) {
+      const renv = { RESTIC_REPOSITORY: join(work, 'restic-repo'), RESTIC_PASSWORD: 'benchmark passphrase' };
+      must(await timed(restic, ['init'], renv), 'restic init');
+      await generate(file, bytes, 'coffer-cli-bench');
+      const b = must(await timed(restic, ['backup', '--quiet', file], renv), 'restic backup');
+      figures['restic backup, local repo (MB/s)'] = bytes / 1e6 / b.seconds;
+      if (b.maxRssKiB !== null) figures['restic backup peak RSS (MiB)'] = b.maxRssKiB / 1024;
+      const rv = spawnSync(restic, ['version']).stdout?.toString().trim();
+      figures['restic version'] = rv || 'unknown';
+    } else {
+      figures['restic'] = 'not installed (apt-get install -y restic failed)';
+    }
+    figures['plaintext file size on disk (MiB)'] = (await stat(file)).size / MiB;
+  } finally {
+    await server.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+  return figures;
+}
