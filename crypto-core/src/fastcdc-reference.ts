@@ -7,6 +7,9 @@ export interface Reference64Params {
   gearLs?: readonly bigint[];
   maskS: bigint;
   maskL: bigint;
+  /** v2020 only: default mask << 1 mod 2^64, as in fastcdc-rs. */
+  maskSLs?: bigint;
+  maskLLs?: bigint;
   min: number;
   avg: number;
   max: number;
@@ -17,8 +20,8 @@ const M64 = (1n << 64n) - 1n;
 /** One cut of v2020 on `b`: returns the chunk length and the rolling hash at the cut. */
 export function referenceCut2020(p: Reference64Params, b: Uint8Array): { length: number; hash: bigint } {
   const gearLs = p.gearLs ?? p.gear.map((x) => (x << 1n) & M64);
-  const maskSLs = (p.maskS << 1n) & M64;
-  const maskLLs = (p.maskL << 1n) & M64;
+  const maskSLs = p.maskSLs ?? (p.maskS << 1n) & M64;
+  const maskLLs = p.maskLLs ?? (p.maskL << 1n) & M64;
   let remaining = b.length;
   if (remaining <= p.min) return { length: remaining, hash: 0n };
   let center = p.avg;

@@ -29,8 +29,9 @@ export interface Chunker {
 
 function checkParams(p: ChunkParams): number {
   const { min, avg, max } = p;
-  if (![min, avg, max].every((x) => Number.isSafeInteger(x) && x >= 0) || !(min <= avg && avg <= max) || max > 2 ** 30) {
-    throw new RangeError('params must satisfy 0 ≤ min ≤ avg ≤ max ≤ 2^30');
+  // min ≥ 2 keeps every cut at a positive length (the first test is at byte 2·⌊min/2⌋).
+  if (![min, avg, max].every((x) => Number.isSafeInteger(x)) || !(min >= 2 && min <= avg && avg <= max) || max > 2 ** 30) {
+    throw new RangeError('params must satisfy 2 ≤ min ≤ avg ≤ max ≤ 2^30');
   }
   const bits = Math.log2(avg);
   if (!Number.isInteger(bits) || bits < 2 || bits > 30) throw new RangeError('params.avg must be a power of two from 4 to 2^30');
