@@ -199,7 +199,7 @@ const cmdGet: Run = async (inv) => {
   const results: GetResult[] = [];
   await getTree(inv, ctx.tree, node, dest, results);
   const bytes = results.reduce((a, r) => a + r.size, 0);
-  emit(inv, { ok: true, path: dest, files: results.length, bytes }, `${dest}  ${results.length} file${results.length === 1 ? '' : 's'}, ${formatBytes(bytes)}`);
+  emit(inv, { ok: true, path: dest, files: results.length, bytes, resumed: results.some((r) => r.resumed) }, `${dest}  ${results.length} file${results.length === 1 ? '' : 's'}, ${formatBytes(bytes)}`);
 };
 
 const cmdMv: Run = async (inv) => {

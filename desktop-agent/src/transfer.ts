@@ -295,6 +295,7 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
       return guard(cc.decryptChunk(entry, record), `chunk ${i + 1} of ${basename(dest)}`);
     };
     let lastSync = Date.now();
+    const abortAfter = Number(process.env.COFFER_DEBUG_ABORT_AFTER_CHUNKS ?? NaN);
     for (let i = side.done; i < n; i++) {
       while (next < n && next - i < DOWNLOAD_CONCURRENCY) {
         const p = fetchOne(next);
@@ -306,11 +307,13 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
       await fh.write(plain, 0, plain.byteLength, side.bytes);
       side = { ...side, done: i + 1, bytes: side.bytes + plain.byteLength };
       opts.progress?.add(plain.byteLength);
-      if (Date.now() - lastSync > 1000 || i === n - 1) {
+      const abort = side.done >= abortAfter && i < n - 1;
+      if (Date.now() - lastSync > 1000 || i === n - 1 || abort) {
         await fh.datasync();
         await writePrivate(sidecarPath, JSON.stringify(side));
         lastSync = Date.now();
       }
+      if (abort) throw new CliError('aborted for a test (COFFER_DEBUG_ABORT_AFTER_CHUNKS)');
     }
     if (side.bytes !== manifest.size) throw new IntegrityError(`${basename(dest)}: got ${side.bytes} bytes, the manifest says ${manifest.size}`);
     await fh.sync();

@@ -268,6 +268,20 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     expect((await readFile(out)).equals(await readFile(local))).toBe(true);
   });
 
+  it('resumes an interrupted get from its verified chunks and renames only when complete', async () => {
+    const name = 'resumable-Ωmega.bin';
+    const out = join(work, 'resumed-get.bin');
+    const cut = await B(['get', '--json', `/${name}`, out], { COFFER_DEBUG_ABORT_AFTER_CHUNKS: '2' });
+    expect(cut.code).toBe(EXIT.ERROR);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.coffer-partial`)).toBe(true);
+    const res = json<{ resumed: boolean; bytes: number }>(await B(['get', '--json', `/${name}`, out]));
+    expect(res.resumed).toBe(true);
+    expect((await readFile(out)).equals(await readFile(join(work, name)))).toBe(true);
+    expect(existsSync(`${out}.coffer-partial`)).toBe(false);
+    expect(existsSync(`${out}.coffer-partial.json`)).toBe(false);
+  });
+
   it('turns a commit refused with VERSION_CONFLICT into a conflict copy', async () => {
     const name = 'contested-Ωmega.txt';
     secretNames.push('contested-Ωmega');
