@@ -13,6 +13,9 @@ import { changesRoutes } from './routes/changes.js';
 import { chunkRoutes, uploadRoutes } from './routes/chunks.js';
 import { deviceRoutes } from './routes/devices.js';
 import { nodeRoutes, trashRoutes } from './routes/nodes.js';
+import { linkRoutes } from './routes/links.js';
+import { publicLinkRoutes } from './routes/public-links.js';
+import { realtimeRoutes } from './realtime/index.js';
 import { serveWeb } from './static.js';
 
 /** Chunk records are at most 4 MiB of content plus record overhead (format §6.1, §2). */
@@ -65,7 +68,7 @@ export function createApp(ctx: AppContext): CofferApp {
     c.header('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
     if (c.req.path.startsWith('/api/') && !c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
     const matched = c.req.path.startsWith('/api/') || c.req.path === '/healthz' || c.req.path === '/metrics';
-    const route = c.res.status === 404 && matched ? 'unmatched' : matched ? routePath(c, -1) : 'static';
+    const route = c.res.status === 404 && matched ? 'unmatched' : matched ? routePath(c) : 'static';
     metrics.observe(c.req.method, route, c.res.status, seconds);
     ctx.logger.info('request', {
       method: c.req.method, path: pathOnly(c.req.path), status: c.res.status, ms: Math.round(seconds * 1000),
@@ -106,6 +109,9 @@ export function createApp(ctx: AppContext): CofferApp {
   //   app.route('/api/links', linkRoutes(ctx));
   //   app.route('/api/public/links', publicLinkRoutes(ctx));
   //   app.route('/api/ws', realtimeRoutes(ctx, nodeWs.upgradeWebSocket, closers));
+  app.route('/api/links', linkRoutes(ctx));
+  app.route('/api/public/links', publicLinkRoutes(ctx));
+  app.route('/api/ws', realtimeRoutes(ctx, nodeWs.upgradeWebSocket, closers));
 
   // Anything else under /api is a 404 in JSON; every other GET is the web vault.
   app.all('/api/*', (c) => errorBody(c, new ApiError(404, 'NOT_FOUND', 'No such resource')));

@@ -7,7 +7,12 @@ export type JsonObject = Record<string, unknown>;
 
 /** Parses the request body as a JSON object; 400 MALFORMED_JSON otherwise. */
 export async function readJson(c: Context): Promise<JsonObject> {
-  const text = await c.req.text();
+  return parseJsonObject(await c.req.text());
+}
+
+/** Like readJson, for a body already read; an empty body is `{}` when `emptyIsObject`. */
+export function parseJsonObject(text: string, emptyIsObject = false): JsonObject {
+  if (emptyIsObject && text.trim() === '') return {};
   let value: unknown;
   try {
     value = JSON.parse(text);

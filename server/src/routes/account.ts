@@ -1,7 +1,67 @@
+// The account: its public parts, key slots and usage; passphrase change; passkey credentials.
+import { and, eq } from 'drizzle-orm';
 import { Hono } from 'hono';
-import type { AppContext, AppEnv } from '../context.js';
+import { requireSession, type AppContext, type AppEnv } from '../context.js';
+import { accounts, sessions, webauthnCredentials } from '../db/schema/core.js';
+import { ApiError, notFound } from '../errors.js';
+import { kdfParams, loginVerifier, verifierMatches } from '../services/accounts.js';
+import { consume, limitKey } from '../services/rate-limit.js';
+import { base64url, base64urlExact, readJson } from '../validate.js';
+import { refuseOtherMethods } from './method.js';
 
 export function accountRoutes(ctx: AppContext): Hono<AppEnv> {
-  void ctx;
-  return new Hono<AppEnv>();
+  const r = new Hono<AppEnv>();
+  r.use('*', requireSession(ctx));
+
+  r.get('/', async (c) => {
+    const { accountId } = c.get('session');
+    const [a] = await ctx.db.select().from(accounts).where(eq(accounts.id, accountId));
+    if (!a) throw notFound();
+    return c.json({
+      accountId: a.id, email: a.email, kdf: a.kdf, accountPublicKey: a.accountPublicKey,
+      slots: { passphrase: a.passphraseSlot, recovery: a.recoverySlot }, rootNodeId: a.rootNodeId,
+      quotaBytes: ctx.config.quotaBytes, usedBytes: a.usedBytes, cursor: a.cursor,
+    });
+  });
+
+  /** Re-wraps the account key under a new passphrase (format §4.3); other sessions are ended. */
+  r.put('/passphrase', async (c) => {
+    const { accountId, sessionId } = c.get('session');
+    const body = await readJson(c);
+    const loginKey = base64urlExact(body.loginKey, 'loginKey', 32);
+    const newKdf = kdfParams(body.newKdf, 'newKdf');
+    const newLoginKey = base64urlExact(body.newLoginKey, 'newLoginKey', 32);
+    const passphraseSlot = base64url(body.passphraseSlot, 'passphraseSlot', 1024);
+    await consume(ctx.db, limitKey('passphrase-account', accountId), ctx.config.rateLimits.account);
+    await ctx.db.transaction(async (tx) => {
+      const [a] = await tx.select().from(accounts).where(eq(accounts.id, accountId)).for('update');
+      if (!a || !verifierMatches(a.loginVerifier, loginVerifier(loginKey))) {
+        throw new ApiError(401, 'LOGIN_FAILED', 'The current login key is wrong');
+      }
+      await tx.update(accounts).set({ kdf: newKdf, loginVerifier: loginVerifier(newLoginKey), passphraseSlot })
+        .where(eq(accounts.id, accountId));
+      const others = await tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.accountId, accountId));
+      for (const s of others) if (s.id !== sessionId) await tx.delete(sessions).where(eq(sessions.id, s.id));
+    });
+    return c.body(null, 204);
+  });
+
+  r.get('/passkeys', async (c) => {
+    const { accountId } = c.get('session');
+    const rows = await ctx.db.select().from(webauthnCredentials).where(eq(webauthnCredentials.accountId, accountId));
+    return c.json({
+      passkeys: rows.map((p) => ({ id: p.id, createdAt: p.createdAt.toISOString(), hasPrfSlot: p.prfSlot !== null })),
+    });
+  });
+  r.delete('/passkeys/:id', async (c) => {
+    const { accountId } = c.get('session');
+    const gone = await ctx.db.delete(webauthnCredentials)
+      .where(and(eq(webauthnCredentials.accountId, accountId), eq(webauthnCredentials.id, c.req.param('id'))))
+      .returning({ id: webauthnCredentials.id });
+    if (gone.length === 0) throw notFound('No such passkey');
+    return c.body(null, 204);
+  });
+
+  refuseOtherMethods(r, ['/', '/passphrase', '/passkeys', '/passkeys/:id']);
+  return r;
 }

@@ -1,0 +1,195 @@
+// Real-time push, `GET /api/ws` (docs/api.md "Sync"). A client opens a WebSocket, authenticated by
+// its session cookie (web) or by its bearer token in `Sec-WebSocket-Protocol: coffer, bearer.<token>`
+// (CLI / agent; never in the URL, which ends up in logs). The server answers with the `coffer`
+// subprotocol, sends `{"type":"hello","cursor":N}`, then `{"type":"changed","cursor":N}` whenever
+// the account's cursor moves, and `{"type":"ping"}` every 25 s. The client then reads
+// `GET /api/changes?since=` from its own cursor; the socket carries no change contents.
+//
+// One `Realtime` per AppContext: the hub of this process, fed by `ctx.events` ("changed" after
+// each commit) through the fan-out (LISTEN/NOTIFY with PostgreSQL, in-process with PGlite).
+import { eq } from 'drizzle-orm';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import type { UpgradeWebSocket } from 'hono/ws';
+import type { WebSocket } from 'ws';
+import type { AppContext, AppEnv, ClientKind } from '../context.js';
+import { accounts, sessions } from '../db/schema/core.js';
+import { ApiError } from '../errors.js';
+import { describeError } from '../logger.js';
+import { SESSION_COOKIE, hashToken, isTokenForm } from '../sessions.js';
+import { localFanout, startPgFanout, type ChangeEvent, type Fanout } from './fanout.js';
+import { RealtimeHub } from './hub.js';
+
+export { RealtimeHub } from './hub.js';
+
+/** The subprotocol a client must offer first, and the one the server selects. */
+export const SUBPROTOCOL = 'coffer';
+const BEARER_PREFIX = 'bearer.';
+
+export interface RealtimeOptions {
+  /** Keep-alive interval; default from COFFER_WS_PING_MS, else 25 000. */
+  pingIntervalMs?: number;
+}
+
+export interface Realtime {
+  hub: RealtimeHub;
+  /** Resolves once cross-process fan-out is listening (at once with PGlite). */
+  ready: Promise<void>;
+  publish(event: ChangeEvent): Promise<void>;
+  close(): Promise<void>;
+}
+
+function pingIntervalFromEnv(): number | undefined {
+  const raw = process.env.COFFER_WS_PING_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 10) throw new Error('COFFER_WS_PING_MS must be a whole number of milliseconds ≥ 10');
+  return n;
+}
+
+const instances = new WeakMap<AppContext, Realtime>();
+
+/** The realtime push of this app context, created on first use. */
+export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Realtime {
+  const existing = instances.get(ctx);
+  if (existing) return existing;
+
+  const log = (message: string, err: unknown) => ctx.logger.warn(message, describeError(err));
+  const hub = new RealtimeHub({
+    pingIntervalMs: options.pingIntervalMs ?? pingIntervalFromEnv() ?? 25_000,
+    onError: (err) => ctx.logger.debug('realtime: socket write failed', describeError(err)),
+  });
+  hub.start();
+
+  const loadCursor = async (accountId: string): Promise<number | null> => {
+    const [row] = await ctx.db.select({ cursor: accounts.cursor }).from(accounts).where(eq(accounts.id, accountId)).limit(1);
+    return row?.cursor ?? null;
+  };
+
+  const local = localFanout(hub);
+  let fanout: Promise<Fanout>;
+  if (ctx.config.databaseUrl) {
+    fanout = startPgFanout({ url: ctx.config.databaseUrl, hub, loadCursor, onError: log }).catch((err: unknown) => {
+      log('realtime: cross-process fan-out unavailable; delivering in this process only', err);
+      return local;
+    });
+  } else {
+    fanout = Promise.resolve(local);
+  }
+
+  const publish = async (event: ChangeEvent) => {
+    hub.publish(event.accountId, event.cursor); // this process at once, even while LISTEN starts
+    await (await fanout).publish(event);
+  };
+  const unsubscribe = ctx.events.on('changed', (event) => {
+    publish(event).catch((err: unknown) => log('realtime: publishing a change failed', err));
+  });
+
+  const realtime: Realtime = {
+    hub,
+    ready: fanout.then(() => undefined),
+    publish,
+    close: async () => {
+      unsubscribe();
+      hub.stop();
+      await (await fanout).close();
+      instances.delete(ctx);
+    },
+  };
+  instances.set(ctx, realtime);
+  return realtime;
+}
+
+interface WsSession { accountId: string; sessionId: string; client: ClientKind }
+
+/**
+ * Reads the bearer token from `Sec-WebSocket-Protocol`. The client must offer `coffer` first:
+ * the `ws` server selects the first offered protocol, and that must never be the token.
+ */
+function bearerFromProtocols(header: string): string | undefined {
+  const offered = header.split(',').map((p) => p.trim()).filter(Boolean);
+  if (offered[0] !== SUBPROTOCOL) {
+    throw new ApiError(400, 'PROTOCOL_INVALID', `Offer the "${SUBPROTOCOL}" subprotocol first`);
+  }
+  const bearer = offered.find((p) => p.startsWith(BEARER_PREFIX));
+  return bearer?.slice(BEARER_PREFIX.length);
+}
+
+/** Authenticates the upgrade request: bearer via subprotocol, else the session cookie (same origin only). */
+function wsSession(ctx: AppContext): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+      throw new ApiError(426, 'UPGRADE_REQUIRED', 'This endpoint speaks WebSocket only');
+    }
+    const protocols = c.req.header('sec-websocket-protocol');
+    let token = protocols !== undefined ? bearerFromProtocols(protocols) : undefined;
+    if (token === undefined) {
+      token = getCookie(c, SESSION_COOKIE);
+      // Cross-site WebSocket hijacking: a cookie is sent by the browser whatever page opens the
+      // socket, so a cookie-authenticated socket must come from our own origin.
+      const origin = c.req.header('origin');
+      if (token !== undefined && origin !== undefined) {
+        let sameHost = false;
+        try {
+          sameHost = new URL(origin).host === c.req.header('host');
+        } catch {
+          sameHost = false;
+        }
+        if (!sameHost) throw new ApiError(403, 'ORIGIN_REJECTED', 'WebSocket from another origin');
+      }
+    }
+    if (!token || !isTokenForm(token)) throw new ApiError(401, 'UNAUTHENTICATED', 'Log in first');
+    const [row] = await ctx.db.select({ id: sessions.id, accountId: sessions.accountId, client: sessions.client })
+      .from(sessions).where(eq(sessions.tokenHash, hashToken(token))).limit(1);
+    if (!row) throw new ApiError(401, 'UNAUTHENTICATED', 'Log in first');
+    const session: WsSession = { accountId: row.accountId, sessionId: row.id, client: row.client as ClientKind };
+    c.set('session', session);
+    await next();
+  };
+}
+
+/** `GET /api/ws`. `closers` receives the shutdown of the hub and the fan-out. */
+export function realtimeRoutes(
+  ctx: AppContext,
+  upgradeWebSocket: UpgradeWebSocket<WebSocket>,
+  closers: Array<() => Promise<void> | void>,
+): Hono<AppEnv> {
+  const realtime = realtimeFor(ctx);
+  closers.push(() => realtime.close());
+  const { hub } = realtime;
+  const app = new Hono<AppEnv>();
+
+  app.get('/', wsSession(ctx), upgradeWebSocket((c) => {
+    const { accountId } = c.get('session');
+    let conn: ReturnType<RealtimeHub['add']> | undefined;
+    return {
+      onOpen: (_event, ws) => {
+        const raw = ws.raw!;
+        conn = hub.add(accountId, {
+          send: (data) => raw.send(data),
+          ping: () => raw.ping(),
+          terminate: () => raw.terminate(),
+        });
+        const registered = conn;
+        raw.on('pong', () => registered.alive());
+        // Registered before the cursor is read: a change committed meanwhile is not lost (hub.hello).
+        ctx.db.select({ cursor: accounts.cursor }).from(accounts).where(eq(accounts.id, accountId)).limit(1)
+          .then(([row]) => hub.hello(registered, row?.cursor ?? 0))
+          .catch((err: unknown) => {
+            ctx.logger.warn('realtime: reading the cursor failed', describeError(err));
+            hub.remove(registered);
+            raw.close(1011, 'server error');
+          });
+      },
+      onMessage: () => conn?.alive(),
+      onClose: () => {
+        if (conn) hub.remove(conn);
+      },
+      onError: () => {
+        if (conn) hub.remove(conn);
+      },
+    };
+  }));
+
+  return app;
+}

@@ -1,0 +1,56 @@
+// Chunk bookkeeping shared by uploads, commits and the collector. Every path that starts to rely
+// on a stored chunk first UPDATEs its row (`touched_at`), which takes the row lock the collector
+// also needs: whichever comes second sees the other's committed result (see gc.ts).
+import { and, eq, gt, inArray, sql } from 'drizzle-orm';
+import type { Executor, Tx } from '../db/client.js';
+import { chunks, uploadChunks, uploads, versionChunks } from '../db/schema/core.js';
+import { ApiError } from '../errors.js';
+
+const BATCH = 1000;
+
+/** Locks and touches the account's chunks among `ids`; returns the sizes of those that exist. */
+export async function touchChunks(tx: Tx, accountId: string, ids: readonly string[]): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  const distinct = [...new Set(ids)].sort(); // one lock order for every caller: no deadlocks
+  for (let i = 0; i < distinct.length; i += BATCH) {
+    const rows = await tx.update(chunks).set({ touchedAt: sql`now()` })
+      .where(and(eq(chunks.accountId, accountId), inArray(chunks.id, distinct.slice(i, i + BATCH))))
+      .returning({ id: chunks.id, size: chunks.size });
+    for (const row of rows) found.set(row.id, row.size);
+  }
+  return found;
+}
+
+/** Attaches chunks to an upload, so the collector keeps them until the upload ends. */
+export async function attachToUpload(tx: Tx, accountId: string, uploadId: string, ids: Iterable<string>): Promise<void> {
+  const rows = [...ids].map((chunkId) => ({ uploadId, accountId, chunkId }));
+  for (let i = 0; i < rows.length; i += BATCH) {
+    await tx.insert(uploadChunks).values(rows.slice(i, i + BATCH)).onConflictDoNothing();
+  }
+}
+
+export type UploadRow = typeof uploads.$inferSelect;
+
+/** A live upload of the account (renewing its expiry), or 404 UPLOAD_NOT_FOUND. */
+export async function liveUpload(ex: Executor, accountId: string, uploadId: string, ttlSeconds: number): Promise<UploadRow> {
+  if (!/^[0-9a-f]{32}$/.test(uploadId)) throw uploadNotFound();
+  const [row] = await ex.update(uploads).set({ expiresAt: new Date(Date.now() + ttlSeconds * 1000) })
+    .where(and(eq(uploads.id, uploadId), eq(uploads.accountId, accountId), gt(uploads.expiresAt, sql`now()`)))
+    .returning();
+  if (!row) throw uploadNotFound();
+  return row;
+}
+
+const uploadNotFound = () => new ApiError(404, 'UPLOAD_NOT_FOUND', 'No such upload, or it expired');
+
+/** Whether the account may read the chunk: a version or a live upload of the account references it. */
+export async function chunkReferenced(ex: Executor, accountId: string, chunkId: string): Promise<boolean> {
+  const [inVersion] = await ex.select({ one: sql`1` }).from(versionChunks)
+    .where(and(eq(versionChunks.accountId, accountId), eq(versionChunks.chunkId, chunkId))).limit(1);
+  if (inVersion) return true;
+  const [inUpload] = await ex.select({ one: sql`1` }).from(uploadChunks)
+    .innerJoin(uploads, eq(uploads.id, uploadChunks.uploadId))
+    .where(and(eq(uploadChunks.accountId, accountId), eq(uploadChunks.chunkId, chunkId), gt(uploads.expiresAt, sql`now()`)))
+    .limit(1);
+  return Boolean(inUpload);
+}

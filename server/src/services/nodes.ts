@@ -1,0 +1,48 @@
+// Node rows as JSON, and lookups that always filter by account: another account's node is
+// indistinguishable from a missing one (404).
+import { and, eq, sql } from 'drizzle-orm';
+import { queryRows, type Executor } from '../db/client.js';
+import { nodes } from '../db/schema/core.js';
+import { ApiError, notFound } from '../errors.js';
+
+export type NodeRow = typeof nodes.$inferSelect;
+
+export function nodeJson(n: NodeRow) {
+  return {
+    id: n.id, parentId: n.parentId, kind: n.kind, nameHash: n.nameHash, wrappedKey: n.wrappedKey,
+    metadata: n.metadata, version: n.version, size: n.size, createdAt: n.createdAt.toISOString(),
+    updatedAt: n.updatedAt.toISOString(), trashedAt: n.trashedAt?.toISOString() ?? null,
+  };
+}
+
+const ID = /^[0-9a-f]{32}$/;
+
+/** The node, or 404 NOT_FOUND (also for malformed ids and other accounts' nodes). */
+export async function findNode(ex: Executor, accountId: string, id: string, lock = false): Promise<NodeRow> {
+  if (!ID.test(id)) throw notFound('No such node');
+  const q = ex.select().from(nodes).where(and(eq(nodes.accountId, accountId), eq(nodes.id, id))).limit(1);
+  const [row] = lock ? await q.for('update') : await q;
+  if (!row) throw notFound('No such node');
+  return row;
+}
+
+/** A live folder to put children in, or 404 PARENT_NOT_FOUND. */
+export async function findLiveFolder(ex: Executor, accountId: string, id: string): Promise<NodeRow> {
+  const [row] = await ex.select().from(nodes).where(and(eq(nodes.accountId, accountId), eq(nodes.id, id))).limit(1);
+  if (!row || row.kind !== 'folder' || row.trashedAt !== null) {
+    throw new ApiError(404, 'PARENT_NOT_FOUND', 'The parent folder does not exist');
+  }
+  return row;
+}
+
+/** True when `ancestorId` is `nodeId` itself or one of its ancestors. */
+export async function isAncestorOrSelf(ex: Executor, accountId: string, ancestorId: string, nodeId: string): Promise<boolean> {
+  const rows = await queryRows<{ hit: number }>(ex, sql`
+    with recursive up(id, parent_id) as (
+      select id, parent_id from nodes where account_id = ${accountId} and id = ${nodeId}
+      union all
+      select n.id, n.parent_id from nodes n join up on n.id = up.parent_id where n.account_id = ${accountId}
+    )
+    select 1 as hit from up where id = ${ancestorId} limit 1`);
+  return rows.length > 0;
+}

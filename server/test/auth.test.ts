@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { b64, hexId, kdfText, rand, signup, signupBody, startTestServer, type TestServer } from './helpers.js';
+
+const json = (body: unknown, headers: Record<string, string> = {}) => ({
+  method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),
+});
+
+describe('accounts and sessions', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ config: { rateLimits: { account: { limit: 5, windowSeconds: 60 }, address: { limit: 1000, windowSeconds: 60 } } } });
+  });
+  afterAll(() => s.close());
+
+  it('signs up, logs in with the login key, and refuses a wrong one', async () => {
+    const email = `a${hexId()}@example.test`;
+    const loginKey = b64(rand(32));
+    const recoveryKey = b64(rand(32));
+    const body = signupBody(email, loginKey, recoveryKey, 'cli');
+    const res = await s.app.request('/api/auth/signup', json(body));
+    expect(res.status).toBe(201);
+    const created = await res.json();
+    expect(created).toMatchObject({ accountId: body.accountId, rootNodeId: body.root.nodeId });
+    expect(typeof created.token).toBe('string');
+
+    const again = await s.app.request('/api/auth/signup', json({ ...body, accountId: hexId() }));
+    expect(again.status).toBe(409);
+    expect((await again.json()).code).toBe('EMAIL_TAKEN');
+
+    const ok = await s.app.request('/api/auth/login', json({ email, loginKey, client: 'cli' }));
+    expect(ok.status).toBe(200);
+    const session = await ok.json();
+    expect(session.accountId).toBe(body.accountId);
+
+    const account = await s.app.request('/api/account', { headers: { authorization: `Bearer ${session.token}` } });
+    expect(await account.json()).toMatchObject({ accountId: body.accountId, email, kdf: body.kdf, rootNodeId: body.root.nodeId, cursor: 0 });
+
+    const bad = await s.app.request('/api/auth/login', json({ email, loginKey: b64(rand(32)), client: 'cli' }));
+    expect(bad.status).toBe(401);
+    expect((await bad.json()).code).toBe('LOGIN_FAILED');
+
+    const recovered = await s.app.request('/api/auth/recover', json({ email, recoveryLoginKey: recoveryKey, client: 'cli' }));
+    expect(recovered.status).toBe(200);
+    expect((await recovered.json()).recoverySlot).toBe(body.slots.recovery);
+    const wrongRecovery = await s.app.request('/api/auth/recover', json({ email, recoveryLoginKey: loginKey, client: 'cli' }));
+    expect(wrongRecovery.status).toBe(401);
+  });
+
+  it('prelogin gives the real kdf for an account and a stable fake one otherwise', async () => {
+    const c = await signup(s.app);
+    const real = await (await s.app.request('/api/auth/prelogin', json({ email: c.email }))).json();
+    const acct = await c.json('GET', '/api/account');
+    expect(real.kdf).toBe(acct.kdf);
+    const unknown = `nobody${hexId()}@example.test`;
+    const a = await (await s.app.request('/api/auth/prelogin', json({ email: unknown }))).json();
+    const b = await (await s.app.request('/api/auth/prelogin', json({ email: unknown }))).json();
+    expect(a.kdf).toBe(b.kdf);
+    expect(Buffer.from(a.kdf, 'base64url')).toHaveLength(26);
+    const other = await (await s.app.request('/api/auth/prelogin', json({ email: `x${unknown}` }))).json();
+    expect(other.kdf).not.toBe(a.kdf);
+  });
+
+  it('web sessions use an HttpOnly SameSite=Strict cookie and need the CSRF token to write', async () => {
+    const email = `w${hexId()}@example.test`;
+    const loginKey = b64(rand(32));
+    const res = await s.app.request('/api/auth/signup', json(signupBody(email, loginKey, b64(rand(32)), 'web')));
+    expect(res.status).toBe(201);
+    const { csrfToken, rootNodeId, token } = await res.json();
+    expect(token).toBeUndefined();
+    const setCookie = res.headers.get('set-cookie')!;
+    expect(setCookie).toMatch(/coffer_session=/);
+    expect(setCookie).toMatch(/HttpOnly/i);
+    expect(setCookie).toMatch(/SameSite=Strict/i);
+    expect(setCookie).not.toMatch(/Secure/); // plain http here
+    const cookie = setCookie.split(';')[0]!;
+
+    expect((await s.app.request('/api/account', { headers: { cookie } })).status).toBe(200);
+    const node = { id: hexId(), parentId: rootNodeId, kind: 'folder', nameHash: hexId() + hexId(), wrappedKey: b64(rand(82)), metadata: b64(rand(300)) };
+    const noCsrf = await s.app.request('/api/nodes', json(node, { cookie }));
+    expect(noCsrf.status).toBe(403);
+    expect((await noCsrf.json()).code).toBe('CSRF_FAILED');
+    const wrongCsrf = await s.app.request('/api/nodes', json(node, { cookie, 'x-csrf-token': csrfToken.slice(1) + 'A' }));
+    expect(wrongCsrf.status).toBe(403);
+    const withCsrf = await s.app.request('/api/nodes', json(node, { cookie, 'x-csrf-token': csrfToken }));
+    expect(withCsrf.status).toBe(201);
+
+    const https = await s.app.request('https://vault.example/api/auth/login', json({ email, loginKey, client: 'web' }));
+    expect(https.headers.get('set-cookie')).toMatch(/Secure/);
+  });
+
+  it('lists and revokes sessions; a revoked or logged-out token is refused', async () => {
+    const c = await signup(s.app);
+    const second = await (await s.app.request('/api/auth/login', json({ email: c.email, loginKey: c.loginKey, client: 'cli' }))).json();
+    const { sessions } = await c.json('GET', '/api/auth/sessions');
+    expect(sessions).toHaveLength(2);
+    expect(sessions.filter((x: { current: boolean }) => x.current)).toHaveLength(1);
+    expect((await c.request('DELETE', `/api/auth/sessions/${second.sessionId}`)).status).toBe(204);
+    const revoked = await s.app.request('/api/account', { headers: { authorization: `Bearer ${second.token}` } });
+    expect(revoked.status).toBe(401);
+    expect((await revoked.json()).code).toBe('UNAUTHENTICATED');
+    expect((await c.request('POST', '/api/auth/logout')).status).toBe(204);
+    expect((await c.request('GET', '/api/account')).status).toBe(401);
+  });
+
+  it('changes the passphrase: old login key stops working, new one works', async () => {
+    const c = await signup(s.app);
+    const newLoginKey = b64(rand(32));
+    const wrong = await c.request('PUT', '/api/account/passphrase', { loginKey: b64(rand(32)), newKdf: kdfText(), newLoginKey, passphraseSlot: b64(rand(62)) });
+    expect(wrong.status).toBe(401);
+    const ok = await c.request('PUT', '/api/account/passphrase', { loginKey: c.loginKey, newKdf: kdfText(), newLoginKey, passphraseSlot: b64(rand(62)) });
+    expect(ok.status).toBe(204);
+    expect((await s.app.request('/api/auth/login', json({ email: c.email, loginKey: c.loginKey, client: 'cli' }))).status).toBe(401);
+    expect((await s.app.request('/api/auth/login', json({ email: c.email, loginKey: newLoginKey, client: 'cli' }))).status).toBe(200);
+  });
+
+  it('refuses a KDF below the floor at sign-up', async () => {
+    const body = signupBody(`k${hexId()}@example.test`, b64(rand(32)), b64(rand(32)), 'cli');
+    const weak = Buffer.from(body.kdf, 'base64url');
+    weak.writeUInt32BE(1024, 1);
+    const res = await s.app.request('/api/auth/signup', json({ ...body, kdf: weak.toString('base64url') }));
+    expect(res.status).toBe(400);
+  });
+
+  it('rate-limits log-in attempts per account with 429 and Retry-After', async () => {
+    const c = await signup(s.app);
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 7; i++) {
+      const res = await s.app.request('/api/auth/login', json({ email: c.email, loginKey: b64(rand(32)), client: 'cli' }));
+      statuses.push(res.status);
+      if (res.status === 429) retryAfter = res.headers.get('retry-after');
+    }
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(statuses.slice(5)).toEqual([429, 429]);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+    // Even the right key is refused while limited: guessing cannot go on.
+    const right = await s.app.request('/api/auth/login', json({ email: c.email, loginKey: c.loginKey, client: 'cli' }));
+    expect(right.status).toBe(429);
+  });
+});
