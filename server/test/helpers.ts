@@ -91,7 +91,7 @@ export class Client {
 
   request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
     const init: RequestInit = { method, headers: { authorization: `Bearer ${this.token}`, ...headers } };
-    if (body instanceof Uint8Array) init.body = body;
+    if (body instanceof Uint8Array) init.body = body as Uint8Array<ArrayBuffer>;
     else if (body !== undefined) {
       init.body = JSON.stringify(body);
       (init.headers as Record<string, string>)['content-type'] = 'application/json';
