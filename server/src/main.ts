@@ -14,6 +14,7 @@ import { openDatabase } from './db/client.js';
 import { Events } from './events.js';
 import { createLogger, describeError } from './logger.js';
 import { scheduleGc } from './services/gc.js';
+import { realtimeFor } from './realtime/index.js';
 import { loadServerSecret } from './secret.js';
 
 function readConfig(): Config {
@@ -49,6 +50,8 @@ async function main(): Promise<void> {
   const ctx: AppContext = { config, db: database.db, blobs, logger, events: new Events(), secret };
   const { app, injectWebSocket, closers } = createApp(ctx);
   const stopGc = scheduleGc(ctx);
+  // Realtime push: with PostgreSQL, LISTEN before announcing, so no change is missed at start.
+  await realtimeFor(ctx).ready;
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     process.stdout.write(`Coffer is running at http://${config.host}:${info.port}/\n`);

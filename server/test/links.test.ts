@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linkChallengeResponse } from '@coffer/crypto-core';
 import { createTestDatabase, NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
 import { createApp } from '../src/app.js';
 import { FolderBlobStore } from '../src/blob/folder.js';
@@ -14,15 +15,6 @@ import type { AppContext } from '../src/context.js';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { Events } from '../src/events.js';
 import { createLogger } from '../src/logger.js';
-
-// crypto-core is loaded at run time: its sources need DOM types (CryptoKey) that the server's
-// tsconfig does not include, so a static import would fail the server typecheck.
-interface CryptoCoreSubset {
-  linkChallengeResponse(authKey: Uint8Array, linkId: string, challenge: Uint8Array): Promise<Uint8Array>;
-}
-const CRYPTO_CORE: string = '@coffer/crypto-core';
-const cryptoCore = (await import(CRYPTO_CORE)) as CryptoCoreSubset;
-const linkChallengeResponse = (k: Uint8Array, id: string, c: Uint8Array) => cryptoCore.linkChallengeResponse(k, id, c);
 
 /** kdfParams of format §4.1: argon2id, m = 65536, t = 3, p = 1, random salt. */
 function encodeKdfParams(m = 65536, t = 3, p = 1): string {
@@ -70,8 +62,8 @@ async function harness(url: string | undefined, limits?: { account: number; addr
     async call(method, path, init = {}) {
       const headers: Record<string, string> = { ...init.headers };
       if (init.token) headers.authorization = `Bearer ${init.token}`;
-      let body: BodyInit | undefined;
-      if (init.body instanceof Uint8Array) body = init.body as unknown as BodyInit;
+      let body: string | ArrayBuffer | undefined;
+      if (init.body instanceof Uint8Array) body = new Uint8Array(init.body).buffer;
       else if (init.body !== undefined) {
         body = JSON.stringify(init.body);
         headers['content-type'] = 'application/json';
