@@ -1,0 +1,138 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blobKey } from '../src/blob/store.js';
+import { MAX_CHUNK_BYTES } from '../src/app.js';
+import { collectGarbage } from '../src/services/gc.js';
+import { b64, chunkIdOf, digestHeader, rand, signup, startTestServer, type Client, type TestServer } from './helpers.js';
+
+const put = (c: Client, uploadId: string, id: string, data: Uint8Array, digest = digestHeader(data)) =>
+  c.request('PUT', `/api/chunks/${id}?upload=${uploadId}`, data, { 'content-digest': digest, 'content-type': 'application/octet-stream' });
+
+describe('uploads, chunks and versions', () => {
+  let s: TestServer;
+  let c: Client;
+  beforeAll(async () => {
+    s = await startTestServer({ config: { keepVersions: 3, quotaBytes: 3 * 1024 * 1024 } });
+    c = await signup(s.app);
+  });
+  afterAll(() => s.close());
+
+  it('uploads chunks with a verified digest, commits a version, and serves the bytes back', async () => {
+    const file = await c.createNode('file');
+    const { uploadId, expiresAt } = await c.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+    expect(Date.parse(expiresAt)).toBeGreaterThan(Date.now());
+    const a = { id: chunkIdOf(), data: rand(5000) };
+    const b = { id: chunkIdOf(), data: rand(7000) };
+    expect((await c.json('POST', '/api/chunks/check', { uploadId, ids: [a.id, b.id] })).missing).toEqual([a.id, b.id]);
+
+    const tampered = await put(c, uploadId, a.id, a.data, digestHeader(b.data));
+    expect(tampered.status).toBe(400);
+    expect((await tampered.json()).code).toBe('DIGEST_MISMATCH');
+    const noDigest = await c.request('PUT', `/api/chunks/${a.id}?upload=${uploadId}`, a.data);
+    expect(noDigest.status).toBe(400);
+    expect(await s.ctx.blobs.has(blobKey(c.accountId, a.id))).toBe(false);
+
+    expect((await put(c, uploadId, a.id, a.data)).status).toBe(201);
+    expect((await put(c, uploadId, a.id, a.data)).status).toBe(200); // idempotent
+    // Resuming: the check now reports `a` present and only `b` missing.
+    expect((await c.json('POST', '/api/chunks/check', { uploadId, ids: [a.id, b.id] })).missing).toEqual([b.id]);
+    expect((await put(c, uploadId, b.id, b.data)).status).toBe(201);
+
+    const commit = (baseVersion: number, chunkIds: string[], upload = uploadId) => c.request('POST', `/api/nodes/${file.id}/versions`, {
+      uploadId: upload, baseVersion, manifest: b64(rand(200)), chunkIds, metadata: b64(rand(300)),
+    });
+    const missing = chunkIdOf();
+    const incomplete = await commit(0, [a.id, missing]);
+    expect(incomplete.status).toBe(400);
+    expect(await incomplete.json()).toMatchObject({ code: 'CHUNK_MISSING', missing: [missing] });
+    const conflict = await commit(5, [a.id, b.id]);
+    expect(conflict.status).toBe(409);
+    expect(await conflict.json()).toMatchObject({ code: 'VERSION_CONFLICT', currentVersion: 0 });
+    const ok = await commit(0, [a.id, b.id, a.id]);
+    expect(ok.status).toBe(201);
+    expect((await ok.json()).version).toBe(1);
+    // The upload is consumed by the commit.
+    expect((await commit(1, [a.id])).status).toBe(404);
+
+    const node = await c.json('GET', `/api/nodes/${file.id}`);
+    expect(node).toMatchObject({ version: 1, size: 5000 * 2 + 7000 });
+    const v1 = await c.json('GET', `/api/nodes/${file.id}/versions/1`);
+    expect(v1.chunkIds).toEqual([a.id, b.id, a.id]);
+
+    const res = await c.request('GET', `/api/chunks/${b.id}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(b.data);
+
+    // Committing against a stale base version from a second writer fails.
+    const second = await c.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+    await c.json('POST', '/api/chunks/check', { uploadId: second.uploadId, ids: [a.id] }, 200);
+    const stale = await commit(0, [a.id], second.uploadId);
+    expect(stale.status).toBe(409);
+    expect((await stale.json()).currentVersion).toBe(1);
+  });
+
+  it('refuses chunks over the size limit', async () => {
+    const file = await c.createNode('file');
+    const { uploadId } = await c.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+    const big = rand(MAX_CHUNK_BYTES + 1);
+    const res = await put(c, uploadId, chunkIdOf(), big);
+    expect(res.status).toBe(413);
+    expect((await res.json()).code).toBe('CHUNK_TOO_LARGE');
+  });
+
+  it('keeps only the newest keepVersions versions', async () => {
+    const file = await c.createNode('file');
+    const shared = { id: chunkIdOf(), data: rand(1000) };
+    for (let v = 0; v < 5; v++) await c.uploadVersion(file.id, [shared, { id: chunkIdOf(), data: rand(100) }], v);
+    const { versions } = await c.json('GET', `/api/nodes/${file.id}/versions`);
+    expect(versions.map((v: { version: number }) => v.version)).toEqual([5, 4, 3]);
+    expect((await c.request('GET', `/api/nodes/${file.id}/versions/1`)).status).toBe(404);
+  });
+
+  it('stops at the quota with 507 before storing any byte', async () => {
+    const q = await signup(s.app);
+    const file = await q.createNode('file');
+    const { uploadId } = await q.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+    const mib = 1024 * 1024;
+    for (let i = 0; i < 3; i++) expect((await put(q, uploadId, chunkIdOf(), rand(mib - 100))).status).toBe(201);
+    const over = { id: chunkIdOf(), data: rand(1000) };
+    const res = await put(q, uploadId, over.id, over.data);
+    expect(res.status).toBe(507);
+    expect((await res.json()).code).toBe('QUOTA_EXCEEDED');
+    expect(await s.ctx.blobs.has(blobKey(q.accountId, over.id))).toBe(false);
+    const account = await q.json('GET', '/api/account');
+    expect(account.usedBytes).toBe(3 * (mib - 100));
+  });
+
+  it('collects chunks of expired uploads and pruned versions, never those still referenced', async () => {
+    const g = await signup(s.app);
+    const file = await g.createNode('file');
+    const kept = { id: chunkIdOf(), data: rand(300) };
+    await g.uploadVersion(file.id, [kept], 0);
+    // An abandoned upload with one chunk of its own.
+    const { uploadId } = await g.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+    const orphan = { id: chunkIdOf(), data: rand(400) };
+    expect((await put(g, uploadId, orphan.id, orphan.data)).status).toBe(201);
+
+    // Within the grace period nothing goes, and a live upload protects its chunks.
+    await collectGarbage(s.ctx, { graceSeconds: 3600 });
+    await collectGarbage(s.ctx, { graceSeconds: 0 });
+    expect(await s.ctx.blobs.has(blobKey(g.accountId, orphan.id))).toBe(true);
+
+    await s.ctx.db.execute(sql`update uploads set expires_at = now() - interval '1 second' where id = ${uploadId}`);
+    const result = await collectGarbage(s.ctx, { graceSeconds: 0 });
+    expect(result.expiredUploads).toBeGreaterThanOrEqual(1);
+    expect(await s.ctx.blobs.has(blobKey(g.accountId, orphan.id))).toBe(false);
+    expect(await s.ctx.blobs.has(blobKey(g.accountId, kept.id))).toBe(true);
+    expect((await g.json('GET', '/api/account')).usedBytes).toBe(300);
+    expect((await g.request('GET', `/api/chunks/${kept.id}`)).status).toBe(200);
+
+    // Purging the file frees its chunks too.
+    await g.json('POST', `/api/nodes/${file.id}/trash`, undefined, 200);
+    expect((await g.request('DELETE', `/api/nodes/${file.id}`)).status).toBe(204);
+    await collectGarbage(s.ctx, { graceSeconds: 0 });
+    expect(await s.ctx.blobs.has(blobKey(g.accountId, kept.id))).toBe(false);
+    expect((await g.json('GET', '/api/account')).usedBytes).toBe(0);
+  });
+});
