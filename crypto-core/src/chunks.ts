@@ -30,10 +30,11 @@ export async function chunkIdOf(vault: Vault, bytes: Uint8Array): Promise<string
  */
 export async function sealPaddedChunk(vault: Vault, body: Uint8Array, plainLength: number): Promise<{ entry: ManifestEntry; record: Uint8Array }> {
   const v = vaultInternals(vault);
+  // Drawn before the first await so an injected random source stays deterministic under concurrency.
+  const nonce = randomBytes(NONCE_BYTES);
   const id = await hmacSha256(v.chunkIdKey, body.subarray(0, plainLength)); // format §6.2
   const chunkKey = await hmacSha256(v.chunkKeyKey, id); // format §6.3
   const header = new Uint8Array([RECORD_VERSION, RecordType.chunk]);
-  const nonce = randomBytes(NONCE_BYTES);
   const key = await importAesKey(chunkKey, 'encrypt');
   const ct = new Uint8Array(
     await globalThis.crypto.subtle.encrypt(

@@ -32,9 +32,9 @@ const ab = (b: Uint8Array): ArrayBuffer => b.slice().buffer;
 export async function hpkeSeal(
   recipientPublicKey: Uint8Array, info: Uint8Array, aad: Uint8Array, pt: Uint8Array,
 ): Promise<{ enc: Uint8Array; ct: Uint8Array }> {
-  const s = await suite();
-  const ikmE = randomBytes(32);
+  const ikmE = randomBytes(32); // before any await, for deterministic injected sources
   try {
+    const s = await suite();
     const ekm = await s.kem.deriveKeyPair(ab(ikmE));
     const pkR = await s.kem.deserializePublicKey(ab(recipientPublicKey));
     const { ct, enc } = await s.seal({ recipientPublicKey: pkR, info: ab(info), ekm }, ab(pt), ab(aad));
