@@ -90,6 +90,7 @@ export function ShareDialog(props: { entry: Entry; onClose: () => void }) {
   const [password, setPassword] = createSignal('');
   const [expiry, setExpiry] = createSignal('0');
   const [limit, setLimit] = createSignal('');
+  const [custom, setCustom] = createSignal('');
   const [url, setUrl] = createSignal('');
   const [error, setError] = createSignal('');
   const [busy, setBusy] = createSignal(false);
@@ -101,9 +102,14 @@ export function ShareDialog(props: { entry: Entry; onClose: () => void }) {
     try {
       const hours = Number(expiry());
       const max = Number(limit());
+      let expiresAt: number | null = hours > 0 ? Date.now() + hours * 3600_000 : null;
+      if (expiry() === 'custom') {
+        expiresAt = custom() ? new Date(custom()).getTime() : NaN;
+        if (!Number.isFinite(expiresAt) || expiresAt <= Date.now()) throw new Error('Choose an expiry time in the future.');
+      }
       const { linkId, secret } = await facade.call('createLink', props.entry.id, {
         password: password() || undefined,
-        expiresAt: hours > 0 ? Date.now() + hours * 3600_000 : null,
+        expiresAt,
         maxDownloads: max > 0 ? max : null,
       });
       setUrl(`${location.origin}/s/${linkId}#${secret}`);
@@ -139,7 +145,12 @@ export function ShareDialog(props: { entry: Entry; onClose: () => void }) {
             <option value="24">In 1 day</option>
             <option value="168">In 7 days</option>
             <option value="720">In 30 days</option>
+            <option value="custom">At a time I choose…</option>
           </select>
+          <Show when={expiry() === 'custom'}>
+            <label for="share-exp-at">Expiry time</label>
+            <input id="share-exp-at" type="datetime-local" step="1" value={custom()} onInput={(e) => setCustom(e.currentTarget.value)} />
+          </Show>
           <label for="share-max">Download limit (optional)</label>
           <input id="share-max" type="number" min="1" step="1" value={limit()} onInput={(e) => setLimit(e.currentTarget.value)} />
           <p class="error" role="alert">{error()}</p>

@@ -215,7 +215,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     setMenu({ e, x: Math.max(8, Math.min(r.right - 180, window.innerWidth - 190)), y: Math.min(r.bottom + 4, window.innerHeight - 300) });
     requestAnimationFrame(() => document.querySelector<HTMLButtonElement>('.menu button')?.focus());
   };
-  const act = (f: () => void) => () => { setMenu(null); f(); };
+  const act = (f: (e: Entry) => void) => () => { const m = menu(); setMenu(null); if (m) f(m.e); };
 
   const syncText = () => {
     const s = sync();
@@ -359,13 +359,15 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
               else if (ev.key === 'ArrowDown') { ev.preventDefault(); items[(i + 1) % items.length]?.focus(); }
               else if (ev.key === 'ArrowUp') { ev.preventDefault(); items[(i - 1 + items.length) % items.length]?.focus(); }
             }}>
-            <button type="button" role="menuitem" onClick={act(() => openEntry(m().e))}>{m().e.kind === 'folder' ? 'Open' : previewKind(m().e) ? 'Preview' : 'Download'}</button>
-            <Show when={m().e.kind === 'file'}><button type="button" role="menuitem" onClick={act(() => download(m().e))}>Download</button></Show>
-            <button type="button" role="menuitem" onClick={act(() => setDialog({ t: 'rename', e: m().e }))}>Rename</button>
-            <button type="button" role="menuitem" onClick={act(() => setDialog({ t: 'move', e: m().e }))}>Move</button>
-            <button type="button" role="menuitem" onClick={act(() => setDialog({ t: 'share', e: m().e }))}>Share</button>
-            <Show when={m().e.kind === 'file'}><button type="button" role="menuitem" onClick={act(() => setDialog({ t: 'versions', e: m().e }))}>Versions</button></Show>
-            <button type="button" role="menuitem" class="danger" onClick={act(() => void doTrash(m().e))}>Move to trash</button>
+            <Show when={m().e.kind === 'folder' || previewKind(m().e)}>
+              <button type="button" role="menuitem" onClick={act((e) => openEntry(e))}>{m().e.kind === 'folder' ? 'Open' : 'Preview'}</button>
+            </Show>
+            <Show when={m().e.kind === 'file'}><button type="button" role="menuitem" onClick={act((e) => download(e))}>Download</button></Show>
+            <button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'rename', e: e }))}>Rename</button>
+            <button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'move', e: e }))}>Move</button>
+            <button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'share', e: e }))}>Share</button>
+            <Show when={m().e.kind === 'file'}><button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'versions', e: e }))}>Versions</button></Show>
+            <button type="button" role="menuitem" class="danger" onClick={act((e) => void doTrash(e))}>Move to trash</button>
           </div>
         )}
       </Show>

@@ -1,0 +1,82 @@
+// Helpers for the browser tests: a real server, real Chromium (Debian's, never downloaded).
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, chromiumPath } from '../../tests/support/env';
+import { REPO_ROOT, startServer, type RunningServer } from '../../tests/support/server';
+
+export const ARTIFACTS = resolve(REPO_ROOT, 'test-artifacts/web');
+
+export async function startWebServer(env: Record<string, string> = {}): Promise<RunningServer> {
+  const dist = process.env.COFFER_WEB_DIST;
+  return startServer({ ...(dist ? { COFFER_WEB_DIST: dist } : {}), COFFER_RATE_LIMIT_ACCOUNT: '1000', COFFER_RATE_LIMIT_ADDRESS: '10000', ...env });
+}
+
+export async function launch(): Promise<Browser> {
+  await mkdir(ARTIFACTS, { recursive: true });
+  return chromium.launch({ executablePath: chromiumPath!, args: CHROMIUM_ARGS });
+}
+
+/** A context whose downloads go through the service worker (no native save dialog in headless runs). */
+export async function newContext(browser: Browser, opts: { width?: number; dark?: boolean } = {}): Promise<BrowserContext> {
+  const ctx = await browser.newContext({
+    acceptDownloads: true,
+    viewport: { width: opts.width ?? 1280, height: 800 },
+    colorScheme: opts.dark ? 'dark' : 'light',
+  });
+  await ctx.addInitScript(() => {
+    try { localStorage.setItem('coffer.download', 'sw'); } catch { /* opaque origins */ }
+  });
+  return ctx;
+}
+
+/** Collects console output so tests can assert that no secret was ever logged. */
+export function watchConsole(page: Page, sink: string[]): void {
+  page.on('console', (m) => sink.push(m.text()));
+  page.on('pageerror', (e) => sink.push(`pageerror: ${e.message}`));
+}
+
+/** Deterministic pseudo-random bytes (seeded), so failures reproduce. */
+export function seededBytes(seed: string, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  let counter = 0;
+  for (let off = 0; off < length; off += 32) {
+    const block = createHash('sha256').update(`${seed}:${counter++}`).digest();
+    block.copy(out, off, 0, Math.min(32, length - off));
+  }
+  return out;
+}
+
+export async function signup(page: Page, url: string, email: string, pass: string, shots?: string): Promise<string> {
+  await page.goto(url + '/');
+  await page.getByRole('button', { name: 'Create an account' }).click();
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+  await page.getByLabel('Repeat passphrase').fill(pass);
+  if (shots) await page.screenshot({ path: `${ARTIFACTS}/${shots}-signup.png` });
+  await page.getByRole('button', { name: 'Create account' }).click();
+  const code = (await page.getByTestId('recovery-code').textContent({ timeout: 60_000 }))!.trim();
+  if (shots) await page.screenshot({ path: `${ARTIFACTS}/${shots}-recovery-code.png` });
+  await page.getByLabel('I have saved my recovery code').check();
+  await page.getByRole('button', { name: 'Continue to my vault' }).click();
+  await page.getByTestId('vault').waitFor();
+  return code;
+}
+
+export async function login(page: Page, url: string, email: string, pass: string): Promise<void> {
+  await page.goto(url + '/');
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Passphrase').fill(pass);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByTestId('vault').waitFor({ timeout: 60_000 });
+}
+
+export function row(page: Page, name: string) {
+  return page.locator(`.row[data-name="${name}"]`);
+}
+
+export async function rowAction(page: Page, name: string, action: string): Promise<void> {
+  await page.getByRole('button', { name: `Actions for ${name}`, exact: true }).click();
+  await page.getByRole('menuitem', { name: action, exact: true }).click();
+}

@@ -1,0 +1,256 @@
+// End to end, in real Chromium against a real server on the embedded default store:
+// sign up, upload (picker, drag and drop, folder), live sync to a second browser context,
+// download and compare bytes, rename / move / trash / restore, versions, share links.
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
+import type { RunningServer } from '../../tests/support/server';
+import { ARTIFACTS, launch, login, newContext, row, rowAction, seededBytes, signup, startWebServer, watchConsole } from './support';
+
+const EMAIL = 'alice@example.test';
+const PASS = 'orbit lantern quiet meadow 7 violin';
+const BIG = seededBytes('coffer-web-big', 3 * 1024 * 1024 + 12_345); // several FastCDC chunks
+
+describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let ctxA: BrowserContext;
+  let ctxB: BrowserContext;
+  let a: Page;
+  let b: Page;
+  let dir: string;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'coffer-web-test-'));
+    server = await startWebServer();
+    browser = await launch();
+    ctxA = await newContext(browser);
+    ctxB = await newContext(browser);
+    a = await ctxA.newPage();
+    b = await ctxB.newPage();
+    watchConsole(a, logs);
+    watchConsole(b, logs);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function download(page: Page, name: string, action = 'Download'): Promise<Buffer> {
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), rowAction(page, name, action)]);
+    const target = join(dir, `dl-${Math.random().toString(36).slice(2)}`);
+    await dl.saveAs(target);
+    expect(await dl.failure()).toBeNull();
+    return readFile(target);
+  }
+
+  test('sign up, then a wrong passphrase and a second session', async () => {
+    await signup(a, server.url, EMAIL, PASS, 'a');
+    await expect.poll(() => a.getByTestId('sync-status').textContent(), { timeout: 30_000 }).toContain('Synced');
+    await a.screenshot({ path: `${ARTIFACTS}/vault-empty.png` });
+
+    await b.goto(server.url + '/');
+    await b.getByLabel('E-mail').fill(EMAIL);
+    await b.getByLabel('Passphrase').fill('not the passphrase');
+    await b.getByRole('button', { name: 'Log in' }).click();
+    await expect.poll(() => b.getByRole('alert').first().textContent(), { timeout: 30_000 }).toContain('Wrong e-mail or passphrase');
+    await b.screenshot({ path: `${ARTIFACTS}/login-wrong-passphrase.png` });
+    await login(b, server.url, EMAIL, PASS);
+    await expect.poll(() => b.getByTestId('sync-status').textContent(), { timeout: 30_000 }).toContain('Synced');
+  });
+
+  test('upload a multi-chunk file with the picker; it appears live in the second context; download matches', async () => {
+    const file = join(dir, 'big.bin');
+    await writeFile(file, BIG);
+    await a.locator('#upload-files').setInputFiles(file);
+    await a.locator('[data-upload="big.bin"][data-phase="done"]').waitFor({ timeout: 90_000 });
+    await a.screenshot({ path: `${ARTIFACTS}/upload-tray.png` });
+    await row(a, 'big.bin').waitFor();
+    await row(b, 'big.bin').waitFor({ timeout: 30_000 }); // live, via the WebSocket
+    const got = await download(b, 'big.bin');
+    expect(got.length).toBe(BIG.length);
+    expect(got.equals(BIG)).toBe(true);
+  });
+
+  test('drag and drop a file, and upload a folder', async () => {
+    const dropped = seededBytes('dropped', 70_000);
+    await a.evaluate(async (bytes) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(bytes)], 'dropped.txt', { type: 'text/plain' }));
+      const target = document.querySelector('[data-testid="vault"]')!;
+      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, [...dropped]);
+    await row(a, 'dropped.txt').waitFor({ timeout: 60_000 });
+
+    const folder = join(dir, 'photos');
+    await mkdir(join(folder, 'inner'), { recursive: true });
+    await writeFile(join(folder, 'one.txt'), 'first file\n');
+    await writeFile(join(folder, 'inner', 'two.txt'), 'second file\n');
+    await a.locator('#upload-folder').setInputFiles(folder);
+    await a.locator('[data-upload="two.txt"][data-phase="done"]').waitFor({ timeout: 60_000 });
+    await row(a, 'photos').waitFor();
+    await row(a, 'photos').locator('button.name').click();
+    await row(a, 'one.txt').waitFor();
+    await row(a, 'inner').locator('button.name').click();
+    await row(a, 'two.txt').waitFor();
+    expect((await download(a, 'two.txt')).toString()).toBe('second file\n');
+    await a.getByRole('navigation', { name: 'Folder path' }).getByRole('button', { name: 'My files' }).click();
+    await row(a, 'big.bin').waitFor();
+    await a.screenshot({ path: `${ARTIFACTS}/vault-list.png` });
+  });
+
+  test('rename, move (dialog and drag onto a folder), trash and restore', async () => {
+    await rowAction(a, 'dropped.txt', 'Rename');
+    await a.getByLabel('Name').fill('notes.txt');
+    await a.getByRole('button', { name: 'Rename', exact: true }).click();
+    await row(a, 'notes.txt').waitFor();
+    await row(b, 'notes.txt').waitFor({ timeout: 30_000 });
+
+    await a.getByRole('button', { name: 'New folder' }).click();
+    await a.getByLabel('Name').fill('Archive');
+    await a.getByRole('button', { name: 'Create', exact: true }).click();
+    await row(a, 'Archive').waitFor();
+
+    await rowAction(a, 'notes.txt', 'Move');
+    const dlg = a.getByRole('dialog');
+    await dlg.getByRole('button', { name: '📁 Archive' }).click();
+    await dlg.getByRole('button', { name: 'Move here' }).click();
+    await row(a, 'notes.txt').waitFor({ state: 'detached' });
+
+    // Drag "photos" onto "Archive" (HTML5 drag and drop).
+    await row(a, 'photos').dragTo(row(a, 'Archive'));
+    await row(a, 'photos').waitFor({ state: 'detached' });
+    await row(a, 'Archive').locator('button.name').click();
+    await row(a, 'notes.txt').waitFor();
+    await row(a, 'photos').waitFor();
+
+    await rowAction(a, 'notes.txt', 'Move to trash');
+    await row(a, 'notes.txt').waitFor({ state: 'detached' });
+    await a.getByRole('button', { name: 'Trash', exact: true }).click();
+    await a.getByRole('button', { name: 'Restore notes.txt' }).click();
+    await a.getByRole('button', { name: 'Restore notes.txt' }).waitFor({ state: 'detached' });
+    await a.getByRole('button', { name: 'Files', exact: true }).click();
+    await row(a, 'notes.txt').waitFor();
+    expect(await download(a, 'notes.txt')).toEqual(seededBytes('dropped', 70_000));
+    await a.getByRole('navigation', { name: 'Folder path' }).getByRole('button', { name: 'My files' }).click();
+    await row(a, 'big.bin').waitFor();
+  });
+
+  test('a new version, then restore the old one', async () => {
+    const v2 = seededBytes('version-two', 300_000);
+    const file = join(dir, 'v', 'big.bin');
+    await mkdir(join(dir, 'v'), { recursive: true });
+    await writeFile(file, v2);
+    await a.locator('#upload-files').setInputFiles(file);
+    await a.locator('[data-upload="big.bin"][data-phase="done"]').nth(1).waitFor({ timeout: 60_000 });
+    expect((await download(a, 'big.bin')).equals(v2)).toBe(true);
+
+    await rowAction(a, 'big.bin', 'Versions');
+    const dlg = a.getByRole('dialog');
+    await dlg.locator('tr[data-version="2"]').waitFor();
+    await a.screenshot({ path: `${ARTIFACTS}/versions.png` });
+    await dlg.getByRole('button', { name: 'Restore version 1' }).click();
+    await dlg.locator('tr[data-version="3"]').waitFor();
+    await dlg.getByRole('button', { name: 'Close' }).click();
+    expect((await download(a, 'big.bin')).equals(BIG)).toBe(true);
+  });
+
+  test('share links: password right and wrong, expired, revoked', async () => {
+    const makeLink = async (opts: { password?: string; expiry?: string }) => {
+      await rowAction(a, 'big.bin', 'Share');
+      const dlg = a.getByRole('dialog');
+      if (opts.password) await dlg.getByLabel('Password (optional)').fill(opts.password);
+      if (opts.expiry) {
+        await dlg.getByLabel('Expires').selectOption('custom');
+        await dlg.getByLabel('Expiry time').fill(opts.expiry);
+      }
+      await dlg.getByRole('button', { name: 'Create link' }).click();
+      const url = await dlg.getByLabel('Link').inputValue({ timeout: 60_000 });
+      await a.screenshot({ path: `${ARTIFACTS}/share-dialog.png` });
+      await dlg.getByRole('button', { name: 'Done' }).click();
+      return url;
+    };
+    const open = async (url: string) => {
+      const ctx = await newContext(browser);
+      const page = await ctx.newPage();
+      watchConsole(page, logs);
+      await page.goto(url);
+      return { ctx, page };
+    };
+
+    const pwUrl = await makeLink({ password: 'tea for two' });
+    expect(pwUrl).toMatch(new RegExp(`^${server.url}/s/[0-9a-f]{32}#[A-Za-z0-9_-]{43}$`));
+    {
+      const { ctx, page } = await open(pwUrl);
+      await page.getByLabel('This link needs a password').fill('coffee for one');
+      await page.getByRole('button', { name: 'Open' }).click();
+      await expect.poll(() => page.getByTestId('alert').textContent(), { timeout: 60_000 }).toContain('Wrong password');
+      expect(page.url()).not.toContain('#'); // the fragment left the address bar
+      await page.getByLabel('This link needs a password').fill('tea for two');
+      await page.getByRole('button', { name: 'Open' }).click();
+      await expect.poll(() => page.getByTestId('shared-name').textContent(), { timeout: 60_000 }).toBe('big.bin');
+      await page.screenshot({ path: `${ARTIFACTS}/receive-page.png` });
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
+      const target = join(dir, 'shared.bin');
+      await dl.saveAs(target);
+      expect((await readFile(target)).equals(BIG)).toBe(true);
+      await ctx.close();
+    }
+
+    // Expired: a link whose expiry is a few seconds away, opened after it passed.
+    const soon = new Date(Date.now() + 4000);
+    const local = new Date(soon.getTime() - soon.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+    const expUrl = await makeLink({ expiry: local });
+    await new Promise((r) => setTimeout(r, Math.max(0, soon.getTime() - Date.now()) + 1500));
+    {
+      const { ctx, page } = await open(expUrl);
+      await expect.poll(() => page.getByTestId('alert').textContent(), { timeout: 30_000 }).toContain('expired');
+      await ctx.close();
+    }
+
+    // Revoked.
+    const revUrl = await makeLink({});
+    await a.getByRole('button', { name: 'Shared links' }).click();
+    await a.locator('table[aria-label="Shared links"]').waitFor();
+    await a.screenshot({ path: `${ARTIFACTS}/links.png` });
+    const id = new URL(revUrl).pathname.split('/')[2]!;
+    await a.locator(`tr[data-link="${id}"]`).getByRole('button', { name: /Revoke/ }).click();
+    await expect.poll(() => a.locator(`tr[data-link="${id}"]`).textContent(), { timeout: 30_000 }).toContain('Revoked');
+    {
+      const { ctx, page } = await open(revUrl);
+      await expect.poll(() => page.getByTestId('alert').textContent(), { timeout: 30_000 }).toContain('revoked');
+      await ctx.close();
+    }
+    await a.getByRole('button', { name: 'Files', exact: true }).click();
+  });
+
+  test('lock drops keys and unlock reopens; phone width and dark theme render', async () => {
+    await a.getByRole('button', { name: 'Lock' }).click();
+    await a.getByLabel('Passphrase').fill('wrong wrong wrong');
+    await a.getByRole('button', { name: 'Unlock' }).click();
+    await expect.poll(() => a.getByRole('alert').first().textContent(), { timeout: 60_000 }).toContain('Wrong passphrase');
+    await a.getByLabel('Passphrase').fill(PASS);
+    await a.getByRole('button', { name: 'Unlock' }).click();
+    await row(a, 'big.bin').waitFor({ timeout: 60_000 });
+
+    const phone = await newContext(browser, { width: 360, dark: true });
+    const p = await phone.newPage();
+    await login(p, server.url, EMAIL, PASS);
+    await row(p, 'big.bin').waitFor();
+    await p.screenshot({ path: `${ARTIFACTS}/phone-dark.png`, fullPage: true });
+    await phone.close();
+  });
+
+  test('no secret reached the console or the server log', () => {
+    const all = logs.join('\n') + server.output();
+    expect(all).not.toContain(PASS);
+    expect(all).not.toContain('tea for two');
+  });
+});
