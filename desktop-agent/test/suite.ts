@@ -327,10 +327,16 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     expect(existsSync(join(fresh, 'x.bin'))).toBe(false);
   });
 
-  it('logs out and deletes the keys it kept', async () => {
+  it('logs out and deletes the keys it kept; logs in again with the recovery code', async () => {
     ok(await B(['logout']));
     expect((await listFiles(homeB)).length).toBe(0);
     expect((await B(['ls'])).code).toBe(EXIT.AUTH);
+    const login = { COFFER_SERVER: backend.server.url, COFFER_EMAIL: email };
+    expect((await B(['login', '--recovery'], { ...login, COFFER_RECOVERY_CODE: 'AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA' })).code).toBe(EXIT.AUTH);
+    ok(await B(['login', '--recovery'], { ...login, COFFER_RECOVERY_CODE: recoveryCode.toLowerCase() }));
+    const ls = json<{ items: Array<{ name: string }> }>(await B(['ls', '--json', '/Verschiebbar-Ωmega']));
+    expect(ls.items.map((i) => i.name)).toEqual(['renamed-Ωmega.txt']);
+    ok(await B(['logout']));
   });
 
   it('leaves none of the names, contents or secrets in the database or the blob store', async () => {
