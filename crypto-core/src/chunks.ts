@@ -28,7 +28,9 @@ export async function chunkIdOf(vault: Vault, bytes: Uint8Array): Promise<string
  * Encrypts one chunk whose plaintext is `body[0 .. plainLength)` and whose padding (format §3) is
  * already in place after it. Taking the padded buffer saves a copy of every chunk.
  */
-export async function sealPaddedChunk(vault: Vault, body: Uint8Array, plainLength: number): Promise<{ entry: ManifestEntry; record: Uint8Array }> {
+export async function sealPaddedChunk(
+  vault: Vault, body: Uint8Array, plainLength: number, release?: () => void,
+): Promise<{ entry: ManifestEntry; record: Uint8Array }> {
   const v = vaultInternals(vault);
   // Drawn before the first await so an injected random source stays deterministic under concurrency.
   const nonce = randomBytes(NONCE_BYTES);
@@ -36,13 +38,14 @@ export async function sealPaddedChunk(vault: Vault, body: Uint8Array, plainLengt
   const chunkKey = await hmacSha256(v.chunkKeyKey, id); // format §6.3
   const header = new Uint8Array([RECORD_VERSION, RecordType.chunk]);
   const key = await importAesKey(chunkKey, 'encrypt');
-  const ct = new Uint8Array(
-    await globalThis.crypto.subtle.encrypt(
-      { name: 'AES-GCM', iv: nonce as Uint8Array<ArrayBuffer>, additionalData: concat(header, CHUNK_LABEL, id) as Uint8Array<ArrayBuffer>, tagLength: 128 },
-      key,
-      body as Uint8Array<ArrayBuffer>,
-    ),
+  const sealing = globalThis.crypto.subtle.encrypt(
+    { name: 'AES-GCM', iv: nonce as Uint8Array<ArrayBuffer>, additionalData: concat(header, CHUNK_LABEL, id) as Uint8Array<ArrayBuffer>, tagLength: 128 },
+    key,
+    body as Uint8Array<ArrayBuffer>,
   );
+  // WebCrypto copies its input before encrypt() returns, so the caller may reuse `body` now.
+  release?.();
+  const ct = new Uint8Array(await sealing);
   const record = new Uint8Array(HEADER_BYTES + NONCE_BYTES + ct.length);
   record.set(header, 0);
   record.set(nonce, HEADER_BYTES);

@@ -1,0 +1,167 @@
+// Crypto benchmarks. `npm run bench -- crypto` runs them with 1 GiB; directly:
+//   node --import tsx crypto-core/bench/crypto.ts [sizeMiB]
+// Figures are throughput in MB/s (10^6 bytes per second) unless the name says otherwise.
+import * as c from '../src/index.ts';
+import { primitives } from '../src/internal.ts';
+
+type Figures = Record<string, number | string>;
+
+const MiB = 2 ** 20;
+const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
+
+/** Pseudo-random bytes (xorshift32), fast enough that generation is not what is measured. */
+function generate(length: number, seed: number): Uint8Array {
+  const words = new Uint32Array(Math.ceil(length / 4));
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x;
+  }
+  return new Uint8Array(words.buffer, 0, length);
+}
+
+/** `total` bytes as 1 MiB views that cycle over `block` (the pipeline never sees repetition cheaply). */
+async function* cycle(block: Uint8Array, total: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < total; at += MiB) {
+    const start = at % block.length;
+    yield block.subarray(start, Math.min(start + MiB, block.length, start + total - at));
+  }
+}
+
+async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const out = await f();
+  return [out, performance.now() - t0];
+}
+
+async function inBatches<T>(items: T[], width: number, f: (x: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(f));
+}
+
+export async function runCryptoBench(opts: { sizeMiB: number }): Promise<Figures> {
+  const sizeMiB = Math.max(16, Math.floor(opts.sizeMiB));
+  const total = sizeMiB * MiB;
+  const block = generate(Math.min(64, sizeMiB) * MiB, 12345);
+  const figures: Figures = { 'data size (MiB)': sizeMiB };
+
+  const { accountId, accountKey } = c.newAccount();
+  const vault = await c.openVault(accountId, accountKey);
+  const { vaultInternals } = await import('../src/internal.ts');
+  const chunker = c.createChunker(vaultInternals(vault).gear);
+
+  // Chunking alone: the 32-bit FastCDC loop over the whole input.
+  {
+    let chunks = 0;
+    const [, ms] = await timed(async () => {
+      for (let done = 0; done < total; done += block.length) chunks += c.cutPoints(chunker, block).length;
+    });
+    figures['chunking alone (MB/s)'] = mbps(Math.ceil(total / block.length) * block.length, ms);
+    figures['mean chunk size (MiB)'] = (Math.ceil(total / block.length) * block.length) / chunks / MiB;
+  }
+
+  // Keyed hashing: HMAC chunk ids over 1 MiB pieces, four in flight.
+  const pieces = Array.from({ length: block.length / MiB }, (_, i) => block.subarray(i * MiB, (i + 1) * MiB));
+  const rounds = Math.max(1, Math.floor(Math.min(total, 512 * MiB) / block.length));
+  {
+    const [, ms] = await timed(async () => {
+      for (let r = 0; r < rounds; r++) await inBatches(pieces, 4, (p) => c.chunkIdOf(vault, p));
+    });
+    figures['keyed hashing, HMAC chunk ids (MB/s)'] = mbps(rounds * block.length, ms);
+  }
+
+  // Encryption: AES-256-GCM of 1 MiB pieces, four in flight.
+  {
+    const key = new Uint8Array(32).fill(1);
+    const nonce = new Uint8Array(12);
+    const [, ms] = await timed(async () => {
+      for (let r = 0; r < rounds; r++) await inBatches(pieces, 4, (p) => primitives.aesGcmSeal(key, nonce, p, nonce));
+    });
+    figures['encryption, AES-256-GCM (MB/s)'] = mbps(rounds * block.length, ms);
+  }
+
+  // Whole pipeline: chunk + id + key + pad + encrypt, via the public encryptStream.
+  const stored = new Map<string, Uint8Array>();
+  const entries: c.ManifestEntry[] = [];
+  {
+    let bytes = 0;
+    const [, ms] = await timed(async () => {
+      for await (const ch of c.encryptStream(vault, cycle(block, total))) {
+        bytes += ch.entry.plainLength;
+        // Keep the records of the first block only, to replay them for the decryption figure.
+        if (ch.offset < block.length) {
+          stored.set(ch.entry.chunkId, ch.record);
+          entries.push(ch.entry);
+        }
+      }
+    });
+    if (bytes !== total) throw new Error(`pipeline produced ${bytes} bytes, expected ${total}`);
+    figures['pipeline, encryptStream (MB/s)'] = mbps(total, ms);
+    figures['pipeline / chunking alone'] = (figures['pipeline, encryptStream (MB/s)'] as number) / (figures['chunking alone (MB/s)'] as number);
+  }
+
+  // Decryption pipeline: decryptStream over a manifest that replays the stored records to `total`.
+  {
+    const chunks: c.ManifestEntry[] = [];
+    let size = 0;
+    while (size < total) {
+      for (const e of entries) {
+        chunks.push(e);
+        size += e.plainLength;
+      }
+    }
+    let bytes = 0;
+    const [, ms] = await timed(async () => {
+      for await (const pt of c.decryptStream({ size, chunks }, async (id) => stored.get(id)!)) bytes += pt.length;
+    });
+    figures['decryption pipeline, decryptStream (MB/s)'] = mbps(bytes, ms);
+  }
+
+  // Argon2id at the floor (64 MiB, t=3, p=1): one warm-up, then the median of three.
+  {
+    const kdf = c.newKdfParams();
+    await c.derivePassphraseKeys('warm-up', kdf);
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) times.push((await timed(() => c.derivePassphraseKeys(`passphrase ${i}`, kdf)))[1]);
+    figures['Argon2id m=64MiB t=3 p=1 (s)'] = times.sort((a, b) => a - b)[1]! / 1000;
+  }
+
+  // HPKE: node-secret wraps to a folder and unwraps, one at a time.
+  {
+    const parent = await c.nodeKeys(c.randomId(), c.newNode().secret);
+    const nodes = Array.from({ length: 300 }, () => c.newNode());
+    const [wraps, wms] = await timed(async () => {
+      const out: Uint8Array[] = [];
+      for (const n of nodes) out.push(await c.wrapNodeSecret(n.secret, n.nodeId, parent, vault));
+      return out;
+    });
+    const [, ums] = await timed(async () => {
+      for (let i = 0; i < nodes.length; i++) await c.unwrapNodeSecret(wraps[i]!, nodes[i]!.nodeId, parent, null);
+    });
+    figures['HPKE wraps/s'] = nodes.length / (wms / 1000);
+    figures['HPKE unwraps/s'] = nodes.length / (ums / 1000);
+  }
+
+  // Metadata of 10,000 files: derive each node's keys and open its record (as a listing does).
+  {
+    const files = await Promise.all(
+      Array.from({ length: 10_000 }, async (_, i) => {
+        const n = c.newNode();
+        const keys = await c.nodeKeys(n.nodeId, n.secret);
+        return { ...n, record: await c.sealMetadata(keys, { name: `file ${i}.txt`, mime: 'text/plain', size: i, mtime: 1_700_000_000_000 + i }) };
+      }),
+    );
+    const [, ms] = await timed(() =>
+      Promise.all(files.map(async (f) => c.openMetadata(await c.nodeKeys(f.nodeId, f.secret), f.record))),
+    );
+    figures['metadata of 10,000 files (s)'] = ms / 1000;
+  }
+  return figures;
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*crypto-core/, 'crypto-core'))) {
+  const sizeMiB = Number(process.argv[2] ?? 1024);
+  const figures = await runCryptoBench({ sizeMiB });
+  for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(48)} ${typeof v === 'number' ? v.toFixed(2) : v}`);
+}
