@@ -27,6 +27,9 @@ export class S3BlobStore implements BlobStore {
         ? { credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey } }
         : {}),
       maxAttempts: 2,
+      // Plain PUTs with Content-Length: the widest compatibility with S3-like services.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
     });
   }
 

@@ -1,0 +1,80 @@
+// One contract for every blob store: the folder store and the S3 store (against a real s3rver).
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FolderBlobStore } from '../src/blob/folder.js';
+import { S3BlobStore } from '../src/blob/s3.js';
+import { blobKey, type BlobStore } from '../src/blob/store.js';
+import { chunkIdOf, hexId, rand } from './helpers.js';
+import { startS3, type RunningS3 } from './s3.js';
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+function blobStoreContract(name: string, open: () => Promise<{ store: BlobStore; close: () => Promise<void> }>) {
+  describe(`blob store contract: ${name}`, () => {
+    let store: BlobStore;
+    let close: () => Promise<void>;
+    beforeAll(async () => ({ store, close } = await open()));
+    afterAll(() => close());
+
+    it('stores, reads back, overwrites idempotently and deletes', async () => {
+      const key = blobKey(hexId(), chunkIdOf());
+      const data = rand(300_000);
+      expect(await store.has(key)).toBe(false);
+      expect(await store.get(key)).toBeNull();
+      await store.put(key, data);
+      expect(await store.has(key)).toBe(true);
+      const blob = (await store.get(key))!;
+      expect(blob.size).toBe(data.byteLength);
+      expect(await readAll(blob.stream)).toEqual(data);
+      await store.put(key, data);
+      expect(await readAll((await store.get(key))!.stream)).toEqual(data);
+      await store.delete(key);
+      expect(await store.has(key)).toBe(false);
+      await store.delete(key); // deleting a missing blob is fine
+      await store.ping();
+    });
+
+    it('keeps concurrent writers of different keys apart', async () => {
+      const items = Array.from({ length: 16 }, () => ({ key: blobKey(hexId(), chunkIdOf()), data: rand(10_000) }));
+      await Promise.all(items.map((i) => store.put(i.key, i.data)));
+      for (const i of items) expect(await readAll((await store.get(i.key))!.stream)).toEqual(i.data);
+    });
+
+    it('refuses keys that are not 64 lowercase hex digits', async () => {
+      for (const bad of ['../etc/passwd', 'ABC', '', 'a'.repeat(63), `${'a'.repeat(63)}/`]) {
+        await expect(store.put(bad, rand(1))).rejects.toThrow(TypeError);
+      }
+    });
+  });
+}
+
+blobStoreContract('folder', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'coffer-folder-'));
+  return { store: new FolderBlobStore(root), close: () => rm(root, { recursive: true, force: true }) };
+});
+
+let s3: RunningS3 | undefined;
+blobStoreContract('s3 (s3rver)', async () => {
+  s3 = await startS3();
+  const store = new S3BlobStore(s3.config);
+  return { store, close: async () => { await store.close(); await s3!.stop(); } };
+});
+
+describe('folder store layout', () => {
+  it('shards by key prefix, writes atomically and leaves no temp files', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'coffer-folder-'));
+    try {
+      const store = new FolderBlobStore(root);
+      const key = createHash('sha256').update('x').digest('hex');
+      await store.put(key, rand(1000));
+      expect(await readdir(join(root, key.slice(0, 2), key.slice(2, 4)))).toEqual([key]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
