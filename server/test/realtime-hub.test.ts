@@ -2,14 +2,18 @@
 // Sockets here are recording objects (the hub's own interface), not mocks of another component;
 // the end-to-end tests in realtime-ws*.test.ts use real WebSockets.
 import { describe, expect, it } from 'vitest';
-import { RealtimeHub, type RealtimeSocket } from '../src/realtime/hub.js';
+import { RealtimeHub, SESSION_ENDED, type RealtimeSocket } from '../src/realtime/hub.js';
 import { decodePayload, encodePayload, localFanout } from '../src/realtime/fanout.js';
 
 class RecordingSocket implements RealtimeSocket {
   sent: unknown[] = [];
   pings = 0;
   terminated = false;
+  closedWith: number | null = null;
   failSends = false;
+  close(code: number): void {
+    this.closedWith = code;
+  }
   send(data: string): void {
     if (this.failSends) throw new Error('socket closed');
     this.sent.push(JSON.parse(data));
@@ -111,6 +115,21 @@ describe('RealtimeHub', () => {
     hub.stop();
     expect(s.terminated).toBe(true);
     expect(hub.size).toBe(0);
+  });
+
+  it('closes with 4001 the sockets of ended sessions, and only those', () => {
+    const hub = new RealtimeHub();
+    const s1 = new RecordingSocket();
+    const s2 = new RecordingSocket();
+    const s3 = new RecordingSocket();
+    hub.add(A, s1, 'session-1');
+    hub.add(A, s2, 'session-2');
+    hub.add(B, s3, 'session-1');
+    expect(hub.sessionIds().sort()).toEqual(['session-1', 'session-2']);
+    expect(hub.endSessions(['session-1'])).toBe(2);
+    expect([s1.closedWith, s2.closedWith, s3.closedWith]).toEqual([SESSION_ENDED, null, SESSION_ENDED]);
+    expect(hub.size).toBe(1);
+    expect(hub.publish(A, 1)).toBe(1);
   });
 
   it('rejects a non-positive ping interval', () => {

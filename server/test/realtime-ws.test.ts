@@ -164,6 +164,17 @@ describe('WebSocket push on one PGlite process', () => {
     expect(code).not.toBe('still open');
   });
 
+  it('closes the socket (4001) when its session logs out', async () => {
+    const alice = await signup(server.url);
+    const a = await connect(server.url, bearer(alice));
+    clients.push(a.ws);
+    await a.waitFor((m) => m.type === 'hello', 'hello');
+    const out = await fetch(`${server.url}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${alice.token}` } });
+    expect(out.status).toBe(204);
+    const code = await Promise.race([a.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 20_000))]);
+    expect(code).toBe(4001);
+  });
+
   it('authenticates web sessions by cookie from the same origin only', async () => {
     const web = await signup(server.url, 'web');
     const host = new URL(server.url).host;

@@ -14,7 +14,12 @@ export interface RealtimeSocket {
   ping(): void;
   /** Drops the connection without a closing handshake. */
   terminate(): void;
+  /** Closes with a closing handshake; when absent the hub terminates instead. */
+  close?(code: number, reason: string): void;
 }
+
+/** Close code sent when the session behind a socket has ended (log-out, revoked session). */
+export const SESSION_ENDED = 4001;
 
 /** Messages the server sends (docs/api.md "Sync"). */
 export type ServerMessage =
@@ -40,6 +45,8 @@ export class Connection {
   constructor(
     readonly accountId: string,
     readonly socket: RealtimeSocket,
+    /** The session that opened the socket, so ending the session closes it. */
+    readonly sessionId: string | null = null,
   ) {}
 
   /** Marks the socket alive: call it on every pong and every message from the client. */
@@ -75,8 +82,8 @@ export class RealtimeHub {
    * Registers a socket. Register first, then read the account's cursor and call `hello()`: a
    * change committed in between is then either in the cursor read or delivered by `publish()`.
    */
-  add(accountId: string, socket: RealtimeSocket): Connection {
-    const conn = new Connection(accountId, socket);
+  add(accountId: string, socket: RealtimeSocket, sessionId: string | null = null): Connection {
+    const conn = new Connection(accountId, socket, sessionId);
     let set = this.#byAccount.get(accountId);
     if (!set) this.#byAccount.set(accountId, (set = new Set()));
     set.add(conn);
@@ -122,6 +129,34 @@ export class RealtimeHub {
   /** Accounts with sockets here, for re-synchronising after a missed notification window. */
   connectedAccounts(): string[] {
     return [...this.#byAccount.keys()];
+  }
+
+  /** Session ids behind the open sockets. */
+  sessionIds(): string[] {
+    const ids = new Set<string>();
+    for (const set of this.#byAccount.values()) for (const conn of set) if (conn.sessionId) ids.add(conn.sessionId);
+    return [...ids];
+  }
+
+  /** Closes (code 4001) every socket opened by one of these sessions. Returns how many. */
+  endSessions(sessionIds: Iterable<string>): number {
+    const ended = new Set(sessionIds);
+    let closed = 0;
+    for (const set of [...this.#byAccount.values()]) {
+      for (const conn of [...set]) {
+        if (!conn.sessionId || !ended.has(conn.sessionId)) continue;
+        this.remove(conn);
+        closed++;
+        try {
+          if (conn.socket.close) conn.socket.close(SESSION_ENDED, 'session ended');
+          else conn.socket.terminate();
+        } catch (err) {
+          this.#onError(err);
+          this.#terminate(conn);
+        }
+      }
+    }
+    return closed;
   }
 
   /** Starts the keep-alive loop (idempotent). The timer does not keep the process alive. */

@@ -7,7 +7,7 @@
 //
 // One `Realtime` per AppContext: the hub of this process, fed by `ctx.events` ("changed" after
 // each commit) through the fan-out (LISTEN/NOTIFY with PostgreSQL, in-process with PGlite).
-import { eq } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { UpgradeWebSocket } from 'hono/ws';
@@ -55,8 +55,9 @@ export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Rea
   if (existing) return existing;
 
   const log = (message: string, err: unknown) => ctx.logger.warn(message, describeError(err));
+  const hubInterval = options.pingIntervalMs ?? pingIntervalFromEnv() ?? 25_000;
   const hub = new RealtimeHub({
-    pingIntervalMs: options.pingIntervalMs ?? pingIntervalFromEnv() ?? 25_000,
+    pingIntervalMs: hubInterval,
     onError: (err) => ctx.logger.debug('realtime: socket write failed', describeError(err)),
   });
   hub.start();
@@ -85,12 +86,33 @@ export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Rea
     publish(event).catch((err: unknown) => log('realtime: publishing a change failed', err));
   });
 
+  // A socket lives no longer than its session: on each keep-alive round, sockets whose session
+  // was logged out or revoked (in any process) are closed with code 4001.
+  let checking = false;
+  const sessionCheck = setInterval(() => {
+    if (checking) return;
+    const ids = hub.sessionIds();
+    if (ids.length === 0) return;
+    checking = true;
+    (async () => {
+      const alive = new Set<string>();
+      for (let i = 0; i < ids.length; i += 1000) {
+        const batch = ids.slice(i, i + 1000);
+        const rows = await ctx.db.select({ id: sessions.id }).from(sessions).where(inArray(sessions.id, batch));
+        for (const r of rows) alive.add(r.id);
+      }
+      hub.endSessions(ids.filter((id) => !alive.has(id)));
+    })().catch((err: unknown) => log('realtime: checking sessions failed', err)).finally(() => (checking = false));
+  }, hubInterval);
+  sessionCheck.unref?.();
+
   const realtime: Realtime = {
     hub,
     ready: fanout.then(() => undefined),
     publish,
     close: async () => {
       unsubscribe();
+      clearInterval(sessionCheck);
       hub.stop();
       await (await fanout).close();
       instances.delete(ctx);
@@ -160,7 +182,7 @@ export function realtimeRoutes(
   const app = new Hono<AppEnv>();
 
   app.get('/', wsSession(ctx), upgradeWebSocket((c) => {
-    const { accountId } = c.get('session');
+    const { accountId, sessionId } = c.get('session');
     let conn: ReturnType<RealtimeHub['add']> | undefined;
     return {
       onOpen: (_event, ws) => {
@@ -169,7 +191,8 @@ export function realtimeRoutes(
           send: (data) => raw.send(data),
           ping: () => raw.ping(),
           terminate: () => raw.terminate(),
-        });
+          close: (code, reason) => raw.close(code, reason),
+        }, sessionId);
         const registered = conn;
         raw.on('pong', () => registered.alive());
         // Registered before the cursor is read: a change committed meanwhile is not lost (hub.hello).

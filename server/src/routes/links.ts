@@ -6,7 +6,6 @@ import { and, desc, eq, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
 import { queryRows, type Executor } from '../db/client.js';
-import { nodes } from '../db/schema/core.js';
 import { linkAccess, linkChallenges, links } from '../db/schema/links.js';
 import { ApiError, invalid } from '../errors.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../services/errors-db.js';
@@ -23,7 +22,6 @@ const MAX_LIFETIME_MS = 10 * 365 * 24 * 3600 * 1000;
 const MAX_LINKS_LISTED = 1000;
 
 export type LinkRow = typeof links.$inferSelect;
-export type NodeRow = typeof nodes.$inferSelect;
 
 /** The link as its owner sees it (docs/api.md). */
 export function linkJson(l: LinkRow) {
@@ -36,23 +34,6 @@ export function linkJson(l: LinkRow) {
     downloads: l.downloads,
     revokedAt: l.revokedAt?.toISOString() ?? null,
     hasPassword: l.authKey !== null,
-  };
-}
-
-/** The node JSON of docs/api.md "Nodes". */
-export function nodeJson(n: NodeRow) {
-  return {
-    id: n.id,
-    parentId: n.parentId,
-    kind: n.kind,
-    nameHash: n.nameHash,
-    wrappedKey: n.wrappedKey,
-    metadata: n.metadata,
-    version: n.version,
-    size: n.size,
-    createdAt: n.createdAt.toISOString(),
-    updatedAt: n.updatedAt.toISOString(),
-    trashedAt: n.trashedAt?.toISOString() ?? null,
   };
 }
 

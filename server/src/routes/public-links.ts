@@ -18,7 +18,8 @@ import { blobKey } from '../blob/store.js';
 import { clientAddress, consume, limitKey } from '../services/rate-limit.js';
 import { hashToken, isTokenForm, newToken } from '../sessions.js';
 import { base64urlExact, object, onlyKeys, queryInt, type JsonObject } from '../validate.js';
-import { ancestry, nodeJson, type LinkRow, type NodeRow } from './links.js';
+import { nodeJson, type NodeRow } from '../services/nodes.js';
+import { ancestry, type LinkRow } from './links.js';
 
 /** How long a challenge may be answered. */
 export const CHALLENGE_TTL_SECONDS = 300;
