@@ -108,13 +108,13 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
 
   test('rename, move (dialog and drag onto a folder), trash and restore', async () => {
     await rowAction(a, 'dropped.txt', 'Rename');
-    await a.getByLabel('Name').fill('notes.txt');
+    await a.getByLabel('Name', { exact: true }).fill('notes.txt');
     await a.getByRole('button', { name: 'Rename', exact: true }).click();
     await row(a, 'notes.txt').waitFor();
     await row(b, 'notes.txt').waitFor({ timeout: 30_000 });
 
     await a.getByRole('button', { name: 'New folder' }).click();
-    await a.getByLabel('Name').fill('Archive');
+    await a.getByLabel('Name', { exact: true }).fill('Archive');
     await a.getByRole('button', { name: 'Create', exact: true }).click();
     await row(a, 'Archive').waitFor();
 

@@ -55,7 +55,7 @@ let vault: Vault | null = null;
 let rootId: string | null = null;
 const known = new Map<string, Known>();
 /** Link mode (public receive page): the link id prefixes every path; no vault. */
-let link: { linkId: string; rootNodeId: string } | null = null;
+let link: { linkId: string; rootNodeId: string; keys: NodeKeys } | null = null;
 
 const b64 = toBase64Url;
 const unb64 = fromBase64Url;
@@ -90,9 +90,8 @@ async function open(node: ServerNode): Promise<Known> {
     parent = p.keys;
   }
   if (link && node.id === link.rootNodeId) {
-    const have = known.get(node.id);
-    if (!have) throw new ApiError('LOCKED', 'Link not opened', 0);
-    const k = { keys: have.keys, meta: await openMetadata(have.keys, unb64(node.metadata)), node };
+    // The shared node's secret came from the link payload (format §8), not from a parent wrap.
+    const k = { keys: link.keys, meta: await openMetadata(link.keys, unb64(node.metadata)), node };
     known.set(node.id, k);
     return k;
   }
@@ -508,8 +507,8 @@ const impl: Impl = {
     const opened = await api<{ accessToken: string; payload: string; node: ServerNode }>(`/api/public/links/${linkId}/open`, { json: body });
     session.linkAccess = opened.accessToken;
     const { nodeId, secret: ns } = await openLinkPayload(linkId, keys.linkKey, unb64(opened.payload));
-    link = { linkId, rootNodeId: nodeId };
     const nk = await nodeKeys(nodeId, ns);
+    link = { linkId, rootNodeId: nodeId, keys: nk };
     const meta = await openMetadata(nk, unb64(opened.node.metadata));
     const k = { keys: nk, meta, node: opened.node };
     known.set(nodeId, k);
