@@ -163,6 +163,7 @@ export function publicLinkRoutes(ctx: AppContext): Hono<LinkEnv> {
         ))
         .returning({ downloads: links.downloads });
       if (!counted) return null;
+      await tx.delete(linkAccess).where(and(eq(linkAccess.linkId, l.id), lt(linkAccess.expiresAt, sql`now()`)));
       const [access] = await tx.insert(linkAccess).values({
         tokenHash: hashToken(token),
         linkId: l.id,
@@ -257,20 +258,26 @@ export function publicLinkRoutes(ctx: AppContext): Hono<LinkEnv> {
     const l = c.get('link');
     const chunkId = c.req.param('chunkId');
     if (!ID32.test(chunkId)) throw nodeNotFound();
-    // Files whose current version uses this chunk; the chunk is readable if one of them is in the share.
-    const holders = await queryRows<{ node_id: string }>(ctx.db, sql`
-      select distinct vc.node_id from version_chunks vc
-        join nodes n on n.account_id = vc.account_id and n.id = vc.node_id and n.version = vc.version
-       where vc.account_id = ${l.accountId} and vc.chunk_id = ${chunkId} and n.trashed_at is null
-       limit 64`);
-    let inside = false;
-    for (const h of holders) {
-      const chain = await ancestry(ctx.db, l.accountId, h.node_id);
-      if (chain.some((n) => n.id === l.nodeId) && !chain.some((n) => n.trashed)) {
-        inside = true;
-        break;
-      }
-    }
+    // Is there a live file inside the share whose current version uses this chunk? From every
+    // such file walk up to the account root: the share's node must be on the way, nothing trashed.
+    const [hit] = await queryRows<{ start: string }>(ctx.db, sql`
+      with recursive holders as (
+        select distinct vc.node_id as id from version_chunks vc
+          join nodes n on n.account_id = vc.account_id and n.id = vc.node_id and n.version = vc.version
+         where vc.account_id = ${l.accountId} and vc.chunk_id = ${chunkId}
+      ),
+      up(start, id, parent_id, trashed, depth) as (
+        select h.id, n.id, n.parent_id, n.trashed_at is not null, 0
+          from holders h join nodes n on n.account_id = ${l.accountId} and n.id = h.id
+        union all
+        select up.start, p.id, p.parent_id, p.trashed_at is not null, up.depth + 1
+          from up join nodes p on p.account_id = ${l.accountId} and p.id = up.parent_id
+         where up.depth < 4096
+      )
+      select start from up group by start
+      having bool_or(id = ${l.nodeId}) and not bool_or(trashed)
+      limit 1`);
+    const inside = hit !== undefined;
     if (!inside) throw new ApiError(404, 'NOT_FOUND', 'No such chunk in this share');
     const blob = await ctx.blobs.get(blobKey(l.accountId, chunkId));
     if (!blob) throw new ApiError(404, 'NOT_FOUND', 'No such chunk in this share');
