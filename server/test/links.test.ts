@@ -109,7 +109,7 @@ async function mknode(h: Harness, token: string, parentId: string, kind: 'file' 
 }
 
 /** Commits a new version of one fresh chunk (opaque bytes; the server never decrypts). */
-async function commitVersion(h: Harness, token: string, id: string, baseVersion: number, chunk = randomBytes(300)) {
+async function commitVersion(h: Harness, token: string, id: string, baseVersion: number, chunk: Buffer = randomBytes(300)) {
   const up = await h.call('POST', '/api/uploads', { token, body: { nodeId: id } });
   expect(up.status, JSON.stringify(up.json)).toBe(201);
   const chunkId = createHash('sha256').update(chunk).digest('hex'); // any 32 bytes will do as an id here
