@@ -180,6 +180,21 @@ describe('accounts, nodes and links', () => {
 });
 
 describe('misuse is a TypeError or RangeError naming the argument', () => {
+  it('brands keep key kinds apart at compile time (checked by tsc -p crypto-core/test)', async () => {
+    const kek = c.prfKek(new Uint8Array(32));
+    const vault = await newVault();
+    // @ts-expect-error a Kek is not a NodeSecret
+    const wrongKind = () => c.nodeKeys(c.randomId(), kek);
+    // @ts-expect-error an AccountKey is not a Kek
+    const wrongKek = () => c.sealSlot(vault, 'passphrase', vault.accountKey);
+    // @ts-expect-error plain bytes are not an AccountKey
+    const plainBytes = () => c.openVault(c.randomId(), new Uint8Array(32));
+    // At run time all three are 32 bytes, so only the types stop them; they must still not throw oddly.
+    await expect(wrongKind()).resolves.toBeDefined();
+    await expect(wrongKek()).resolves.toBeInstanceOf(Uint8Array);
+    await expect(plainBytes()).resolves.toBeDefined();
+  });
+
   it('checks ids, key lengths and key objects', async () => {
     await expect(c.openVault('ABCDEF', new Uint8Array(32) as c.AccountKey)).rejects.toThrow(/accountId/);
     await expect(c.openVault(c.randomId(), new Uint8Array(31) as c.AccountKey)).rejects.toThrow(RangeError);
