@@ -168,4 +168,43 @@ describe('share link secrets stay out of the server', () => {
     expectAbsent(dump, secrets, 'pg_dump');
     expectAbsent(server.output(), secrets, 'the server output');
   });
+
+  it.skipIf(!postgresUrl)(`counts exactly across two server processes: 100 parallel opens, limit 5${postgresUrl ? '' : ` (${NO_POSTGRES})`}`, async () => {
+    const db = await createTestDatabase();
+    const dropThis = db.drop;
+    const one = await startServer({ DATABASE_URL: db.url });
+    const two = await startServer({ DATABASE_URL: db.url });
+    servers.push(one, two);
+    try {
+      const accountId = hexId();
+      const rootId = hexId();
+      const signup = await call(`${one.url}/api/auth/signup`, {
+        method: 'POST',
+        body: {
+          email: `${accountId}@example.test`, accountId, kdf: encodeKdfParams(newKdfParams()),
+          loginKey: b64(randomBytes(32)), recoveryLoginKey: b64(randomBytes(32)), accountPublicKey: b64(randomBytes(32)),
+          slots: { passphrase: b64(randomBytes(80)), recovery: b64(randomBytes(80)) },
+          root: { nodeId: rootId, wrappedKey: b64(randomBytes(98)), metadata: b64(randomBytes(286)) },
+          client: 'cli',
+        },
+      });
+      expect(signup.status).toBe(201);
+      const link = await createLink({ nodeId: rootId, secret: newNode().secret });
+      const posted = await call(`${one.url}/api/links`, {
+        method: 'POST', headers: { authorization: `Bearer ${signup.json.token}` },
+        body: { linkId: link.linkId, nodeId: rootId, payload: toBase64Url(link.payload), maxDownloads: 5 },
+      });
+      expect(posted.status).toBe(201);
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) =>
+        call(`${(i % 2 === 0 ? one : two).url}/api/public/links/${link.linkId}/open`, { method: 'POST' })));
+      expect(results.filter((r) => r.status === 200)).toHaveLength(5);
+      expect(results.filter((r) => r.status === 410 && r.json.code === 'LINK_EXHAUSTED')).toHaveLength(95);
+      const listed = await call(`${two.url}/api/links`, { headers: { authorization: `Bearer ${signup.json.token}` } });
+      expect(listed.json.links[0].downloads).toBe(5);
+    } finally {
+      await one.stop();
+      await two.stop();
+      await dropThis();
+    }
+  });
 });
