@@ -25,6 +25,24 @@ export interface Chunker {
   readonly params: Readonly<ChunkParams>;
   /** Length of the next chunk of `b[start .. end)`, which holds all remaining input or at least `max` bytes. */
   cut(b: Uint8Array, start: number, end: number): number;
+  /** A resumable form of `cut` for streams (see ChunkScanner). */
+  scanner(): ChunkScanner;
+}
+
+/**
+ * Finds the next cut while the chunk's bytes arrive, keeping the rolling state between calls, so
+ * no byte is hashed twice and no more than one chunk is buffered. It gives exactly `cut`'s answer:
+ * a cut point found before the end of the available bytes is final, because §6.1 uses the same
+ * mask at every position whatever the input length beyond it (center = min(n, avg) only moves
+ * the switch beyond the available bytes).
+ */
+export interface ChunkScanner {
+  /** `b[0 .. avail)` are the chunk's bytes so far (avail ≤ max). Returns the cut length, or −1 for "need more input". */
+  scan(b: Uint8Array, avail: number): number;
+  /** At the end of input with `n` bytes left: the cut length (≤ n). */
+  finish(b: Uint8Array, n: number): number;
+  /** Starts the next chunk. */
+  reset(): void;
 }
 
 function checkParams(p: ChunkParams): number {
@@ -81,7 +99,65 @@ export function createChunker(gear: Gear, params: ChunkParams = CHUNK_PARAMS): C
     return stop;
   }
 
-  return { params: frozen, cut };
+  function scanner(): ChunkScanner {
+    const first = min >>> 1;
+    const centerPairs = avg >>> 1;
+    const maxPairs = max >>> 1;
+    let i = first;
+    let h = 0;
+
+    function scan(b: Uint8Array, avail: number): number {
+      // Locals instead of closure slots in the hot loop, and one exit after it: in V8 this runs
+      // about twice as fast as returning from inside the loop (measured, not guessed).
+      const G = g, GL = gls, mS = maskS, mL = maskL, mSLs = maskSLs, mLLs = maskLLs;
+      // Pair k covers bytes 2k and 2k + 1; scan only pairs fully available, never past max.
+      const limit = Math.min(avail >>> 1, maxPairs);
+      const c2 = Math.min(limit, centerPairs);
+      let x = h;
+      let k = i;
+      let cut = -1;
+      for (; k < c2; k++) {
+        const a = 2 * k;
+        x = ((x << 2) + GL[b[a]!]!) | 0;
+        if ((x & mSLs) === 0) { cut = a; break; }
+        x = (x + G[b[a + 1]!]!) | 0;
+        if ((x & mS) === 0) { cut = a + 1; break; }
+      }
+      if (cut < 0) {
+        for (; k < limit; k++) {
+          const a = 2 * k;
+          x = ((x << 2) + GL[b[a]!]!) | 0;
+          if ((x & mLLs) === 0) { cut = a; break; }
+          x = (x + G[b[a + 1]!]!) | 0;
+          if ((x & mL) === 0) { cut = a + 1; break; }
+        }
+      }
+      if (cut < 0 && avail >= max) cut = max;
+      if (cut >= 0) return restart(cut);
+      i = k;
+      h = x;
+      return -1;
+    }
+
+    function restart(cut: number): number {
+      i = first;
+      h = 0;
+      return cut;
+    }
+
+    return {
+      scan,
+      finish(b, n) {
+        const cut = n <= min ? n : scan(b, n);
+        return restart(cut >= 0 ? cut : Math.min(n, max));
+      },
+      reset() {
+        restart(0);
+      },
+    };
+  }
+
+  return { params: frozen, cut, scanner };
 }
 
 /** End offsets of every chunk of `data` (the last one is `data.length`; none for empty input). */

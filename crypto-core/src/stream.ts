@@ -37,44 +37,41 @@ async function* pieces(source: AsyncIterable<Uint8Array> | ReadableStream<Uint8A
 }
 
 /**
- * Cuts the source into chunks, each returned as its padded body (format §3) so encryption needs no
- * further copy. Holds at most 2 × max bytes of input.
+ * Cuts the source into chunks, each returned as its padded body (format §3) in a pooled buffer:
+ * input is copied once, straight into the buffer that will be encrypted, and only the few bytes
+ * read past a cut are moved to the next buffer. At most `max` bytes of input are held.
  */
 async function* paddedChunks(
   source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, vault: Vault, params: ChunkParams, pool: BodyPool,
 ): AsyncGenerator<{ body: Uint8Array; plainLength: number; buffer: ArrayBuffer }> {
-  const chunker = createChunker(vaultInternals(vault).gear, params);
-  // 3 × max: after a cut fewer than max bytes remain, so compaction moves at most half of what was consumed.
-  const buf = new Uint8Array(3 * params.max + 2);
-  let start = 0;
-  let end = 0;
+  const scanner = createChunker(vaultInternals(vault).gear, params).scanner();
+  let buffer = pool.take();
+  let cur = new Uint8Array(buffer);
+  let filled = 0;
   const emit = (length: number) => {
-    const buffer = pool.take();
-    const body = new Uint8Array(buffer, 0, padLen(length + 1));
-    body.set(buf.subarray(start, start + length));
-    body[length] = 0x80;
-    body.fill(0, length + 1);
-    start += length;
-    return { body, plainLength: length, buffer };
+    const done = { buffer, body: new Uint8Array(buffer, 0, padLen(length + 1)), plainLength: length };
+    const previous = cur;
+    buffer = pool.take();
+    cur = new Uint8Array(buffer);
+    cur.set(previous.subarray(length, filled)); // bytes past the cut start the next chunk
+    filled -= length;
+    done.body[length] = 0x80;
+    done.body.fill(0, length + 1);
+    return done;
   };
   for await (const piece of pieces(source)) {
     if (!(piece instanceof Uint8Array)) throw new TypeError('source must yield Uint8Array values');
     let at = 0;
     while (at < piece.length) {
-      if (end === buf.length) {
-        buf.copyWithin(0, start, end);
-        end -= start;
-        start = 0;
-      }
-      const take = Math.min(piece.length - at, buf.length - end);
-      buf.set(piece.subarray(at, at + take), end);
-      end += take;
+      const take = Math.min(piece.length - at, params.max - filled);
+      cur.set(piece.subarray(at, at + take), filled);
+      filled += take;
       at += take;
-      // A cut is final only with at least `max` bytes ahead (format §6.1 looks no further).
-      while (end - start >= params.max) yield emit(chunker.cut(buf, start, end));
+      for (let cut = scanner.scan(cur, filled); cut >= 0; cut = scanner.scan(cur, filled)) yield emit(cut);
     }
   }
-  while (end > start) yield emit(chunker.cut(buf, start, end));
+  while (filled > 0) yield emit(scanner.finish(cur, filled));
+  pool.give(buffer);
 }
 
 /**
@@ -101,7 +98,7 @@ export async function* encryptStreamWith(
   const concurrency = checkConcurrency(opts?.concurrency);
   const inFlight: Promise<EncryptedChunk>[] = [];
   let offset = 0;
-  const pool = new BodyPool(padLen(params.max + 1), concurrency + 1);
+  const pool = new BodyPool(padLen(params.max + 1), concurrency + 2);
   for await (const { body, plainLength, buffer } of paddedChunks(source, vault, params, pool)) {
     const at = offset;
     const p = sealPaddedChunk(vault, body, plainLength, () => pool.give(buffer)).then(({ entry, record }) => ({ entry, record, offset: at }));

@@ -83,6 +83,39 @@ describe('32-bit fast path (format §6.1)', () => {
     );
   });
 
+  it('the resumable scanner cuts exactly where cut() does, however the bytes arrive', () => {
+    fc.assert(
+      fc.property(
+        fc.uint32Array({ minLength: 256, maxLength: 256 }), fc.integer({ min: 3, max: 9 }), fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 1, max: 700 }),
+        (gear, bits, minShift, maxMul, length, step) => {
+          const avg = 2 ** bits;
+          const chunker = createChunker(gear, { min: Math.max(2, avg >> minShift), avg, max: avg * maxMul + (maxMul > 2 ? 1 : 0) });
+          const data = seededBytes(length, length + bits);
+          const scanner = chunker.scanner();
+          const ends: number[] = [];
+          let start = 0;
+          let avail = 0;
+          for (let fed = 0; fed < data.length; ) {
+            fed = Math.min(data.length, fed + step);
+            avail = Math.min(fed - start, chunker.params.max);
+            for (let cut = scanner.scan(data.subarray(start), avail); cut >= 0; cut = scanner.scan(data.subarray(start), avail)) {
+              start += cut;
+              ends.push(start);
+              avail = Math.min(fed - start, chunker.params.max);
+            }
+          }
+          while (start < data.length) {
+            start += scanner.finish(data.subarray(start), data.length - start);
+            ends.push(start);
+          }
+          expect(ends).toEqual(cutPoints(chunker, data));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   it('cuts real-size input within bounds and depends on the chunking key', () => {
     const data = seededBytes(24 * 2 ** 20, 42);
     const a = cutPoints(createChunker(gearFromChunkingKey(new Uint8Array(32).fill(1))), data);

@@ -55,6 +55,8 @@ describe('file pipeline (small chunk parameters)', () => {
         });
         const b = await collect(encryptStreamWith(vault, stream, undefined, SMALL));
         expect(a.chunks.map((x) => x.entry.chunkId)).toEqual(b.map((x) => x.entry.chunkId));
+        const ends = c.cutPoints(c.createChunker(vaultInternals(vault).gear, SMALL), data);
+        expect(a.chunks.map((x) => x.offset + x.entry.plainLength)).toEqual(ends);
         expect(toHexString(await readFile(a.manifest, a.blobs))).toBe(toHexString(data));
       }),
       { numRuns: 40 },
@@ -131,7 +133,7 @@ describe('accounts, nodes and links', () => {
     await expect(c.unwrapNodeSecret(wFolder, folder.nodeId, shared, null)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
     await expect(c.unwrapNodeSecret(wFile, file.nodeId, other, null)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
     await expect(c.unwrapNodeSecret(wFile, other.nodeId, folder, null)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
-    expect(() => c.unwrapNodeSecret(wRoot, root.nodeId, null, null)).rejects.toThrow(TypeError);
+    await expect(c.unwrapNodeSecret(wRoot, root.nodeId, null, null)).rejects.toThrow(TypeError);
   });
 
   it('round-trips metadata and hashes names after NFC', async () => {
