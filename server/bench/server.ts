@@ -1,0 +1,123 @@
+// Server benchmarks: the real server process (PGlite, folder blob store) on loopback.
+//   npm run bench -- server        or        node --import tsx server/bench/server.ts
+// Figures: chunk upload throughput in MB/s (10^6 bytes/s), folder listing latency in ms,
+// small metadata requests per second and their latency (autocannon).
+import { createHash, randomBytes } from 'node:crypto';
+import autocannon from 'autocannon';
+import { startServer } from '../../tests/support/server.js';
+
+type Figures = Record<string, number | string>;
+
+const CHUNK = 4 * 2 ** 20;
+const UPLOAD_CHUNKS = 48; // 192 MiB
+const UPLOAD_CONCURRENCY = 4;
+const FOLDER_ENTRIES = 10_000;
+
+const hex = (n: number) => randomBytes(n).toString('hex');
+const b64 = (n: number) => randomBytes(n).toString('base64url');
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  }));
+}
+
+export async function runServerBench(): Promise<Figures> {
+  const server = await startServer({ COFFER_QUOTA_BYTES: String(2 ** 40), LOG_LEVEL: 'error' });
+  const figures: Figures = {};
+  try {
+    const api = async (method: string, path: string, token: string | null, body?: unknown) => {
+      const res = await fetch(server.url + path, {
+        method,
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+      return text ? JSON.parse(text) : null;
+    };
+    const kdf = Buffer.alloc(26);
+    kdf[0] = 1; kdf.writeUInt32BE(65536, 1); kdf.writeUInt32BE(3, 5); kdf[9] = 1;
+    const { token, rootNodeId } = await api('POST', '/api/auth/signup', null, {
+      email: `bench-${hex(4)}@example.test`, accountId: hex(16), kdf: kdf.toString('base64url'), loginKey: b64(32),
+      recoveryLoginKey: b64(32), accountPublicKey: b64(32), slots: { passphrase: b64(62), recovery: b64(62) },
+      root: { nodeId: hex(16), wrappedKey: b64(82), metadata: b64(300) }, client: 'cli',
+    });
+    const newNode = (parentId: string, kind: 'file' | 'folder') => api('POST', '/api/nodes', token, {
+      id: hex(16), parentId, kind, nameHash: hex(32), wrappedKey: b64(82), metadata: b64(300),
+    });
+
+    // 1. Chunk upload through the server into the folder store.
+    const file = await newNode(rootNodeId, 'file');
+    const { uploadId } = await api('POST', '/api/uploads', token, { nodeId: file.id });
+    const chunks = Array.from({ length: UPLOAD_CHUNKS }, () => {
+      const data = new Uint8Array(randomBytes(CHUNK));
+      return { id: hex(32), data, digest: `sha-256=:${createHash('sha256').update(data).digest('base64')}:` };
+    });
+    const started = performance.now();
+    await pool(chunks, UPLOAD_CONCURRENCY, async (c) => {
+      const res = await fetch(`${server.url}/api/chunks/${c.id}?upload=${uploadId}`, {
+        method: 'PUT', body: c.data,
+        headers: { authorization: `Bearer ${token}`, 'content-digest': c.digest, 'content-type': 'application/octet-stream' },
+      });
+      await res.arrayBuffer();
+      if (res.status !== 201) throw new Error(`chunk PUT: ${res.status}`);
+    });
+    const seconds = (performance.now() - started) / 1000;
+    figures['chunk upload, 4 MiB chunks x4 in flight (MB/s)'] = (UPLOAD_CHUNKS * CHUNK) / 1e6 / seconds;
+
+    // 2. Listing a folder of 10,000 entries (pages of 1,000).
+    const folder = await newNode(rootNodeId, 'folder');
+    await pool(Array.from({ length: FOLDER_ENTRIES }, (_, i) => i), 16, async (i) => {
+      await newNode(folder.id, i % 4 === 0 ? 'folder' : 'file');
+    });
+    const pageTimes: number[] = [];
+    const fullTimes: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      const fullStart = performance.now();
+      let after: string | null = null;
+      let seen = 0;
+      do {
+        const t = performance.now();
+        const page: { items: unknown[]; next: string | null } =
+          await api('GET', `/api/nodes/${folder.id}/children?limit=1000${after ? `&after=${after}` : ''}`, token);
+        pageTimes.push(performance.now() - t);
+        seen += page.items.length;
+        after = page.next;
+      } while (after);
+      fullTimes.push(performance.now() - fullStart);
+      if (seen !== FOLDER_ENTRIES) throw new Error(`listed ${seen} entries`);
+    }
+    figures['list 10,000-entry folder: one page of 1,000, p95 (ms)'] = percentile(pageTimes, 95);
+    figures['list 10,000-entry folder: all 10 pages, p95 (ms)'] = percentile(fullTimes, 95);
+
+    // 3. Small metadata requests (GET /api/nodes/:id) with autocannon.
+    const latencies: number[] = [];
+    const instance = autocannon({
+      url: `${server.url}/api/nodes/${file.id}`, connections: 16, duration: 10,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    instance.on('response', (_client, _status, _bytes, ms) => latencies.push(ms));
+    const result = await instance;
+    if (result.errors + result.non2xx + result.timeouts > 0) {
+      throw new Error(`autocannon: ${result.errors} errors, ${result.non2xx} non-2xx, ${result.timeouts} timeouts`);
+    }
+    figures['GET /api/nodes/:id, 16 connections (requests/s)'] = result.requests.average;
+    figures['GET /api/nodes/:id, 16 connections, p95 (ms)'] = percentile(latencies, 95);
+    figures['storage'] = 'PGlite + folder store, server in its own process';
+  } finally {
+    await server.stop();
+  }
+  return figures;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const figures = await runServerBench();
+  for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(56)} ${typeof v === 'number' ? v.toFixed(2) : v}`);
+}
