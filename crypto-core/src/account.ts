@@ -52,7 +52,8 @@ export async function openVault(accountId: string, accountKey: AccountKey): Prom
   const chunkKeyKeyBytes = hkdf(accountKey, EMPTY, utf8('coffer/v1/chunk-key'), 32);
   const chunkingKey = hkdf(accountKey, EMPTY, utf8('coffer/v1/chunking'), 32);
   try {
-    const vault: Vault = { accountId, accountKey, accountPublicKey: x25519PublicKey(accountPrivateKey) };
+    // Frozen: the derived keys below are bound to these values.
+    const vault: Vault = Object.freeze({ accountId, accountKey, accountPublicKey: x25519PublicKey(accountPrivateKey) });
     internals.set(vault, {
       accountIdBytes,
       accountPrivateKey,

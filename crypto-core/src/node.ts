@@ -50,13 +50,13 @@ export async function nodeKeys(nodeId: string, secret: NodeSecret): Promise<Node
   const derive = (label: string) => lazy(() => hkdf(secret, EMPTY, utf8(label), 32)); // format §5.2
   const folderPrivateKey = derive('coffer/v1/node/x25519');
   const folderPublicKey = lazy(() => x25519PublicKey(folderPrivateKey()));
-  const keys: NodeKeys = {
+  const keys: NodeKeys = Object.freeze({
     nodeId,
     secret,
     get folderPublicKey() {
       return folderPublicKey();
     },
-  };
+  });
   internals.set(keys, {
     idBytes: id,
     metaKey: derive('coffer/v1/node/meta'),
@@ -77,7 +77,8 @@ function wrapContext(nodeId: string, parent: NodeKeys | null): Uint8Array {
 export async function wrapNodeSecret(secret: NodeSecret, nodeId: string, parent: NodeKeys | null, vault: Vault): Promise<Uint8Array> {
   assertBytes('secret', secret, KEY_BYTES);
   const context = wrapContext(nodeId, parent);
-  const recipient = parent === null ? (vaultInternals(vault), vault.accountPublicKey) : parent.folderPublicKey;
+  if (parent === null) vaultInternals(vault); // the root goes to the account key: vault must be real
+  const recipient = parent === null ? vault.accountPublicKey : parent.folderPublicKey;
   return sealHpke(recipient, context, secret);
 }
 

@@ -75,8 +75,8 @@ async function* paddedChunks(
 }
 
 /**
- * Recycles padded-body buffers: allocating a fresh multi-MiB buffer per chunk made garbage
- * collection a sixth of the pipeline's main-thread time. At most `limit` buffers are kept.
+ * Recycles chunk buffers (each max + padding bytes), so the pipeline does not allocate and
+ * collect a multi-MiB buffer per chunk. At most `limit` buffers are kept.
  */
 class BodyPool {
   private readonly free: ArrayBuffer[] = [];
