@@ -105,10 +105,7 @@ export function createApp(ctx: AppContext): CofferApp {
   app.route('/api/uploads', uploadRoutes(ctx));
   app.route('/api/chunks', chunkRoutes(ctx));
   app.route('/api/changes', changesRoutes(ctx));
-  // Share links and the WebSocket push (server-links engineer) mount here, e.g.:
-  //   app.route('/api/links', linkRoutes(ctx));
-  //   app.route('/api/public/links', publicLinkRoutes(ctx));
-  //   app.route('/api/ws', realtimeRoutes(ctx, nodeWs.upgradeWebSocket, closers));
+  // Share links and the WebSocket push (server-links engineer).
   app.route('/api/links', linkRoutes(ctx));
   app.route('/api/public/links', publicLinkRoutes(ctx));
   app.route('/api/ws', realtimeRoutes(ctx, nodeWs.upgradeWebSocket, closers));
