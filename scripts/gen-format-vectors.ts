@@ -188,6 +188,7 @@ async function generate(): Promise<Record<string, Json>> {
       ...recordNegatives(fileWrap, 50).map((n) => ({ ...(n as object), nodeId: file.nodeId, parentId: folder.nodeId })),
       { case: 'file wrap unwrapped under the root (wrong parent)', nodeId: file.nodeId, parentId: root.nodeId, record: hex(fileWrap), error: 'AUTH_FAILED' },
       { case: 'folder wrap presented as the file (wrong node id)', nodeId: file.nodeId, parentId: root.nodeId, record: hex(folderWrap), error: 'AUTH_FAILED' },
+      { case: 'enc replaced by the low-order point u = 0 (all-zero DH output)', nodeId: file.nodeId, parentId: folder.nodeId, record: hex(new Uint8Array([...fileWrap.subarray(0, 2), ...new Uint8Array(32), ...fileWrap.subarray(34)])), error: 'INVALID_KEY' },
     ],
   };
 
