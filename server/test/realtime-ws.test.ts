@@ -108,14 +108,21 @@ function connect(base: string, protocols: string[] | undefined, headers: Record<
 const bearer = (a: Account) => ['coffer', `bearer.${a.token}`];
 
 describe('WebSocket push on one PGlite process', () => {
+  // `server` keeps the default 25 s keep-alive, so no socket of a busy test is taken for dead;
+  // `fast` pings every 500 ms for the keep-alive tests.
   let server: RunningServer;
+  let fast: RunningServer;
   const clients: WebSocket[] = [];
   beforeAll(async () => {
-    server = await startServer({ COFFER_WS_PING_MS: '300', LOG_LEVEL: 'debug' });
+    [server, fast] = await Promise.all([
+      startServer({ LOG_LEVEL: 'debug' }),
+      startServer({ COFFER_WS_PING_MS: '500', LOG_LEVEL: 'debug' }),
+    ]);
   });
   afterAll(async () => {
     for (const ws of clients) ws.terminate();
     await server?.stop();
+    await fast?.stop();
   });
 
   it('says hello with the cursor, then "changed" for each change of the account only', async () => {
@@ -144,35 +151,47 @@ describe('WebSocket push on one PGlite process', () => {
   });
 
   it('sends {"type":"ping"} on its interval', async () => {
-    const alice = await signup(server.url);
-    const a = await connect(server.url, bearer(alice));
+    const alice = await signup(fast.url);
+    const a = await connect(fast.url, bearer(alice));
     clients.push(a.ws);
     await a.waitFor((m) => m.type === 'ping', 'ping');
   });
 
   it('closes a socket that stops answering pings', async () => {
-    const alice = await signup(server.url);
-    const a = await connect(server.url, bearer(alice));
+    const alice = await signup(fast.url);
+    const a = await connect(fast.url, bearer(alice));
     clients.push(a.ws);
     await a.waitFor((m) => m.type === 'hello', 'hello');
     // Stop reading: no pongs go back. Several ping rounds later, read again: the server has hung up.
     const socket = (a.ws as unknown as { _socket: import('node:net').Socket })._socket;
     socket.pause();
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 3000)); // several ping rounds
     socket.resume();
     const code = await Promise.race([a.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 20_000))]);
     expect(code).not.toBe('still open');
   });
 
   it('closes the socket (4001) when its session logs out', async () => {
-    const alice = await signup(server.url);
-    const a = await connect(server.url, bearer(alice));
+    const alice = await signup(fast.url);
+    const a = await connect(fast.url, bearer(alice));
     clients.push(a.ws);
     await a.waitFor((m) => m.type === 'hello', 'hello');
-    const out = await fetch(`${server.url}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${alice.token}` } });
+    const out = await fetch(`${fast.url}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${alice.token}` } });
     expect(out.status).toBe(204);
     const code = await Promise.race([a.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 20_000))]);
     expect(code).toBe(4001);
+  });
+
+  it('caps the sockets one account holds in a process (429 beyond 200)', async () => {
+    const alice = await signup(server.url);
+    const many = await Promise.all(Array.from({ length: 200 }, () => connect(server.url, bearer(alice))));
+    clients.push(...many.map((c) => c.ws));
+    await Promise.all(many.map((c) => c.waitFor((m) => m.type === 'hello', 'hello')));
+    await expect(connect(server.url, bearer(alice))).rejects.toMatchObject({ status: 429 });
+    const bob = await signup(server.url); // other accounts are not affected
+    const b = await connect(server.url, bearer(bob));
+    clients.push(b.ws);
+    for (const c of many) c.ws.terminate();
   });
 
   it('authenticates web sessions by cookie from the same origin only', async () => {

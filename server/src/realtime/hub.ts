@@ -73,6 +73,11 @@ export class RealtimeHub {
     return this.#count;
   }
 
+  /** Open sockets of one account in this process. */
+  countFor(accountId: string): number {
+    return this.#byAccount.get(accountId)?.size ?? 0;
+  }
+
   /** Number of accounts with at least one open socket in this process. */
   get accounts(): number {
     return this.#byAccount.size;

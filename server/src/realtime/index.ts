@@ -25,6 +25,8 @@ export { RealtimeHub } from './hub.js';
 /** The subprotocol a client must offer first, and the one the server selects. */
 export const SUBPROTOCOL = 'coffer';
 const BEARER_PREFIX = 'bearer.';
+/** Open sockets one account may hold in one process (a client needs one per device or tab). */
+export const MAX_SOCKETS_PER_ACCOUNT = 200;
 
 export interface RealtimeOptions {
   /** Keep-alive interval; default from COFFER_WS_PING_MS, else 25 000. */
@@ -138,7 +140,7 @@ function bearerFromProtocols(header: string): string | undefined {
 }
 
 /** Authenticates the upgrade request: bearer via subprotocol, else the session cookie (same origin only). */
-function wsSession(ctx: AppContext): MiddlewareHandler<AppEnv> {
+function wsSession(ctx: AppContext, hub: RealtimeHub): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       throw new ApiError(426, 'UPGRADE_REQUIRED', 'This endpoint speaks WebSocket only');
@@ -164,6 +166,9 @@ function wsSession(ctx: AppContext): MiddlewareHandler<AppEnv> {
     const [row] = await ctx.db.select({ id: sessions.id, accountId: sessions.accountId, client: sessions.client })
       .from(sessions).where(eq(sessions.tokenHash, hashToken(token))).limit(1);
     if (!row) throw new ApiError(401, 'UNAUTHENTICATED', 'Log in first');
+    if (hub.countFor(row.accountId) >= MAX_SOCKETS_PER_ACCOUNT) {
+      throw new ApiError(429, 'RATE_LIMITED', 'Too many open sockets for this account', {}, { 'Retry-After': '30' });
+    }
     const session: WsSession = { accountId: row.accountId, sessionId: row.id, client: row.client as ClientKind };
     c.set('session', session);
     await next();
@@ -181,7 +186,7 @@ export function realtimeRoutes(
   const { hub } = realtime;
   const app = new Hono<AppEnv>();
 
-  app.get('/', wsSession(ctx), upgradeWebSocket((c) => {
+  app.get('/', wsSession(ctx, hub), upgradeWebSocket((c) => {
     const { accountId, sessionId } = c.get('session');
     let conn: ReturnType<RealtimeHub['add']> | undefined;
     return {
