@@ -6,7 +6,7 @@ import { Aes256Gcm, CipherSuite, DecapError, DhkemX25519HkdfSha256 as WebCryptoK
 import { DhkemX25519HkdfSha256 as NobleKem } from '@hpke/dhkem-x25519';
 import { fail } from './errors';
 import { wipe } from './bytes';
-import { hasWebCryptoX25519 } from './primitives';
+import { hasWebCryptoX25519, x25519PublicKey } from './primitives';
 import { randomBytes } from './random';
 
 export const HPKE_ENC_BYTES = 32; // Nenc of DHKEM(X25519, HKDF-SHA256)
@@ -48,14 +48,32 @@ export async function hpkeSeal(
   }
 }
 
-/** Open(skR, enc, info, aad, ct): AUTH_FAILED for a bad tag, INVALID_KEY for a low-order `enc`. */
+// Imported key pairs of long-lived recipient keys (a folder's or the account's), so opening the
+// children of one folder imports the key and computes its public half once, not per child.
+const recipientPairs = new WeakMap<Uint8Array, Promise<CryptoKeyPair>>();
+
+function importRecipient(s: CipherSuite, sk: Uint8Array): Promise<CryptoKeyPair> {
+  return (async () => ({
+    privateKey: await s.kem.importKey('raw', ab(sk), false),
+    publicKey: await s.kem.importKey('raw', ab(x25519PublicKey(sk)), true),
+  }))();
+}
+
+/**
+ * Open(skR, enc, info, aad, ct): AUTH_FAILED for a bad tag, INVALID_KEY for a low-order `enc`.
+ * `cache` is for private keys this library derived and never hands out (so never mutated).
+ */
 export async function hpkeOpen(
-  recipientPrivateKey: Uint8Array, enc: Uint8Array, info: Uint8Array, aad: Uint8Array, ct: Uint8Array,
+  recipientPrivateKey: Uint8Array, enc: Uint8Array, info: Uint8Array, aad: Uint8Array, ct: Uint8Array, cache = false,
 ): Promise<Uint8Array> {
   const s = await suite();
-  const skR = await s.kem.importKey('raw', ab(recipientPrivateKey), false);
+  let pair = cache ? recipientPairs.get(recipientPrivateKey) : undefined;
+  if (!pair) {
+    pair = importRecipient(s, recipientPrivateKey);
+    if (cache) recipientPairs.set(recipientPrivateKey, pair);
+  }
   try {
-    return new Uint8Array(await s.open({ recipientKey: skR, enc: ab(enc), info: ab(info) }, ab(ct), ab(aad)));
+    return new Uint8Array(await s.open({ recipientKey: await pair, enc: ab(enc), info: ab(info) }, ab(ct), ab(aad)));
   } catch (e) {
     if (e instanceof DecapError) fail('INVALID_KEY', 'HPKE encapsulated key rejected');
     if (e instanceof OpenError) fail('AUTH_FAILED', 'authentication failed');

@@ -90,7 +90,8 @@ export async function unwrapNodeSecret(record: Uint8Array, nodeId: string, paren
   if (parent !== null) privateKey = nodeInternals(parent, 'parent').folderPrivateKey();
   else if (vault !== null) privateKey = vaultInternals(vault).accountPrivateKey;
   else throw new TypeError('vault is required to unwrap the root (parent = null)');
-  const secret = await openHpke(privateKey, context, record);
+  // Folder and account private keys are derived here and never handed out: safe to cache.
+  const secret = await openHpke(privateKey, context, record, true);
   if (secret.length !== KEY_BYTES) fail('INVALID_KEY', 'wrapped node secret has the wrong length');
   return asNodeSecret(secret);
 }

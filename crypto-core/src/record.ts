@@ -62,8 +62,8 @@ export async function sealHpke(recipientPublicKey: Uint8Array, context: Uint8Arr
   return concat(header, enc, ct);
 }
 
-export async function openHpke(recipientPrivateKey: Uint8Array, context: Uint8Array, record: Uint8Array): Promise<Uint8Array> {
+export async function openHpke(recipientPrivateKey: Uint8Array, context: Uint8Array, record: Uint8Array, cacheKey = false): Promise<Uint8Array> {
   const header = checkHeader(record, RecordType.keyWrapHpke);
   const enc = record.subarray(HEADER_BYTES, HEADER_BYTES + HPKE_ENC_BYTES);
-  return hpkeOpen(recipientPrivateKey, enc, HPKE_INFO, concat(header, context), record.subarray(HEADER_BYTES + HPKE_ENC_BYTES));
+  return hpkeOpen(recipientPrivateKey, enc, HPKE_INFO, concat(header, context), record.subarray(HEADER_BYTES + HPKE_ENC_BYTES), cacheKey);
 }
