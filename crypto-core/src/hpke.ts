@@ -25,19 +25,26 @@ function suite(): Promise<CipherSuite> {
 
 const ab = (b: Uint8Array): ArrayBuffer => b.slice().buffer;
 
+// Imported public keys of folders and accounts (library-derived arrays), reused across wraps.
+const recipientPublicKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+
 /**
  * Seal(pkR, info, aad, pt). The ephemeral key pair is DeriveKeyPair(32 random bytes) (RFC 9180
  * §7.1.3), so an injected random source makes the output reproducible for format vectors.
  */
 export async function hpkeSeal(
-  recipientPublicKey: Uint8Array, info: Uint8Array, aad: Uint8Array, pt: Uint8Array,
+  recipientPublicKey: Uint8Array, info: Uint8Array, aad: Uint8Array, pt: Uint8Array, cache = false,
 ): Promise<{ enc: Uint8Array; ct: Uint8Array }> {
   const ikmE = randomBytes(32); // before any await, for deterministic injected sources
   try {
     const s = await suite();
     const ekm = await s.kem.deriveKeyPair(ab(ikmE));
-    const pkR = await s.kem.deserializePublicKey(ab(recipientPublicKey));
-    const { ct, enc } = await s.seal({ recipientPublicKey: pkR, info: ab(info), ekm }, ab(pt), ab(aad));
+    let pkR = cache ? recipientPublicKeys.get(recipientPublicKey) : undefined;
+    if (!pkR) {
+      pkR = s.kem.deserializePublicKey(ab(recipientPublicKey));
+      if (cache) recipientPublicKeys.set(recipientPublicKey, pkR);
+    }
+    const { ct, enc } = await s.seal({ recipientPublicKey: await pkR, info: ab(info), ekm }, ab(pt), ab(aad));
     return { enc: new Uint8Array(enc), ct: new Uint8Array(ct) };
   } catch (e) {
     // DH with a low-order public key gives an all-zero secret, which the KEM refuses.

@@ -79,7 +79,7 @@ export async function wrapNodeSecret(secret: NodeSecret, nodeId: string, parent:
   const context = wrapContext(nodeId, parent);
   if (parent === null) vaultInternals(vault); // the root goes to the account key: vault must be real
   const recipient = parent === null ? vault.accountPublicKey : parent.folderPublicKey;
-  return sealHpke(recipient, context, secret);
+  return sealHpke(recipient, context, secret, true); // folder/account public keys: stable arrays
 }
 
 /** `vault` is needed only for the root (parent = null); share recipients pass null. */

@@ -56,9 +56,9 @@ export async function openAead(type: RecordType, key: Uint8Array, context: Uint8
   return aesGcmOpen(key, nonce, record.subarray(HEADER_BYTES + NONCE_BYTES), concat(header, context));
 }
 
-export async function sealHpke(recipientPublicKey: Uint8Array, context: Uint8Array, pt: Uint8Array): Promise<Uint8Array> {
+export async function sealHpke(recipientPublicKey: Uint8Array, context: Uint8Array, pt: Uint8Array, cacheKey = false): Promise<Uint8Array> {
   const header = new Uint8Array([RECORD_VERSION, RecordType.keyWrapHpke]);
-  const { enc, ct } = await hpkeSeal(recipientPublicKey, HPKE_INFO, concat(header, context), pt);
+  const { enc, ct } = await hpkeSeal(recipientPublicKey, HPKE_INFO, concat(header, context), pt, cacheKey);
   return concat(header, enc, ct);
 }
 
