@@ -23,10 +23,17 @@ function suite(): Promise<CipherSuite> {
   return suitePromise;
 }
 
+/** Tests only: choose the KEM again (after primitives.forceNobleX25519), dropping keys imported by the old one. */
+export function resetHpkeSuite(): void {
+  suitePromise = null;
+  recipientPublicKeys = new WeakMap();
+  recipientPairs = new WeakMap();
+}
+
 const ab = (b: Uint8Array): ArrayBuffer => b.slice().buffer;
 
 // Imported public keys of folders and accounts (library-derived arrays), reused across wraps.
-const recipientPublicKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+let recipientPublicKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
 
 /**
  * Seal(pkR, info, aad, pt). The ephemeral key pair is DeriveKeyPair(32 random bytes) (RFC 9180
@@ -57,7 +64,7 @@ export async function hpkeSeal(
 
 // Imported key pairs of long-lived recipient keys (a folder's or the account's), so opening the
 // children of one folder imports the key and computes its public half once, not per child.
-const recipientPairs = new WeakMap<Uint8Array, Promise<CryptoKeyPair>>();
+let recipientPairs = new WeakMap<Uint8Array, Promise<CryptoKeyPair>>();
 
 function importRecipient(s: CipherSuite, sk: Uint8Array): Promise<CryptoKeyPair> {
   return (async () => ({

@@ -93,6 +93,11 @@ export function hasWebCryptoX25519(): Promise<boolean> {
   return webCryptoX25519;
 }
 
+/** Tests only: pretend WebCrypto lacks X25519 (true), or detect again (null). */
+export function forceNobleX25519(force: boolean | null): void {
+  webCryptoX25519 = force === null ? null : Promise.resolve(!force);
+}
+
 export async function x25519WebCrypto(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
   const sk = await subtle().importKey('pkcs8', buf(concat(PKCS8_X25519_PREFIX, privateKey)), { name: 'X25519' }, false, ['deriveBits']);
   const pk = await subtle().importKey('raw', buf(publicKey), { name: 'X25519' }, true, []);

@@ -1,6 +1,7 @@
 // HPKE (RFC 9180) base mode of Coffer's suite against the RFC vectors, through our own wrapper.
 import { afterEach, describe, expect, it } from 'vitest';
-import { hpkeOpen, hpkeSeal, setRandomSource } from '../src/internal';
+import * as c from '../src/index';
+import { hpkeOpen, hpkeSeal, primitives, resetHpkeSuite, setRandomSource } from '../src/internal';
 import { hex, readVector, toHexString } from './helpers';
 
 interface HpkeVector {
@@ -50,5 +51,33 @@ describe('RFC 9180 DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / AES-256-GCM, base 
       await expect(hpkeSeal(bad, hex(v.info), new Uint8Array(0), new Uint8Array(32))).rejects.toMatchObject({ code: 'INVALID_KEY' });
       await expect(hpkeOpen(hex(v.skRm), bad, hex(v.info), new Uint8Array(0), new Uint8Array(48))).rejects.toMatchObject({ code: 'INVALID_KEY' });
     }
+  });
+});
+
+describe('fallback without WebCrypto X25519 (@noble via @hpke/dhkem-x25519)', () => {
+  afterEach(() => {
+    primitives.forceNobleX25519(null);
+    resetHpkeSuite();
+  });
+
+  it('passes the same vector, refuses low-order keys, and wraps node secrets', async () => {
+    primitives.forceNobleX25519(true);
+    resetHpkeSuite();
+    expect(await primitives.hasWebCryptoX25519()).toBe(false);
+    const v = vectors[0]!;
+    const first = v.encryptions[0]!;
+    setRandomSource(() => hex(v.ikmE));
+    const { enc, ct } = await hpkeSeal(hex(v.pkRm), hex(v.info), hex(first.aad), hex(first.pt));
+    setRandomSource(null);
+    expect([toHexString(enc), toHexString(ct)]).toEqual([v.enc, first.ct]);
+    expect(toHexString(await hpkeOpen(hex(v.skRm), hex(v.enc), hex(v.info), hex(first.aad), hex(first.ct)))).toBe(first.pt);
+    await expect(hpkeOpen(hex(v.skRm), new Uint8Array(32), hex(v.info), new Uint8Array(0), new Uint8Array(48))).rejects.toMatchObject({ code: 'INVALID_KEY' });
+    await expect(primitives.x25519(hex(v.skRm), new Uint8Array(32))).rejects.toMatchObject({ code: 'INVALID_KEY' });
+
+    const vault = await c.openVault(c.randomId(), c.newAccount().accountKey);
+    const parent = await c.nodeKeys(c.randomId(), c.newNode().secret);
+    const child = c.newNode();
+    const wrap = await c.wrapNodeSecret(child.secret, child.nodeId, parent, vault);
+    expect(toHexString(await c.unwrapNodeSecret(wrap, child.nodeId, parent, null))).toBe(toHexString(child.secret));
   });
 });
