@@ -16,6 +16,7 @@ import { nodeRoutes, trashRoutes } from './routes/nodes.js';
 import { linkRoutes } from './routes/links.js';
 import { publicLinkRoutes } from './routes/public-links.js';
 import { realtimeRoutes } from './realtime/index.js';
+import { sqlState } from './services/errors-db.js';
 import { serveWeb } from './static.js';
 
 /** Chunk records are at most 4 MiB of content plus record overhead (format §6.1, §2). */
@@ -82,6 +83,12 @@ export function createApp(ctx: AppContext): CofferApp {
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return errorBody(c, err);
+    const state = sqlState(err);
+    if (state === '40001' || state === '40P01') {
+      // Serialization failure or deadlock: nothing was committed; the client may simply retry.
+      ctx.logger.warn('transaction conflict', { method: c.req.method, path: pathOnly(c.req.path), sqlState: state });
+      return errorBody(c, new ApiError(503, 'RETRY', 'A concurrent change conflicted; try again', {}, { 'Retry-After': '1' }));
+    }
     ctx.logger.error('unhandled error', { method: c.req.method, path: pathOnly(c.req.path), ...describeError(err) });
     return errorBody(c, new ApiError(500, 'INTERNAL', 'Internal server error'));
   });

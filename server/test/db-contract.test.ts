@@ -43,6 +43,19 @@ function databaseContract(name: string, db: 'pglite' | 'postgres', skip: boolean
       expect(statuses).toEqual([201, 409, 409, 409, 409, 409, 409, 409]);
     });
 
+    it('refuses the second of two concurrent opposite moves with MOVE_CYCLE', async () => {
+      const c = await signup(s.app);
+      for (let round = 0; round < 5; round++) {
+        const a = await c.createNode('folder');
+        const b = await c.createNode('folder');
+        const move = (id: string, parentId: string) => c.request('PATCH', `/api/nodes/${id}`, { parentId, nameHash: chunkIdOf(), wrappedKey: b64(rand(82)) });
+        const [r1, r2] = await Promise.all([move(a.id, b.id), move(b.id, a.id)]);
+        expect([r1.status, r2.status].sort()).toEqual([200, 409]);
+        const loser = r1.status === 409 ? r1 : r2;
+        expect((await loser.json()).code).toBe('MOVE_CYCLE');
+      }
+    });
+
     it('counts rate-limit attempts in the database', async () => {
       const key = limitKey('test', hexId());
       const limit = { limit: 3, windowSeconds: 60 };

@@ -75,6 +75,10 @@ export interface PgFanoutOptions {
 /**
  * Starts LISTENing and returns once the first LISTEN succeeded, or after the first failure (it
  * then keeps retrying in the background, so a server can start before its database).
+ *
+ * One postgres.js client per *generation* carries both the LISTEN connection (postgres.js keeps a
+ * dedicated one) and the NOTIFY queries. When a heartbeat does not come back, the whole generation
+ * is dropped and a new one made, so a half-open socket on either side cannot stall the fan-out.
  */
 export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
   const { hub } = options;
@@ -82,11 +86,12 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
   const heartbeatMs = options.heartbeatMs ?? 10_000;
   const retryMs = options.retryMs ?? 500;
   const connection = { application_name: options.applicationName ?? 'coffer-realtime' };
-  const notifySql = postgres(options.url, { max: 1, onnotice: () => {}, connection });
   // A random tag tells this process's heartbeats from other processes' ones.
   const tag = `hb:${Math.random().toString(36).slice(2)}`;
   let closed = false;
-  let listenSql: postgres.Sql | undefined;
+  /** The current generation; NOTIFYs go here even while its LISTEN is still starting. */
+  let sql: postgres.Sql = postgres(options.url, { max: 1, onnotice: () => {}, connection });
+  let listening = false;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let heartbeatSent = 0;
   let heartbeatSeen = 0;
@@ -113,33 +118,33 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
     }
   };
 
-  let listens = 0;
-  // Called by postgres.js on the first LISTEN and after each reconnect of its LISTEN connection.
-  const onListen = () => {
+  // Called by postgres.js on each LISTEN: the first of a generation and after its own reconnects.
+  // Anything NOTIFYed while nobody listened is lost, so catch up from the database every time
+  // (cheap: one query per account with sockets here; nothing at start-up).
+  const onListen = (generation: postgres.Sql) => () => {
+    if (generation !== sql) return;
     heartbeatSeen = heartbeatSent;
-    if (listens++ > 0) void resync();
+    void resync();
   };
 
-  /** (Re)creates the LISTEN connection; on failure retries with backoff. */
-  const connect = async (delay: number): Promise<void> => {
+  /** Makes a new generation (dropping the old one) and LISTENs; on failure retries with backoff. */
+  const connect = async (delay: number, fresh: boolean): Promise<void> => {
     if (closed || connecting) return;
     connecting = true;
-    const old = listenSql;
-    listenSql = undefined;
-    if (old) await old.end({ timeout: 0 }).catch(() => {});
-    const sql = postgres(options.url, { max: 1, onnotice: () => {}, connection });
+    listening = false;
+    if (fresh) {
+      const old = sql;
+      sql = postgres(options.url, { max: 1, onnotice: () => {}, connection });
+      void old.end({ timeout: 0 }).catch(() => {});
+    }
+    const generation = sql;
     try {
-      await sql.listen(CHANNEL, onNotify, onListen);
-      if (closed) {
-        await sql.end({ timeout: 0 }).catch(() => {});
-        return;
-      }
-      listenSql = sql;
+      await generation.listen(CHANNEL, onNotify, onListen(generation));
+      if (generation === sql) listening = true;
     } catch (err) {
-      await sql.end({ timeout: 0 }).catch(() => {});
       if (closed) return;
       onError(`realtime: LISTEN failed, retrying in ${delay} ms`, err);
-      retryTimer = setTimeout(() => void connect(Math.min(delay * 2, 30_000)), delay);
+      retryTimer = setTimeout(() => void connect(Math.min(delay * 2, 30_000), true), delay);
       retryTimer.unref?.();
     } finally {
       connecting = false;
@@ -147,25 +152,25 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
   };
 
   const heartbeat = setInterval(() => {
-    if (closed || connecting || !listenSql) return;
+    if (closed || connecting || !listening) return;
     if (heartbeatSeen < heartbeatSent) {
       onError('realtime: LISTEN connection stopped answering, reconnecting', new Error('heartbeat lost'));
-      void connect(retryMs);
+      void connect(retryMs, true);
       return;
     }
     heartbeatSent++;
-    notifySql.notify(CHANNEL, `${tag}:${heartbeatSent}`).catch((err: unknown) => onError('realtime: heartbeat NOTIFY failed', err));
+    sql.notify(CHANNEL, `${tag}:${heartbeatSent}`).catch((err: unknown) => onError('realtime: heartbeat NOTIFY failed', err));
   }, heartbeatMs);
   heartbeat.unref?.();
 
-  await connect(retryMs);
+  await connect(retryMs, false);
 
   return {
     publish: async (event) => {
       const payload = encodePayload(event);
       hub.publish(event.accountId, event.cursor);
       try {
-        await notifySql.notify(CHANNEL, payload);
+        await sql.notify(CHANNEL, payload);
       } catch (err) {
         onError('realtime: NOTIFY failed', err);
       }
@@ -174,10 +179,7 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
       closed = true;
       clearInterval(heartbeat);
       if (retryTimer) clearTimeout(retryTimer);
-      await Promise.all([
-        listenSql?.end({ timeout: 2 }).catch(() => {}),
-        notifySql.end({ timeout: 2 }).catch(() => {}),
-      ]);
+      await sql.end({ timeout: 2 }).catch(() => {});
     },
   };
 }

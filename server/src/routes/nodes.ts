@@ -89,9 +89,11 @@ export function nodeRoutes(ctx: AppContext): Hono<AppEnv> {
     if ([parentId, nameHash, wrappedKey, metadata].every((v) => v === undefined)) throw invalid('nothing to change');
 
     const row = await writeForAccount(ctx, accountId, async (tx, record) => {
-      // Moves of one account are serialised on its row, so two moves cannot build a cycle together.
-      await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).for('update');
+      // Lock order everywhere: node, then account. Moves of one account are serialised on the
+      // account row, so two moves cannot build a cycle together; the cycle check below runs after
+      // that lock, so it sees every move committed before.
       const node = await findNode(tx, accountId, c.req.param('id'), true);
+      await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).for('update');
       if (node.trashedAt !== null) throw new ApiError(409, 'NODE_TRASHED', 'Restore the node before changing it');
       const moving = parentId !== undefined && parentId !== node.parentId;
       if (node.parentId === null && (parentId !== undefined || nameHash !== undefined)) {

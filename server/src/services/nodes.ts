@@ -21,7 +21,9 @@ const ID = /^[0-9a-f]{32}$/;
 export async function findNode(ex: Executor, accountId: string, id: string, lock = false): Promise<NodeRow> {
   if (!ID.test(id)) throw notFound('No such node');
   const q = ex.select().from(nodes).where(and(eq(nodes.accountId, accountId), eq(nodes.id, id))).limit(1);
-  const [row] = lock ? await q.for('update') : await q;
+  // NO KEY UPDATE: does not block foreign-key checks of other transactions on this row (a move
+  // into this folder), which FOR UPDATE would, and deadlock against a concurrent move.
+  const [row] = lock ? await q.for('no key update') : await q;
   if (!row) throw notFound('No such node');
   return row;
 }
