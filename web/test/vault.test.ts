@@ -120,7 +120,7 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
 
     await rowAction(a, 'notes.txt', 'Move');
     const dlg = a.getByRole('dialog');
-    await dlg.getByRole('button', { name: '📁 Archive' }).click();
+    await dlg.getByRole('button', { name: 'Open folder Archive' }).click();
     await dlg.getByRole('button', { name: 'Move here' }).click();
     await row(a, 'notes.txt').waitFor({ state: 'detached' });
 

@@ -113,9 +113,10 @@ async function ensure(id: string): Promise<Known> {
 /** Decrypts many nodes in parallel batches; failures become placeholder entries, not a broken list. */
 async function openMany(nodes: ServerNode[], onBatch?: (batch: Entry[]) => void): Promise<Entry[]> {
   const out: Entry[] = [];
-  const BATCH = 256;
-  for (let i = 0; i < nodes.length; i += BATCH) {
-    const slice = nodes.slice(i, i + BATCH);
+  // A small first batch so the first screen shows quickly, then larger ones (fewer messages).
+  let size = 40;
+  for (let i = 0; i < nodes.length; i += size, size = Math.min(size * 2, 1024)) {
+    const slice = nodes.slice(i, i + size);
     const batch = await Promise.all(
       slice.map(async (n): Promise<Entry> => {
         try {
@@ -404,29 +405,44 @@ const impl: Impl = {
       const baseVersion = k.node.version ?? 0;
       const chunks: Manifest['chunks'] = [];
       let done = 0;
+      // Chunks go up in small batches: one /chunks/check for the batch (deduplication), then the
+      // missing ones in parallel. Two batches in flight bound memory to ~ 2 × BATCH chunk records.
+      const BATCH = 4;
       const inflight = new Set<Promise<void>>();
       let failure: unknown = null;
-      const put = async (id: string, record: Uint8Array, plain: number) => {
-        const { missing } = await api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: [id] } });
-        if (missing.length > 0) {
-          await api(`/api/chunks/${id}?upload=${uploadId}`, {
-            method: 'PUT', body: record as Uint8Array<ArrayBuffer>,
-            headers: { 'Content-Type': 'application/octet-stream', 'Content-Digest': `sha-256=:${await sha256b64(record)}:` },
-          });
-        }
-        done += plain;
-        emit({ phase: ctl.paused ? 'paused' : 'uploading', bytesDone: done, bytesTotal: file.size });
+      const send = async (batch: { id: string; record: Uint8Array; plain: number }[]) => {
+        const { missing } = await api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: batch.map((c) => c.id) } });
+        const need = new Set(missing);
+        await Promise.all(
+          batch.map(async (c) => {
+            if (need.has(c.id)) {
+              await api(`/api/chunks/${c.id}?upload=${uploadId}`, {
+                method: 'PUT', body: c.record as Uint8Array<ArrayBuffer>,
+                headers: { 'Content-Type': 'application/octet-stream', 'Content-Digest': `sha-256=:${await sha256b64(c.record)}:` },
+              });
+            }
+            done += c.plain;
+            emit({ phase: ctl.paused ? 'paused' : 'uploading', bytesDone: done, bytesTotal: file.size });
+          }),
+        );
       };
+      const flush = async (batch: { id: string; record: Uint8Array; plain: number }[]) => {
+        const p: Promise<void> = send(batch).catch((e) => { failure = e; }).finally(() => inflight.delete(p));
+        inflight.add(p);
+        if (inflight.size >= 2) await Promise.race(inflight);
+      };
+      let batch: { id: string; record: Uint8Array; plain: number }[] = [];
       for await (const ec of encryptStream(v, file.stream(), { concurrency: 2 })) {
         await gate(ctl);
         if (failure) throw failure;
         chunks.push(ec.entry);
-        const p: Promise<void> = put(ec.entry.chunkId, ec.record, ec.entry.plainLength)
-          .catch((e) => { failure = e; })
-          .finally(() => inflight.delete(p));
-        inflight.add(p);
-        if (inflight.size >= 3) await Promise.race(inflight);
+        batch.push({ id: ec.entry.chunkId, record: ec.record, plain: ec.entry.plainLength });
+        if (batch.length >= BATCH) {
+          await flush(batch);
+          batch = [];
+        }
       }
+      if (batch.length > 0) await flush(batch);
       await Promise.all(inflight);
       if (failure) throw failure;
       await gate(ctl);

@@ -4,6 +4,7 @@ import type { Entry } from '../crypto/types';
 import { api, describeError } from '../http';
 import { pickFile, readAll, save } from './download';
 import { formatDate, formatSize } from './format';
+import { Icon } from './Icon';
 
 export function Dialog(props: { title: string; onClose: () => void; children: JSX.Element; wide?: boolean }) {
   let box!: HTMLDivElement;
@@ -71,7 +72,7 @@ export function MoveDialog(props: { entry: Entry; rootId: string; onMove: (targe
       <ul style={{ 'list-style': 'none', padding: 0, 'max-height': '40vh', overflow: 'auto' }} aria-label="Folders">
         <Show when={!folders.loading} fallback={<li class="hint">Loading…</li>}>
           <For each={folders() ?? []} fallback={<li class="hint">No subfolders.</li>}>
-            {(f) => <li><button type="button" class="link" onClick={() => setAt(f.id)}>📁 {f.name}</button></li>}
+            {(f) => <li><button type="button" class="link" onClick={() => setAt(f.id)} aria-label={`Open folder ${f.name}`}><Icon kind="folder" mime="" name="" /> {f.name}</button></li>}
           </For>
         </Show>
       </ul>

@@ -1,8 +1,9 @@
 // A virtualised file list: only the rows in view (plus a margin) exist in the DOM, so a folder of
 // 10,000 entries renders as fast as one of 30. Rows are real buttons; arrow keys move between rows.
+import { Icon } from './Icon';
 import { createMemo, createSignal, For, onCleanup, onMount, Show } from 'solid-js';
 import type { Entry } from '../crypto/types';
-import { formatDate, formatSize, iconFor } from './format';
+import { formatDate, formatSize } from './format';
 
 export const ROW = 44;
 export type SortKey = 'name' | 'size' | 'mtime';
@@ -49,10 +50,8 @@ export function FileList(props: {
     const last = Math.min(props.entries.length, Math.ceil((top() + height()) / ROW) + 8);
     return { first, last };
   });
-  const visible = createMemo(() => {
-    const { first, last } = range();
-    return props.entries.slice(first, last).map((e, i) => ({ e, i: first + i }));
-  });
+  // Stable Entry references, so scrolling re-uses the rows already in the DOM.
+  const visible = createMemo(() => props.entries.slice(range().first, range().last));
 
   const focusRow = (i: number) => {
     const n = props.entries.length;
@@ -100,8 +99,9 @@ export function FileList(props: {
         <Show when={props.entries.length > 0} fallback={<p class="empty">{props.empty}</p>}>
           <div role="list" aria-label={props.label} style={{ height: `${props.entries.length * ROW}px`, position: 'relative' }}>
             <For each={visible()}>
-              {(item) => {
-                const e = () => item.e;
+              {(entry, pos) => {
+                const e = () => entry;
+                const item = { get i() { return range().first + pos(); } };
                 const isFolder = () => e().kind === 'folder';
                 return (
                   <div
@@ -132,7 +132,7 @@ export function FileList(props: {
                     }}
                   >
                     <button type="button" class="name" onClick={() => props.onOpen(e())} title={e().name}>
-                      <span class="ficon" aria-hidden="true">{iconFor(e().kind, e().mime, e().name)}</span>
+                      <Icon kind={e().kind} mime={e().mime} name={e().name} />
                       <span class="label">{e().name}</span>
                       <span class="sr-only">{isFolder() ? ', folder' : `, file, ${formatSize(e().size)}`}</span>
                       <Show when={e().error}><span class="error"> (cannot decrypt)</span></Show>

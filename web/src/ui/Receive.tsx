@@ -5,7 +5,8 @@ import * as facade from '../crypto/facade';
 import type { Entry } from '../crypto/types';
 import { describeError, errorCode } from '../http';
 import { pickFile, registerDownloadWorker, save } from './download';
-import { formatSize, iconFor } from './format';
+import { Icon } from './Icon';
+import { formatSize } from './format';
 import { cycleTheme, theme } from './theme';
 
 export function Receive() {
@@ -89,7 +90,7 @@ export function Receive() {
             {(e) => (
               <div>
                 <p style={{ 'font-size': '18px', 'word-break': 'break-word' }}>
-                  <span aria-hidden="true">{iconFor(e().kind, e().mime, e().name)} </span>
+                  <Icon kind={e().kind} mime={e().mime} name={e().name} /> 
                   <strong data-testid="shared-name">{e().name}</strong>
                   <Show when={e().kind === 'file'}> <span class="hint" data-testid="shared-size">({formatSize(e().size)})</span></Show>
                 </p>
@@ -101,7 +102,7 @@ export function Receive() {
                     <For each={children()} fallback={<li class="hint">Empty folder.</li>}>
                       {(c) => (
                         <li style={{ display: 'flex', gap: '8px', 'align-items': 'center', padding: '4px 0' }}>
-                          <span aria-hidden="true">{iconFor(c.kind, c.mime, c.name)}</span>
+                          <Icon kind={c.kind} mime={c.mime} name={c.name} />
                           <span style={{ flex: 1 }}>{c.name}</span>
                           <Show when={c.kind === 'file'}>
                             <span class="hint">{formatSize(c.size)}</span>

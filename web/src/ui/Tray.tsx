@@ -1,5 +1,6 @@
 import { createSignal, For, Show } from 'solid-js';
-import { formatSize, iconFor } from './format';
+import { Icon } from './Icon';
+import { formatSize } from './format';
 import * as uploads from './uploads';
 
 const phaseText: Record<string, string> = {
@@ -24,7 +25,7 @@ export function Tray() {
             <For each={uploads.tasks}>
               {(t) => (
                 <li data-upload={t.name} data-phase={t.phase}>
-                  <span aria-hidden="true">{iconFor('file', t.mime, t.name)}</span>
+                  <Icon kind="file" mime={t.mime} name={t.name} />
                   <div style={{ 'min-width': 0 }}>
                     <div class="tname" title={t.name}>{t.name}</div>
                     <Show when={t.phase === 'uploading' || t.phase === 'paused' || t.phase === 'committing'}>

@@ -1,3 +1,4 @@
+import { Icon } from './Icon';
 import { createMemo, createSignal, For, Match, onCleanup, onMount, Show, Switch } from 'solid-js';
 import * as facade from '../crypto/facade';
 import type { Entry, SessionInfo } from '../crypto/types';
@@ -54,6 +55,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
         if (seq !== loadSeq) return;
         acc.push(...(batch as Entry[]));
         setEntries([...acc]);
+        setStatus(`Decrypting names: ${acc.length}…`);
       });
       const [list, p] = await Promise.all([h.result, facade.call('path', id)]);
       if (seq !== loadSeq) return;
@@ -305,7 +307,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
                   <For each={trash()}>
                     {(e) => (
                       <li class="row" style={{ position: 'static' }} data-name={e.name}>
-                        <span class="name"><span class="ficon" aria-hidden="true">{e.kind === 'folder' ? '📁' : '📄'}</span><span class="label">{e.name}</span></span>
+                        <span class="name"><Icon kind={e.kind} mime={e.mime} name={e.name} /><span class="label">{e.name}</span></span>
                         <span class="meta">{e.kind === 'folder' ? '—' : formatSize(e.size)}</span>
                         <span class="meta col-date">{formatDate(e.trashedAt ?? 0)}</span>
                         <button type="button" aria-label={`Restore ${e.name}`} onClick={async () => {

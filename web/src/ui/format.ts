@@ -15,17 +15,6 @@ export function formatDate(ms: number): string {
   return ms ? dtf.format(new Date(ms)) : '—';
 }
 
-export function iconFor(kind: 'file' | 'folder', mime: string, name: string): string {
-  if (kind === 'folder') return '📁';
-  const ext = name.toLowerCase().split('.').pop() ?? '';
-  if (mime.startsWith('image/')) return '🖼️';
-  if (mime.startsWith('video/')) return '🎞️';
-  if (mime.startsWith('audio/')) return '🎵';
-  if (mime === 'application/pdf' || ext === 'pdf') return '📕';
-  if (mime.startsWith('text/') || ['md', 'txt', 'json', 'csv', 'ts', 'js'].includes(ext)) return '📝';
-  if (['zip', 'gz', 'tar', '7z', 'xz'].includes(ext)) return '🗜️';
-  return '📄';
-}
 
 /** A simple entropy estimate (bits) for the strength meter: pool size × length, less for repeats. */
 export function passphraseBits(p: string): number {

@@ -1,0 +1,237 @@
+// Web vault benchmark, in real Chromium against a real server (embedded default store):
+// upload and download MB/s of a large file, peak memory, unlock time (Argon2id 64 MiB),
+// and the time to open a folder of 10,000 entries.
+// Run: `npm run bench -- web` (size: COFFER_WEB_BENCH_MIB, default 1024).
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Page } from 'playwright-core';
+import { build } from 'vite';
+import {
+  decodeKdfParams, derivePassphraseKeys, fromBase64Url, nameHash, newNode, nodeKeys, openSlot, openVault,
+  sealMetadata, toBase64Url, unwrapNodeSecret, wrapNodeSecret,
+} from '@coffer/crypto-core';
+import { CHROMIUM_ARGS } from '../../tests/support/env';
+import { startServer } from '../../tests/support/server';
+
+const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+
+/** Sum of the resident memory of a process and all its descendants (Linux /proc), in bytes. */
+async function treeRss(rootPid: number): Promise<number> {
+  const children = new Map<number, number[]>();
+  const rss = new Map<number, number>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const st = await readFile(`/proc/${name}/stat`, 'utf8');
+      const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      const ppid = Number(fields[1]);
+      rss.set(Number(name), Number(fields[21]) * 4096);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch { /* gone */ }
+  }
+  let sum = 0;
+  const stack = [rootPid];
+  while (stack.length) {
+    const p = stack.pop()!;
+    sum += rss.get(p) ?? 0;
+    stack.push(...(children.get(p) ?? []));
+  }
+  return sum;
+}
+
+async function findPid(marker: string): Promise<number | null> {
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if ((await readFile(`/proc/${name}/cmdline`, 'utf8')).includes(marker)) return Number(name);
+    } catch { /* gone */ }
+  }
+  return null;
+}
+
+async function writeRandomFile(path: string, bytes: number): Promise<string> {
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  const block = 4 * 1024 * 1024;
+  for (let off = 0; off < bytes; off += block) {
+    const b = randomBytes(Math.min(block, bytes - off));
+    hash.update(b);
+    if (!out.write(b)) await new Promise((r) => out.once('drain', r));
+  }
+  await new Promise<void>((r, j) => out.end((e?: Error | null) => (e ? j(e) : r())));
+  return hash.digest('hex');
+}
+
+async function sha256File(path: string): Promise<string> {
+  const { createReadStream } = await import('node:fs');
+  const h = createHash('sha256');
+  for await (const c of createReadStream(path)) h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+/** Creates `count` folders under the root with crypto-core in Node (a CLI session), for the list test. */
+async function seedFolder(url: string, email: string, pass: string, name: string, count: number): Promise<void> {
+  const post = async <T>(path: string, body: unknown, token?: string): Promise<T> => {
+    const res = await fetch(url + path, {
+      method: 'POST', body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    });
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+  const pre = await post<{ kdf: string }>('/api/auth/prelogin', { email });
+  const { loginKey, passKek } = await derivePassphraseKeys(pass, decodeKdfParams(pre.kdf));
+  const { token } = await post<{ token: string }>('/api/auth/login', { email, loginKey: toBase64Url(loginKey), client: 'cli' });
+  const acct = (await (await fetch(url + '/api/account', { headers: { Authorization: `Bearer ${token}` } })).json()) as {
+    accountId: string; rootNodeId: string; slots: { passphrase: string };
+  };
+  const vault = await openVault(acct.accountId, await openSlot(acct.accountId, 'passphrase', passKek, fromBase64Url(acct.slots.passphrase)));
+  const rootNode = (await (await fetch(`${url}/api/nodes/${acct.rootNodeId}`, { headers: { Authorization: `Bearer ${token}` } })).json()) as { wrappedKey: string };
+  const root = await nodeKeys(acct.rootNodeId, await unwrapNodeSecret(fromBase64Url(rootNode.wrappedKey), acct.rootNodeId, null, vault));
+  const makeNode = async (parent: typeof root, n: string, kind: 'folder' | 'file') => {
+    const nn = newNode();
+    const keys = await nodeKeys(nn.nodeId, nn.secret);
+    await post('/api/nodes', {
+      id: nn.nodeId, parentId: parent.nodeId, kind, nameHash: await nameHash(parent, n),
+      wrappedKey: toBase64Url(await wrapNodeSecret(nn.secret, nn.nodeId, parent, vault)),
+      metadata: toBase64Url(await sealMetadata(keys, { name: n, mime: kind === 'file' ? 'text/plain' : '', size: 0, mtime: Date.now() })),
+    }, token);
+    return keys;
+  };
+  const big = await makeNode(root, name, 'folder');
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= count) return;
+      await makeNode(big, `entry-${String(i).padStart(5, '0')}.txt`, 'file');
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+}
+
+export async function runWebBench(opts: { sizeMiB?: number; entries?: number } = {}): Promise<Record<string, number | string>> {
+  const sizeMiB = opts.sizeMiB ?? Number(process.env.COFFER_WEB_BENCH_MIB || 1024);
+  const entries = opts.entries ?? 10_000;
+  const chromiumPath = process.env.COFFER_TEST_CHROMIUM ?? CANDIDATES.find((p) => existsSync(p));
+  if (!chromiumPath) throw new Error('no Chromium: apt-get install -y chromium or set COFFER_TEST_CHROMIUM');
+
+  const work = await mkdtemp(join(tmpdir(), 'coffer-web-bench-'));
+  const dist = join(work, 'dist');
+  const webRoot = resolve(import.meta.dirname, '..');
+  await build({ root: webRoot, configFile: join(webRoot, 'vite.config.ts'), logLevel: 'error', build: { outDir: dist, emptyOutDir: true } });
+  const server = await startServer({ COFFER_WEB_DIST: dist, COFFER_QUOTA_BYTES: String(64 * 2 ** 30), COFFER_RATE_LIMIT_ACCOUNT: '1000' });
+  const marker = `--coffer-bench=${randomBytes(6).toString('hex')}`;
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: [...CHROMIUM_ARGS, marker] });
+  const figures: Record<string, number | string> = { 'file size (MiB)': sizeMiB, 'chromium': chromiumPath };
+  try {
+    const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+    await ctx.addInitScript(() => localStorage.setItem('coffer.download', 'sw'));
+    const page: Page = await ctx.newPage();
+    const cdp = await ctx.newCDPSession(page);
+    const browserPid = await findPid(marker);
+
+    const email = 'bench@example.test';
+    const pass = 'bench passphrase with several words 42';
+    await page.goto(server.url + '/');
+    await page.getByRole('button', { name: 'Create an account' }).click();
+    await page.getByLabel('E-mail').fill(email);
+    await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+    await page.getByLabel('Repeat passphrase').fill(pass);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByLabel('I have saved my recovery code').check({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Continue to my vault' }).click();
+    await page.getByTestId('vault').waitFor();
+
+    // Peak memory sampler: page JS heap (CDP), worker JS heap (performance.memory if exposed), browser RSS.
+    let peakPageHeap = 0;
+    let peakWorkerHeap = 0;
+    let peakRss = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        try {
+          const h = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number };
+          peakPageHeap = Math.max(peakPageHeap, h.usedSize);
+          for (const w of page.workers()) {
+            const used = await w.evaluate(() => (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0).catch(() => 0);
+            peakWorkerHeap = Math.max(peakWorkerHeap, used);
+          }
+          if (browserPid) peakRss = Math.max(peakRss, await treeRss(browserPid));
+        } catch { /* page busy or closing */ }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+
+    // Upload.
+    const file = join(work, 'large.bin');
+    const digest = await writeRandomFile(file, sizeMiB * 2 ** 20);
+    let t0 = performance.now();
+    await page.locator('#upload-files').setInputFiles(file);
+    await page.locator('[data-upload="large.bin"][data-phase="done"]').waitFor({ timeout: 3_600_000 });
+    const upS = (performance.now() - t0) / 1000;
+    figures['upload MB/s (chunk + encrypt + check + PUT)'] = (sizeMiB * 2 ** 20) / 1e6 / upS;
+    figures['upload seconds'] = upS;
+
+    // Download (service worker stream to disk).
+    t0 = performance.now();
+    const [dl] = await Promise.all([
+      page.waitForEvent('download', { timeout: 3_600_000 }),
+      (async () => {
+        await page.getByRole('button', { name: 'Actions for large.bin', exact: true }).click();
+        await page.getByRole('menuitem', { name: 'Download', exact: true }).click();
+      })(),
+    ]);
+    const saved = await dl.path();
+    const downS = (performance.now() - t0) / 1000;
+    figures['download MB/s (fetch + decrypt + stream to disk)'] = (sizeMiB * 2 ** 20) / 1e6 / downS;
+    figures['download seconds'] = downS;
+    figures['download bytes match'] = (await stat(saved)).size === sizeMiB * 2 ** 20 && (await sha256File(saved)) === digest ? 'yes' : 'NO';
+    sampling = false;
+    await sampler;
+    figures['peak page JS heap MiB (CDP Runtime.getHeapUsage)'] = peakPageHeap / 2 ** 20;
+    figures['peak worker JS heap MiB (performance.memory)'] = peakWorkerHeap ? peakWorkerHeap / 2 ** 20 : 'n/a';
+    figures['peak Chromium RSS MiB (all processes)'] = peakRss ? peakRss / 2 ** 20 : 'n/a';
+    await rm(file, { force: true });
+    await dl.delete();
+
+    // Unlock: Argon2id m=64 MiB, t=3, p=1 in the worker, open the slot, decrypt the root listing.
+    await page.getByRole('button', { name: 'Lock' }).click();
+    await page.getByLabel('Passphrase').fill(pass);
+    t0 = performance.now();
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.locator('.row[data-name="large.bin"]').waitFor({ timeout: 60_000 });
+    figures['unlock ms (Argon2id 64 MiB + slot + root list)'] = performance.now() - t0;
+
+    // A folder of 10,000 entries, made from Node with crypto-core.
+    await seedFolder(server.url, email, pass, 'many', entries);
+    await page.reload();
+    await page.getByLabel('Passphrase').fill(pass);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.locator('.row[data-name="many"]').waitFor({ timeout: 60_000 });
+    t0 = performance.now();
+    await page.locator('.row[data-name="many"] button.name').click();
+    await page.locator('.row[data-name^="entry-"]').first().waitFor({ timeout: 60_000 });
+    figures[`${entries}-entry folder: first rows shown ms`] = performance.now() - t0;
+    await page.getByTestId('status').filter({ hasText: `${entries} items` }).waitFor({ timeout: 120_000 });
+    figures[`${entries}-entry folder: all names decrypted + rendered ms`] = performance.now() - t0;
+    t0 = performance.now();
+    await page.getByRole('button', { name: /^Name/ }).click(); // re-sort descending: a full re-render
+    await page.locator(`.row[data-name="entry-${String(entries - 1).padStart(5, '0')}.txt"]`).waitFor();
+    figures[`${entries}-entry folder: re-sort + render ms`] = performance.now() - t0;
+    figures[`${entries}-entry folder: rows in DOM`] = await page.locator('.row').count();
+  } finally {
+    await browser.close();
+    await server.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+  return figures;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const figures = await runWebBench();
+  for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(56)} ${typeof v === 'number' ? v.toFixed(2) : v}`);
+}
