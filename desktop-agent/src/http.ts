@@ -36,7 +36,33 @@ export class Api {
     this.extraHeaders[name] = value;
   }
 
+  /** Sends a request, retrying on network errors and 429/502/503/504; returns the accepted answer. */
   async fetch(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+    return this.request(method, path, opts, async (res) => res);
+  }
+
+  async json<T = Record<string, unknown>>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const text = await this.request(method, path, opts, async (res) => (res.status === 204 ? '' : res.text()));
+    this.bytesReceived += text.length;
+    if (!text) return {} as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new CliError(`the server answered ${method} ${path.split('?')[0]} with something that is not JSON`);
+    }
+  }
+
+  async bytes(method: string, path: string, opts: RequestOptions = {}): Promise<Uint8Array> {
+    const buf = await this.request(method, path, opts, async (res) => new Uint8Array(await res.arrayBuffer()));
+    this.bytesReceived += buf.byteLength;
+    return buf;
+  }
+
+  /**
+   * One exchange, body included, under a time limit (COFFER_HTTP_TIMEOUT seconds, default 120), so a
+   * connection that hangs is abandoned and retried instead of stalling the command.
+   */
+  private async request<T>(method: string, path: string, opts: RequestOptions, read: (res: Response) => Promise<T>): Promise<T> {
     const headers: Record<string, string> = { ...this.extraHeaders, ...opts.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let body: string | Uint8Array | undefined;
@@ -48,47 +74,41 @@ export class Api {
       headers['content-type'] = 'application/json';
     }
     const where = `${method} ${path.split('?')[0]}`;
+    const timeoutMs = (Number(process.env.COFFER_HTTP_TIMEOUT) || 120) * 1000;
     for (let attempt = 1; ; attempt++) {
-      let res: Response;
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
       try {
-        res = await fetch(this.base + path, { method, headers, body: body as BodyInit | undefined });
-      } catch (err) {
-        if (attempt >= MAX_ATTEMPTS) {
-          throw new CliError(`cannot reach the server at ${this.base} (${where}): ${describeNetworkError(err)}`);
+        let res: Response;
+        try {
+          res = await fetch(this.base + path, { method, headers, body: body as BodyInit | undefined, signal: ac.signal });
+        } catch (err) {
+          if (attempt >= MAX_ATTEMPTS) {
+            throw new CliError(`cannot reach the server at ${this.base} (${where}): ${describeNetworkError(err)}`);
+          }
+          await sleep(backoff(attempt));
+          continue;
         }
-        await sleep(backoff(attempt));
-        continue;
+        if (body) this.bytesSent += typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+        if (RETRY_STATUS.has(res.status) && attempt < MAX_ATTEMPTS) {
+          const retryAfter = Number(res.headers.get('retry-after'));
+          await res.body?.cancel().catch(() => {});
+          await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 30_000) : backoff(attempt));
+          continue;
+        }
+        if (!res.ok && !opts.accept?.includes(res.status)) throw await apiError(res, where);
+        try {
+          return await read(res);
+        } catch (err) {
+          if (err instanceof CliError) throw err;
+          // The body broke off (connection lost or timed out): the whole exchange is retried.
+          if (attempt >= MAX_ATTEMPTS) throw new CliError(`lost the connection to ${this.base} (${where}): ${describeNetworkError(err)}`);
+          await sleep(backoff(attempt));
+        }
+      } finally {
+        clearTimeout(timer);
       }
-      if (body) this.bytesSent += typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-      if (RETRY_STATUS.has(res.status) && attempt < MAX_ATTEMPTS) {
-        const retryAfter = Number(res.headers.get('retry-after'));
-        await res.body?.cancel().catch(() => {});
-        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 30_000) : backoff(attempt));
-        continue;
-      }
-      if (res.ok || opts.accept?.includes(res.status)) return res;
-      throw await apiError(res, where);
     }
-  }
-
-  async json<T = Record<string, unknown>>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.fetch(method, path, opts);
-    if (res.status === 204) return {} as T;
-    const text = await res.text();
-    this.bytesReceived += text.length;
-    if (!text) return {} as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new CliError(`the server answered ${method} ${path.split('?')[0]} with something that is not JSON`);
-    }
-  }
-
-  async bytes(method: string, path: string, opts: RequestOptions = {}): Promise<Uint8Array> {
-    const res = await this.fetch(method, path, opts);
-    const buf = new Uint8Array(await res.arrayBuffer());
-    this.bytesReceived += buf.byteLength;
-    return buf;
   }
 }
 

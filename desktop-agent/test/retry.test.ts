@@ -1,0 +1,87 @@
+// Network trouble between the CLI and the server: a loopback TCP relay in front of a real server
+// drops some connections at accept and answers one with 503; the CLI must retry and succeed.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../../tests/support/server.ts';
+import { coffer, seededBytes } from './helpers.ts';
+
+/** Relays connections to `target`; connections whose number is in `drop` are closed at once, in `busy` get a 503. */
+async function relay(target: URL, drop: Set<number>, busy: Set<number>): Promise<{ url: string; close: () => Promise<void>; count: () => number }> {
+  let n = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    n++;
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => {});
+    // Alternately a reset (ECONNRESET) and an orderly close before any answer.
+    if (drop.has(n)) return void (n % 2 ? client.resetAndDestroy() : client.end());
+    if (busy.has(n)) {
+      client.once('data', () => client.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}'));
+      return;
+    }
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const addr = server.address() as { port: number };
+  const close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  };
+  return { url: `http://127.0.0.1:${addr.port}`, close, count: () => n };
+}
+
+describe('coffer CLI retries on network errors and 503', () => {
+  let server: RunningServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    server = await startServer();
+    dir = await mkdtemp(join(tmpdir(), 'coffer-cli-retry-'));
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('signs up, puts and gets through a relay that drops and refuses connections', async () => {
+    // Connections 1, 3 and 6 are cut at accept, 2 and 7 answer 503: the commands below meet these
+    // failures and must retry with backoff to succeed.
+    const r = await relay(new URL(server.url), new Set([1, 3, 6]), new Set([2, 7]));
+    try {
+      const env = { COFFER_HOME: join(dir, 'home'), COFFER_PASSPHRASE: 'retry passphrase 1', COFFER_SERVER: r.url, COFFER_EMAIL: 'retry@example.test' };
+      const signup = await coffer(['signup', '--quiet'], env);
+      expect(signup.code, signup.stderr).toBe(0);
+      const data = seededBytes('retry', 2_500_000);
+      await writeFile(join(dir, 'in.bin'), data);
+      const put = await coffer(['put', '--quiet', join(dir, 'in.bin'), '/in.bin'], env);
+      expect(put.code, put.stderr).toBe(0);
+      const get = await coffer(['get', '--quiet', '/in.bin', join(dir, 'out.bin')], env);
+      expect(get.code, get.stderr).toBe(0);
+      expect((await readFile(join(dir, 'out.bin'))).equals(data)).toBe(true);
+      expect(r.count()).toBeGreaterThan(7);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('gives up with exit 1 and a message naming the server when nothing answers', async () => {
+    const r = await relay(new URL(server.url), new Set(Array.from({ length: 100 }, (_, i) => i + 1)), new Set());
+    try {
+      const res = await coffer(['signup', '--server', r.url, '--email', 'x@example.test'], { COFFER_HOME: join(dir, 'home2'), COFFER_PASSPHRASE: 'retry passphrase 2' });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(`cannot reach the server at ${r.url}`);
+      expect(res.stderr).not.toContain('retry passphrase 2');
+    } finally {
+      await r.close();
+    }
+  });
+});
