@@ -1,15 +1,17 @@
-// Server benchmarks: the real server process (PGlite, folder blob store) on loopback.
+// Server benchmarks: the real server process (folder blob store) on loopback, with PGlite and,
+// when reachable, PostgreSQL.
 //   npm run bench -- server        or        node --import tsx server/bench/server.ts
 // Figures: chunk upload throughput in MB/s (10^6 bytes/s), folder listing latency in ms,
 // small metadata requests per second and their latency (autocannon).
 import { createHash, randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
+import postgres from 'postgres';
 import { startServer } from '../../tests/support/server.js';
 
 type Figures = Record<string, number | string>;
 
 const CHUNK = 4 * 2 ** 20;
-const UPLOAD_CHUNKS = 48; // 192 MiB
+const UPLOAD_CHUNKS = 32; // 128 MiB
 const UPLOAD_CONCURRENCY = 4;
 const FOLDER_ENTRIES = 10_000;
 
@@ -28,8 +30,45 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
   }));
 }
 
+const PG_URL = process.env.COFFER_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A fresh PostgreSQL database for the run, or null when no server answers. */
+async function benchDatabase(): Promise<{ url: string; drop: () => Promise<void> } | null> {
+  const admin = postgres(PG_URL, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  const name = `coffer_bench_${randomBytes(4).toString('hex')}`;
+  try {
+    await admin.unsafe(`create database ${name}`);
+  } catch {
+    await admin.end({ timeout: 1 }).catch(() => {});
+    return null;
+  }
+  await admin.end();
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const sql = postgres(PG_URL, { max: 1, onnotice: () => {} });
+      await sql.unsafe(`drop database if exists ${name} with (force)`);
+      await sql.end();
+    },
+  };
+}
+
+/** Runs the benchmark on PGlite (the default set-up), then on PostgreSQL when one is reachable. */
 export async function runServerBench(): Promise<Figures> {
-  const server = await startServer({ COFFER_QUOTA_BYTES: String(2 ** 40), LOG_LEVEL: 'error' });
+  const figures: Figures = { ...(await benchOne('PGlite', {})) };
+  const pg = await benchDatabase();
+  if (!pg) return { ...figures, 'PostgreSQL': 'skipped: not reachable' };
+  try {
+    return { ...figures, ...(await benchOne('PostgreSQL', { DATABASE_URL: pg.url })) };
+  } finally {
+    await pg.drop();
+  }
+}
+
+async function benchOne(label: string, env: Record<string, string>): Promise<Figures> {
+  const server = await startServer({ COFFER_QUOTA_BYTES: String(2 ** 40), LOG_LEVEL: 'error', ...env });
   const figures: Figures = {};
   try {
     const api = async (method: string, path: string, token: string | null, body?: unknown) => {
@@ -110,11 +149,10 @@ export async function runServerBench(): Promise<Figures> {
     }
     figures['GET /api/nodes/:id, 16 connections (requests/s)'] = result.requests.average;
     figures['GET /api/nodes/:id, 16 connections, p95 (ms)'] = percentile(latencies, 95);
-    figures['storage'] = 'PGlite + folder store, server in its own process';
   } finally {
     await server.stop();
   }
-  return figures;
+  return Object.fromEntries(Object.entries(figures).map(([k, v]) => [`${label}: ${k}`, v]));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
