@@ -346,6 +346,19 @@ async function generate(): Promise<Record<string, Json>> {
       ],
     },
   };
+  // ---- §4.4 device names (generated last so earlier vectors keep their random draws) ----
+  const deviceName = 'Jürgen’s laptop'; // NFD on purpose
+  const nameRecord = await c.sealDeviceName(vault, device.deviceId, deviceName);
+  files['device-name'] = {
+    ...common, section: '§4.4',
+    inputs: { accountId: account.accountId, accountKey: hex(ak), deviceId: device.deviceId, name: deviceName },
+    expected: { deviceNameKey: derive('coffer/v1/device-name'), name: deviceName.normalize('NFC') },
+    record: hex(nameRecord),
+    negative: [
+      ...recordNegatives(nameRecord, 30),
+      { case: 'record of another device', deviceId: c.randomId(), record: hex(nameRecord), error: 'AUTH_FAILED' },
+    ],
+  };
   return files;
 }
 

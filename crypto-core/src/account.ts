@@ -1,10 +1,11 @@
 // Accounts: the account key, the keys derived from it, and the key slots that store it
 // (format §4.2, §4.3).
 import { fail } from './errors';
-import { assertBytes, assertString, concat, fromCrockford, idBytes, toCrockford, toHex, utf8, wipe } from './bytes';
+import { assertBytes, assertString, concat, fromCrockford, idBytes, toCrockford, toHex, tryDecodeUtf8, utf8, wipe } from './bytes';
 import { hkdf, importHmacKey, sha256, x25519PublicKey } from './primitives';
 import { asAccountKey, asKek, KEY_BYTES, type AccountKey, type Kek } from './keys';
 import { openAead, openHpke, RecordType, sealAead, sealHpke } from './record';
+import { pad, unpad } from './padding';
 import { randomBytes } from './random';
 import { gearFromChunkingKey, type Gear } from './fastcdc';
 
@@ -21,6 +22,7 @@ export interface Vault {
 /** What openVault derives from AK (format §4.2); never leaves this module family. */
 export interface VaultInternals {
   accountIdBytes: Uint8Array;
+  deviceNameKey: Uint8Array;
   accountPrivateKey: Uint8Array;
   chunkIdKey: CryptoKey;
   chunkKeyKey: CryptoKey;
@@ -56,6 +58,7 @@ export async function openVault(accountId: string, accountKey: AccountKey): Prom
     const vault: Vault = Object.freeze({ accountId, accountKey, accountPublicKey: x25519PublicKey(accountPrivateKey) });
     internals.set(vault, {
       accountIdBytes,
+      deviceNameKey: hkdf(accountKey, EMPTY, utf8('coffer/v1/device-name'), 32), // format §4.4
       accountPrivateKey,
       chunkIdKey: await importHmacKey(chunkIdKeyBytes),
       chunkKeyKey: await importHmacKey(chunkKeyKeyBytes),
@@ -183,4 +186,38 @@ export async function openDeviceSlot(accountId: string, device: DeviceKeyPair, r
   const key = await openHpke(device.privateKey, deviceContext(accountId, device.deviceId), record);
   if (key.length !== KEY_BYTES) fail('INVALID_KEY', 'wrapped key has the wrong length');
   return asAccountKey(key);
+}
+
+// ---- device names (format §4.4) ----
+
+const MAX_DEVICE_NAME_BYTES = 255;
+
+function deviceNameContext(deviceId: string): Uint8Array {
+  return concat(utf8('coffer/v1/device-name'), idBytes('deviceId', deviceId, ID_BYTES));
+}
+
+function checkDeviceName(name: string): Uint8Array {
+  const bytes = utf8(name);
+  if (bytes.length < 1 || bytes.length > MAX_DEVICE_NAME_BYTES || name.includes('\0')) {
+    fail('METADATA_INVALID', 'device name must be 1–255 UTF-8 bytes without NUL');
+  }
+  return bytes;
+}
+
+/** Seals a device's display name for the server (record 0x07), readable by every device of the account. */
+export async function sealDeviceName(vault: Vault, deviceId: string, name: string): Promise<Uint8Array> {
+  const v = vaultInternals(vault);
+  assertString('name', name);
+  const body = pad(checkDeviceName(name.normalize('NFC')));
+  return sealAead(RecordType.deviceName, v.deviceNameKey, deviceNameContext(deviceId), body);
+}
+
+export async function openDeviceName(vault: Vault, deviceId: string, record: Uint8Array): Promise<string> {
+  const v = vaultInternals(vault);
+  assertBytes('record', record);
+  const body = await openAead(RecordType.deviceName, v.deviceNameKey, deviceNameContext(deviceId), record);
+  const name = tryDecodeUtf8(unpad(body));
+  if (name === null || name.normalize('NFC') !== name) fail('METADATA_INVALID', 'device name is not NFC UTF-8');
+  checkDeviceName(name);
+  return name;
 }

@@ -5,7 +5,7 @@ export type { AccountKey, Kek, NodeSecret } from './keys';
 export { newKdfParams, encodeKdfParams, decodeKdfParams, derivePassphraseKeys, type KdfParams } from './kdf';
 export {
   randomId, newAccount, openVault, sealSlot, openSlot, prfKek, credentialIdHash, loginVerifier,
-  newRecoveryCode, recoveryKeys, newDeviceKeyPair, sealDeviceSlot, openDeviceSlot,
+  newRecoveryCode, recoveryKeys, newDeviceKeyPair, sealDeviceSlot, openDeviceSlot, sealDeviceName, openDeviceName,
   type Vault, type SlotKind, type DeviceKeyPair,
 } from './account';
 export {

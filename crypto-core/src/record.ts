@@ -16,6 +16,7 @@ export const RecordType = {
   manifest: 0x04,
   chunk: 0x05,
   linkPayload: 0x06,
+  deviceName: 0x07,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 

@@ -70,6 +70,13 @@ describe('format-v1 vectors', () => {
     }
   });
 
+  it('device names (§4.4)', async () => {
+    const v = load('device-name');
+    const vault = await vaultOf(v.inputs);
+    expect(await c.openDeviceName(vault, v.inputs.deviceId, hex(v.record))).toBe(v.expected.name);
+    for (const n of v.negative) expect(await codeOf(() => c.openDeviceName(vault, n.deviceId ?? v.inputs.deviceId, hex(n.record))), n.case).toBe(n.error);
+  });
+
   it('node wraps (§5.1, §5.2)', async () => {
     const v = load('node-wrap');
     const vault = await vaultOf(v.inputs);

@@ -117,6 +117,16 @@ describe('accounts, nodes and links', () => {
     await expect(c.openDeviceSlot(vault.accountId, c.newDeviceKeyPair(), ds)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
   });
 
+  it('seals device names for the account only, bound to the device id', async () => {
+    const vault = await newVault();
+    const device = c.newDeviceKeyPair();
+    const record = await c.sealDeviceName(vault, device.deviceId, 'Firefox on Linux');
+    expect(await c.openDeviceName(vault, device.deviceId, record)).toBe('Firefox on Linux');
+    await expect(c.openDeviceName(vault, c.randomId(), record)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    await expect(c.openDeviceName(await newVault(), device.deviceId, record)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    await expect(c.sealDeviceName(vault, device.deviceId, '')).rejects.toMatchObject({ code: 'METADATA_INVALID' });
+  });
+
   it('unwraps a tree with a folder secret alone, and nothing outside it', async () => {
     const vault = await newVault();
     const mk = async () => {
