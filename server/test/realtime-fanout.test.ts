@@ -1,5 +1,6 @@
 // LISTEN/NOTIFY fan-out against a real PostgreSQL: two fan-outs stand for two server processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect as tcpConnect, createServer, type Server, type Socket } from 'node:net';
 import postgres from 'postgres';
 import { createTestDatabase, NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
 import { RealtimeHub, type RealtimeSocket } from '../src/realtime/hub.js';
@@ -25,7 +26,51 @@ async function waitFor(check: () => boolean, what: string, ms = 15_000): Promise
 
 const A = '0123456789abcdef0123456789abcdef';
 
-describe.skipIf(!postgresUrl)(`PostgreSQL fan-out (${NO_POSTGRES})`, () => {
+/**
+ * A TCP relay in front of PostgreSQL that can go silent: `blackhole()` stops forwarding on every
+ * connection open so far without closing any (a half-open network path); new connections work.
+ */
+async function startRelay(target: URL): Promise<{ url: (db: string) => string; blackhole: () => void; close: () => Promise<void> }> {
+  const pairs: Array<[Socket, Socket]> = [];
+  const all: Socket[] = [];
+  const server: Server = createServer((client) => {
+    const upstream = tcpConnect(Number(target.port || 5432), target.hostname);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+    pairs.push([client, upstream]);
+    all.push(client, upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: (dbUrl) => {
+      const u = new URL(dbUrl);
+      u.hostname = '127.0.0.1';
+      u.port = String(port);
+      return u.toString();
+    },
+    blackhole: () => {
+      for (const [client, upstream] of pairs.splice(0)) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
+    close: async () => {
+      for (const socket of all) socket.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe.skipIf(!postgresUrl)(`PostgreSQL fan-out${postgresUrl ? '' : ` (${NO_POSTGRES})`}`, () => {
   let db: { url: string; drop: () => Promise<void> };
   const fanouts: Fanout[] = [];
   const appName = `coffer-rt-test-${process.pid}`;
@@ -89,5 +134,34 @@ describe.skipIf(!postgresUrl)(`PostgreSQL fan-out (${NO_POSTGRES})`, () => {
     await waitFor(() => s.sent.some((m) => m.cursor === 11), 'catch-up after reconnect');
     await other.publish({ accountId: A, cursor: 12 });
     await waitFor(() => s.sent.some((m) => m.cursor === 12), 'a new change after reconnect');
+  });
+
+  it('replaces a LISTEN connection that went silent (half-open), found by its heartbeat', async () => {
+    const relay = await startRelay(new URL(db.url));
+    try {
+      const hub = new RealtimeHub();
+      let current = 20;
+      const problems: string[] = [];
+      const f = await startPgFanout({
+        url: relay.url(db.url), hub, loadCursor: async () => current, heartbeatMs: 300, retryMs: 100,
+        onError: (message) => problems.push(message),
+      });
+      const other = await startPgFanout({ url: db.url, hub: new RealtimeHub() });
+      fanouts.push(f, other);
+      const s = new RecordingSocket();
+      hub.add(A, s);
+      await other.publish({ accountId: A, cursor: 20 });
+      await waitFor(() => s.sent.some((m) => m.cursor === 20), 'delivery through the relay');
+
+      relay.blackhole(); // nothing is closed: postgres.js cannot tell
+      current = 21; // committed while the path is silent: its notification is lost
+      await other.publish({ accountId: A, cursor: 21 });
+      await waitFor(() => problems.some((p) => p.includes('stopped answering')), 'the heartbeat to notice');
+      await waitFor(() => s.sent.some((m) => m.cursor === 21), 'catch-up on the new connection');
+      await other.publish({ accountId: A, cursor: 22 });
+      await waitFor(() => s.sent.some((m) => m.cursor === 22), 'live delivery on the new connection');
+    } finally {
+      await relay.close();
+    }
   });
 });
