@@ -1,7 +1,7 @@
 // Chunk ids and chunk records (format §6.2, §6.3).
 import { fail } from './errors';
 import { assertBytes, concat, idBytes, toHex, utf8 } from './bytes';
-import { hmacSha256, importAesKey, NONCE_BYTES } from './primitives';
+import { aesGcmOpen, hmacSha256, importAesKey, NONCE_BYTES } from './primitives';
 import { vaultInternals, type Vault } from './account';
 import { aeadRecordLength, checkHeader, HEADER_BYTES, RECORD_VERSION, RecordType } from './record';
 import { padLen, unpad } from './padding';
@@ -70,24 +70,9 @@ export async function decryptChunk(entry: ManifestEntry, record: Uint8Array): Pr
   assertBytes('record', record);
   if (record.length !== entry.storedLength) fail('TRUNCATED', 'chunk record length differs from storedLength');
   const header = checkHeader(record, RecordType.chunk);
-  const key = await importAesKey(entry.chunkKey, 'decrypt');
-  let body: Uint8Array;
-  try {
-    body = new Uint8Array(
-      await globalThis.crypto.subtle.decrypt(
-        {
-          name: 'AES-GCM',
-          iv: record.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES) as Uint8Array<ArrayBuffer>,
-          additionalData: concat(header, CHUNK_LABEL, id) as Uint8Array<ArrayBuffer>,
-          tagLength: 128,
-        },
-        key,
-        record.subarray(HEADER_BYTES + NONCE_BYTES) as Uint8Array<ArrayBuffer>,
-      ),
-    );
-  } catch {
-    fail('AUTH_FAILED', 'authentication failed');
-  }
+  const body = await aesGcmOpen(
+    entry.chunkKey, record.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES), record.subarray(HEADER_BYTES + NONCE_BYTES), concat(header, CHUNK_LABEL, id),
+  );
   const pt = unpad(body);
   if (pt.length !== entry.plainLength) fail('MANIFEST_INVALID', 'chunk length differs from the manifest');
   return pt;
