@@ -107,3 +107,11 @@ export function errorCode(err: unknown): string {
   }
   return 'UNKNOWN';
 }
+
+const INTEGRITY = ['AUTH_FAILED', 'TRUNCATED', 'MANIFEST_INVALID', 'PADDING_INVALID', 'UNSUPPORTED_VERSION', 'HEADER_INVALID'];
+/** True when decryption refused the data (tampered, truncated, foreign); also for errors that lost their code crossing a stream. */
+export function isIntegrityError(err: unknown): boolean {
+  if (INTEGRITY.includes(errorCode(err))) return true;
+  const msg = err instanceof Error ? err.message : String(err);
+  return INTEGRITY.some((c) => msg.startsWith(`${c}:`));
+}

@@ -248,6 +248,36 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
     await phone.close();
   });
 
+  test('a tampered chunk fails the download plainly; no file is kept as good', async () => {
+    // Flip one byte in every stored blob (the server's folder store under its data dir).
+    const { readdir, open } = await import('node:fs/promises');
+    const walk = async (d: string): Promise<string[]> => {
+      const out: string[] = [];
+      for (const e of await readdir(d, { withFileTypes: true })) {
+        if (e.isDirectory()) out.push(...(await walk(join(d, e.name))));
+        else if (/^[0-9a-f]{64}$/.test(e.name)) out.push(join(d, e.name));
+      }
+      return out;
+    };
+    const blobs = await walk(server.dataDir);
+    expect(blobs.length).toBeGreaterThan(0);
+    for (const f of blobs) {
+      const fh = await open(f, 'r+');
+      const { size } = await fh.stat();
+      const buf = Buffer.alloc(1);
+      await fh.read(buf, 0, 1, Math.floor(size / 2));
+      buf[0]! ^= 0x01;
+      await fh.write(buf, 0, 1, Math.floor(size / 2));
+      await fh.close();
+    }
+    const dl = a.waitForEvent('download', { timeout: 30_000 }).catch(() => null);
+    await rowAction(a, 'big.bin', 'Download');
+    await expect.poll(() => a.getByTestId('alert').textContent(), { timeout: 60_000 }).toContain('failed its integrity check');
+    const started = await dl;
+    if (started) expect(await started.failure()).not.toBeNull(); // the browser marks it failed, not complete
+    await a.screenshot({ path: `${ARTIFACTS}/integrity-failure.png` });
+  });
+
   test('no secret reached the console or the server log', () => {
     const all = logs.join('\n') + server.output();
     expect(all).not.toContain(PASS);

@@ -552,7 +552,8 @@ async function streamOf(nodeId: string, version: number | null): Promise<Downloa
         } catch (err) {
           // No partial file is presented as good: the stream errors, the sink aborts.
           const code = (err as { code?: string }).code ?? 'AUTH_FAILED';
-          controller.error(new ApiError(code, (err as Error).message, 0));
+          // Stream errors cross postMessage as plain Errors: the code leads the message.
+          controller.error(new ApiError(code, `${code}: ${(err as Error).message}`, 0));
         }
       },
       async cancel() {

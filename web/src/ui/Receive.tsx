@@ -3,7 +3,7 @@
 import { createSignal, For, onMount, Show } from 'solid-js';
 import * as facade from '../crypto/facade';
 import type { Entry } from '../crypto/types';
-import { describeError, errorCode } from '../http';
+import { describeError, errorCode, isIntegrityError } from '../http';
 import { pickFile, registerDownloadWorker, save } from './download';
 import { Icon } from './Icon';
 import { formatSize } from './format';
@@ -61,8 +61,7 @@ export function Receive() {
       } catch (err) {
         if ((err as Error).name === 'AbortError') return setStatus('Download cancelled.');
         setStatus('');
-        const code = errorCode(err);
-        setError(code === 'AUTH_FAILED' || code === 'TRUNCATED' ? `“${e.name}” failed its integrity check and was not saved.` : describeError(err));
+        setError(isIntegrityError(err) ? `“${e.name}” failed its integrity check and was not saved.` : describeError(err));
       }
     })();
   };

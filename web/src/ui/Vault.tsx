@@ -2,7 +2,7 @@ import { Icon } from './Icon';
 import { createMemo, createSignal, For, Match, onCleanup, onMount, Show, Switch } from 'solid-js';
 import * as facade from '../crypto/facade';
 import type { Entry, SessionInfo } from '../crypto/types';
-import { api, describeError, errorCode } from '../http';
+import { api, describeError, errorCode, isIntegrityError } from '../http';
 import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog } from './Dialogs';
 import { pickFile, save } from './download';
 import { formatDate, formatSize } from './format';
@@ -98,9 +98,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
         say(`Downloaded “${e.name}” (${formatSize(ds.size)})${kind === 'blob' ? '' : ''}.`);
       } catch (err) {
         if ((err as Error).name === 'AbortError') return say('Download cancelled.');
-        const code = errorCode(err);
         setStatus('');
-        setAlert(code === 'AUTH_FAILED' || code === 'TRUNCATED' || code === 'MANIFEST_INVALID' || code === 'PADDING_INVALID'
+        setAlert(isIntegrityError(err)
           ? `“${e.name}” failed its integrity check and was not saved: the stored data was altered or is incomplete.`
           : `Download of “${e.name}” failed: ${describeError(err)}`);
       }
