@@ -126,7 +126,14 @@ export async function putFile(
       node = existing;
       keys = await ctx.tree.keysOf(node);
     } else {
-      ({ node, keys } = await createNode(ctx, parent, name, 'file', { size: 0, mtime: Math.round(st.mtimeMs) }));
+      try {
+        ({ node, keys } = await createNode(ctx, parent, name, 'file', { size: 0, mtime: Math.round(st.mtimeMs) }));
+      } catch (err) {
+        // Another client created the name meanwhile: upload a new version of that file instead.
+        if (!(err instanceof ApiError && err.code === 'NAME_TAKEN') || opts.forceNew) throw err;
+        ctx.tree.forgetChildren(parent.id);
+        return putFile(ctx, localPath, parent, name, opts);
+      }
     }
     const up = await ctx.api.json<{ uploadId: string }>('POST', '/api/uploads', { body: { nodeId: node.id } });
     state = { nodeId: node.id, uploadId: up.uploadId, baseVersion: node.version, size: st.size, mtimeMs: st.mtimeMs, name, parentId: parent.id };
