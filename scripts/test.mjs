@@ -21,11 +21,13 @@ function run(title, command, args) {
   return result.status ?? 1;
 }
 
-const projects = ['crypto-core', 'server', 'desktop-agent', 'web', 'tests'];
-let failedTypecheck = [];
-for (const p of projects) {
+// Every tsconfig: each workspace's sources, and the ones covering tests, benchmarks and scripts.
+const tsconfigs = ['crypto-core', 'crypto-core/test', 'server', 'desktop-agent', 'web', 'tests'];
+const failedTypecheck = [];
+for (const p of tsconfigs) {
   if (run(`type-check ${p}`, 'npx', ['tsc', '-p', p, '--noEmit']) !== 0) failedTypecheck.push(p);
 }
+if (process.argv[2] === '--typecheck-only') process.exit(failedTypecheck.length > 0 ? 1 : 0);
 
 const extra = process.argv.slice(2);
 const vitestStatus = run('tests', 'npx', [
