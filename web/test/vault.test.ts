@@ -248,6 +248,36 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
     await phone.close();
   });
 
+  test('upload tray: pause, resume and cancel', async () => {
+    // Hold the chunk checks so the uploads are still running when we press the buttons.
+    let release!: () => void;
+    let held = new Promise<void>((r) => (release = r));
+    await a.route('**/api/chunks/check', async (route) => { await held; await route.continue(); });
+    const p1 = join(dir, 'pause.bin');
+    await writeFile(p1, seededBytes('pause', 600_000));
+    await a.locator('#upload-files').setInputFiles(p1);
+    await a.getByRole('button', { name: 'Pause pause.bin' }).click();
+    await a.locator('[data-upload="pause.bin"][data-phase="paused"]').waitFor();
+    release();
+    await a.getByRole('button', { name: 'Resume pause.bin' }).click();
+    await a.locator('[data-upload="pause.bin"][data-phase="done"]').waitFor({ timeout: 60_000 });
+    await row(a, 'pause.bin').waitFor();
+
+    held = new Promise<void>((r) => (release = r));
+    const p2 = join(dir, 'cancel.bin');
+    await writeFile(p2, seededBytes('cancel', 600_000));
+    await a.locator('#upload-files').setInputFiles(p2);
+    await a.getByRole('button', { name: 'Cancel cancel.bin' }).click();
+    release();
+    await a.locator('[data-upload="cancel.bin"][data-phase="cancelled"]').waitFor({ timeout: 60_000 });
+    await a.unroute('**/api/chunks/check');
+    await a.getByRole('button', { name: 'Trash', exact: true }).click();
+    await a.getByRole('button', { name: 'Restore cancel.bin' }).waitFor(); // the empty node went to the trash
+    await a.getByRole('button', { name: 'Files', exact: true }).click();
+    await row(a, 'big.bin').waitFor();
+    expect(await row(a, 'cancel.bin').count()).toBe(0);
+  });
+
   test('a tampered chunk fails the download plainly; no file is kept as good', async () => {
     // Flip one byte in every stored blob (the server's folder store under its data dir).
     const { readdir, open } = await import('node:fs/promises');

@@ -371,12 +371,15 @@ const impl: Impl = {
     const ctl: Control = { paused: false, cancelled: false, wake: null };
     controls.set(this.callId, ctl);
     const emit = (p: UploadProgress) => this.emit(p);
+    let created: string | null = null;
+    let fileKey: string | null = null;
     try {
       emit({ phase: 'preparing', bytesDone: 0, bytesTotal: file.size });
       const parent = await ensure(parentId);
       const clean = validateName(file.name);
-      const fileKey = `${v.accountId}:${parentId}:${clean}:${file.size}:${file.lastModified}`;
-      let pending = await idbDo<Pending>('readonly', (s) => s.get(fileKey));
+      fileKey = `${v.accountId}:${parentId}:${clean}:${file.size}:${file.lastModified}`;
+      const key = fileKey;
+      let pending = await idbDo<Pending>('readonly', (s) => s.get(key));
       let k: Known;
       let nodeId = existingId ?? pending?.nodeId ?? null;
       if (nodeId) {
@@ -395,12 +398,18 @@ const impl: Impl = {
         k = { keys, meta, node };
         known.set(n.nodeId, k);
         nodeId = n.nodeId;
+        created = nodeId;
       }
       let uploadId = pending?.nodeId === nodeId ? pending.uploadId : null;
+      if (uploadId) {
+        // A resumed upload: make sure the server still keeps it (uploads expire after 24 h idle).
+        const id = uploadId;
+        await api('/api/chunks/check', { json: { uploadId: id, ids: [] } }).catch(() => { uploadId = null; });
+      }
       if (!uploadId) {
         uploadId = (await api<{ uploadId: string }>('/api/uploads', { json: { nodeId } })).uploadId;
         pending = { uploadId, nodeId, parentId, name: clean, size: file.size, lastModified: file.lastModified, accountId: v.accountId };
-        await idbDo('readwrite', (s) => s.put(pending, fileKey));
+        await idbDo('readwrite', (s) => s.put(pending, key));
       }
       const baseVersion = k.node.version ?? 0;
       const chunks: Manifest['chunks'] = [];
@@ -456,11 +465,19 @@ const impl: Impl = {
           chunkIds: chunks.map((c) => c.chunkId), metadata: b64(await sealMetadata(k.keys, meta)),
         },
       });
-      await idbDo('readwrite', (s) => s.delete(fileKey));
+      await idbDo('readwrite', (s) => s.delete(key));
       known.delete(nodeId);
       const entry = toEntry(await ensure(nodeId));
       emit({ phase: 'done', bytesDone: file.size, bytesTotal: file.size, entry });
       return entry;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'CANCELLED') {
+        // Cancelled: forget the resume record, and trash the empty node this upload made.
+        const key = fileKey;
+        if (key) await idbDo('readwrite', (s) => s.delete(key));
+        if (created) await api(`/api/nodes/${created}/trash`, { method: 'POST' }).catch(() => {});
+      }
+      throw err;
     } finally {
       controls.delete(this.callId);
     }

@@ -10,17 +10,46 @@ const phaseText: Record<string, string> = {
 
 export function Tray() {
   const [collapsed, setCollapsed] = createSignal(false);
+  const [note, setNote] = createSignal('');
   const active = () => uploads.tasks.filter((t) => !['done', 'error', 'cancelled'].includes(t.phase)).length;
   return (
-    <Show when={uploads.tasks.length > 0}>
+    <Show when={uploads.tasks.length > 0 || uploads.interrupted().length > 0}>
       <section class="tray" aria-label="Uploads" data-testid="upload-tray">
         <header>
-          <span aria-live="polite">{active() > 0 ? `Uploading ${active()} item${active() === 1 ? '' : 's'}` : 'Uploads finished'}</span>
+          <span aria-live="polite">{active() > 0 ? `Uploading ${active()} item${active() === 1 ? '' : 's'}` : uploads.tasks.length > 0 ? 'Uploads finished' : 'Interrupted uploads'}</span>
           <span class="spacer" />
           <Show when={active() === 0}><button type="button" class="link" onClick={uploads.clearFinished}>Clear</button></Show>
           <button type="button" class="icon" aria-expanded={!collapsed()} aria-label={collapsed() ? 'Show uploads' : 'Hide uploads'} onClick={() => setCollapsed(!collapsed())}>{collapsed() ? '▴' : '▾'}</button>
         </header>
         <Show when={!collapsed()}>
+          <Show when={uploads.interrupted().length > 0}>
+            <ul aria-label="Interrupted uploads">
+              <For each={uploads.interrupted()}>
+                {(i) => {
+                  let pick!: HTMLInputElement;
+                  return (
+                    <li data-interrupted={i.name}>
+                      <Icon kind="file" mime="" name={i.name} />
+                      <div style={{ 'min-width': 0 }}>
+                        <div class="tname" title={i.name}>{i.name}</div>
+                        <div class="tstate">Interrupted · {formatSize(i.size)} · select the file again to resume</div>
+                      </div>
+                      <div class="tbtns">
+                        <input ref={pick} type="file" class="sr-only" tabindex="-1" aria-hidden="true" onChange={(e) => {
+                          const f = e.currentTarget.files?.[0];
+                          e.currentTarget.value = '';
+                          if (f && !uploads.resumeInterrupted(i, f)) setNote(`“${f.name}” is not the interrupted file (name, size or date differ).`);
+                        }} />
+                        <button type="button" aria-label={`Resume ${i.name}`} onClick={() => pick.click()}>▶</button>
+                        <button type="button" aria-label={`Discard ${i.name}`} onClick={() => void uploads.discardInterrupted(i.key)}>✕</button>
+                      </div>
+                    </li>
+                  );
+                }}
+              </For>
+            </ul>
+            <p class="tstate error" role="alert" style={{ padding: '0 12px' }}>{note()}</p>
+          </Show>
           <ul>
             <For each={uploads.tasks}>
               {(t) => (

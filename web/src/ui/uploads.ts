@@ -1,4 +1,5 @@
 // The upload queue behind the tray: files are read as streams inside the crypto worker.
+import { createSignal } from 'solid-js';
 import { createStore, produce } from 'solid-js/store';
 import * as facade from '../crypto/facade';
 import type { Entry, UploadProgress } from '../crypto/types';
@@ -140,4 +141,64 @@ export async function filesFromDrop(dt: DataTransfer): Promise<{ path: string[];
   };
   for (const e of entries) await walk(e, []);
   return out;
+}
+
+// ---- resume after reload ----------------------------------------------------------------------
+// The worker keeps {uploadId, nodeId, file identity} in IndexedDB while an upload runs (no keys,
+// no contents). After a reload the user re-selects the same file; chunks the server already has
+// are skipped by /api/chunks/check, so only the rest is sent.
+
+export interface Interrupted { key: string; uploadId: string; nodeId: string; parentId: string; name: string; size: number; lastModified: number; accountId: string }
+const [interrupted, setInterrupted] = createSignal<Interrupted[]>([]);
+export { interrupted };
+
+function db(): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const r = indexedDB.open('coffer-uploads', 1);
+    r.onupgradeneeded = () => r.result.createObjectStore('uploads');
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+export async function loadInterrupted(accountId: string): Promise<void> {
+  try {
+    const d = await db();
+    const items = await new Promise<Interrupted[]>((resolve, reject) => {
+      const out: Interrupted[] = [];
+      const req = d.transaction('uploads').objectStore('uploads').openCursor();
+      req.onsuccess = () => {
+        const c = req.result;
+        if (!c) return resolve(out);
+        out.push({ ...(c.value as Omit<Interrupted, 'key'>), key: String(c.key) });
+        c.continue();
+      };
+      req.onerror = () => reject(req.error);
+    });
+    d.close();
+    setInterrupted(items.filter((i) => i.accountId === accountId));
+  } catch {
+    setInterrupted([]);
+  }
+}
+
+export async function discardInterrupted(key: string): Promise<void> {
+  try {
+    const d = await db();
+    await new Promise<void>((resolve, reject) => {
+      const req = d.transaction('uploads', 'readwrite').objectStore('uploads').delete(key);
+      req.onsuccess = () => resolve();
+      req.onerror = () => reject(req.error);
+    });
+    d.close();
+  } catch { /* best effort */ }
+  setInterrupted((l) => l.filter((i) => i.key !== key));
+}
+
+/** Resumes an interrupted upload with the file the user selected again; false if it is another file. */
+export function resumeInterrupted(item: Interrupted, file: File): boolean {
+  if (file.name.normalize('NFC') !== item.name || file.size !== item.size || file.lastModified !== item.lastModified) return false;
+  setInterrupted((l) => l.filter((i) => i.key !== item.key));
+  enqueue(file, item.parentId, item.nodeId);
+  return true;
 }
