@@ -23,6 +23,7 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
   let b: Page;
   let dir: string;
   const logs: string[] = [];
+  const linkSecrets: string[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'coffer-web-test-'));
@@ -175,6 +176,7 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
       const url = await dlg.getByLabel('Link').inputValue({ timeout: 60_000 });
       await a.screenshot({ path: `${ARTIFACTS}/share-dialog.png` });
       await dlg.getByRole('button', { name: 'Done' }).click();
+      linkSecrets.push(new URL(url).hash.slice(1));
       return url;
     };
     const open = async (url: string) => {
@@ -229,6 +231,25 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
       await ctx.close();
     }
     await a.getByRole('button', { name: 'Files', exact: true }).click();
+    await row(a, 'Archive').waitFor();
+
+    // A shared folder: the receive page lists its children and downloads one.
+    await rowAction(a, 'Archive', 'Share');
+    const dlg = a.getByRole('dialog');
+    await dlg.getByRole('button', { name: 'Create link' }).click();
+    const folderUrl = await dlg.getByLabel('Link').inputValue({ timeout: 60_000 });
+    linkSecrets.push(new URL(folderUrl).hash.slice(1));
+    await dlg.getByRole('button', { name: 'Done' }).click();
+    {
+      const { ctx, page } = await open(folderUrl);
+      await expect.poll(() => page.getByTestId('shared-name').textContent(), { timeout: 60_000 }).toBe('Archive');
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download notes.txt' }).click()]);
+      const target = join(dir, 'shared-notes.txt');
+      await dl.saveAs(target);
+      expect(await readFile(target)).toEqual(seededBytes('dropped', 70_000));
+      await page.screenshot({ path: `${ARTIFACTS}/receive-folder.png` });
+      await ctx.close();
+    }
   });
 
   test('lock drops keys and unlock reopens; phone width and dark theme render', async () => {
@@ -312,5 +333,7 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
     const all = logs.join('\n') + server.output();
     expect(all).not.toContain(PASS);
     expect(all).not.toContain('tea for two');
+    expect(linkSecrets.length).toBeGreaterThan(0);
+    for (const secret of linkSecrets) expect(all).not.toContain(secret);
   });
 });
