@@ -101,6 +101,10 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
     await row(a, 'one.txt').waitFor();
     await row(a, 'inner').locator('button.name').click();
     await row(a, 'two.txt').waitFor();
+    await row(a, 'two.txt').locator('button.name').click(); // small text: preview, decrypted in the tab
+    await expect.poll(() => a.getByRole('dialog').locator('pre').textContent(), { timeout: 30_000 }).toBe('second file\n');
+    await a.screenshot({ path: `${ARTIFACTS}/preview-text.png` });
+    await a.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
     expect((await download(a, 'two.txt')).toString()).toBe('second file\n');
     await a.getByRole('navigation', { name: 'Folder path' }).getByRole('button', { name: 'My files' }).click();
     await row(a, 'big.bin').waitFor();

@@ -18,6 +18,16 @@ export function Receive() {
   const [phase, setPhase] = createSignal<'opening' | 'password' | 'ready' | 'error'>('opening');
   const [entry, setEntry] = createSignal<Entry | null>(null);
   const [children, setChildren] = createSignal<Entry[]>([]);
+  const [trail, setTrail] = createSignal<Entry[]>([]);
+  const browse = async (folder: Entry, path: Entry[]) => {
+    setError('');
+    try {
+      setChildren(await facade.call('linkList', folder.id));
+      setTrail(path);
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
   const [password, setPassword] = createSignal('');
   const [error, setError] = createSignal('');
   const [status, setStatus] = createSignal('');
@@ -31,7 +41,7 @@ export function Receive() {
       if (info.needPassword) { setPhase('password'); return; }
       setEntry(info.entry ?? null);
       setPhase('ready');
-      if (info.entry?.kind === 'folder') setChildren(await facade.call('linkList', info.entry.id));
+      if (info.entry?.kind === 'folder') await browse(info.entry, [info.entry]);
     } catch (err) {
       const code = errorCode(err);
       if (code === 'PASSWORD_WRONG' || code === 'PASSWORD_REQUIRED') { setPhase('password'); setError(describeError(err)); }
@@ -89,7 +99,7 @@ export function Receive() {
             {(e) => (
               <div>
                 <p style={{ 'font-size': '18px', 'word-break': 'break-word' }}>
-                  <Icon kind={e().kind} mime={e().mime} name={e().name} /> 
+                  <Icon kind={e().kind} mime={e().mime} name={e().name} />{' '}
                   <strong data-testid="shared-name">{e().name}</strong>
                   <Show when={e().kind === 'file'}> <span class="hint" data-testid="shared-size">({formatSize(e().size)})</span></Show>
                 </p>
@@ -97,12 +107,23 @@ export function Receive() {
                   <div class="actions"><button type="button" class="primary" onClick={() => download(e())}>Download</button></div>
                 </Show>
                 <Show when={e().kind === 'folder'}>
+                  <Show when={trail().length > 1}>
+                    <nav class="crumbs" aria-label="Folder path">
+                      <ol>
+                        <For each={trail()}>
+                          {(f, i) => <li><button type="button" onClick={() => void browse(f, trail().slice(0, i() + 1))}>{f.name}</button></li>}
+                        </For>
+                      </ol>
+                    </nav>
+                  </Show>
                   <ul style={{ 'list-style': 'none', padding: 0 }} aria-label="Shared folder contents">
                     <For each={children()} fallback={<li class="hint">Empty folder.</li>}>
                       {(c) => (
                         <li style={{ display: 'flex', gap: '8px', 'align-items': 'center', padding: '4px 0' }}>
                           <Icon kind={c.kind} mime={c.mime} name={c.name} />
-                          <span style={{ flex: 1 }}>{c.name}</span>
+                          <Show when={c.kind === 'folder'} fallback={<span style={{ flex: 1 }}>{c.name}</span>}>
+                            <button type="button" class="link" style={{ flex: 1, 'text-align': 'left' }} onClick={() => void browse(c, [...trail(), c])}>{c.name}</button>
+                          </Show>
                           <Show when={c.kind === 'file'}>
                             <span class="hint">{formatSize(c.size)}</span>
                             <button type="button" aria-label={`Download ${c.name}`} onClick={() => download(c)}>Download</button>
