@@ -66,6 +66,23 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
     await expect.poll(() => b.getByTestId('sync-status').textContent(), { timeout: 30_000 }).toContain('Synced');
   });
 
+  test('login errors: rate limited (429) and server unreachable are told apart', async () => {
+    const ctx = await newContext(browser);
+    const page = await ctx.newPage();
+    await page.goto(server.url + '/');
+    await page.route('**/api/auth/login', (route) =>
+      route.fulfill({ status: 429, headers: { 'Retry-After': '30', 'Content-Type': 'application/json' }, body: '{"code":"RATE_LIMITED","message":"slow down"}' }));
+    await page.getByLabel('E-mail').fill(EMAIL);
+    await page.getByLabel('Passphrase').fill('anything at all here');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect.poll(() => page.getByRole('alert').first().textContent(), { timeout: 60_000 }).toContain('Too many attempts. Please wait 30 s');
+    await page.unroute('**/api/auth/login');
+    await page.route('**/api/auth/prelogin', (route) => route.abort('connectionrefused'));
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect.poll(() => page.getByRole('alert').first().textContent(), { timeout: 60_000 }).toContain('cannot be reached');
+    await ctx.close();
+  });
+
   test('upload a multi-chunk file with the picker; it appears live in the second context; download matches', async () => {
     const file = join(dir, 'big.bin');
     await writeFile(file, BIG);
