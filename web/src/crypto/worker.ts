@@ -95,6 +95,12 @@ async function open(node: ServerNode): Promise<Known> {
     known.set(node.id, k);
     return k;
   }
+  // Same wrap and metadata as already opened: nothing to decrypt again (re-opening a big folder).
+  const have = known.get(node.id);
+  if (have && have.node.wrappedKey === node.wrappedKey && have.node.metadata === node.metadata && have.node.parentId === node.parentId) {
+    have.node = node;
+    return have;
+  }
   const secret = await unwrapNodeSecret(unb64(node.wrappedKey), node.id, parent, parent ? null : needVault());
   const keys = await nodeKeys(node.id, secret);
   const meta = await openMetadata(keys, unb64(node.metadata));
