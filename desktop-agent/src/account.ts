@@ -62,6 +62,21 @@ async function keepSession(server: string, email: string, vault: Vault, rootNode
   };
   await saveSession(session, b64(device.privateKey));
   device.privateKey.fill(0);
+  // Register the device (sealed name, public key, slot) so it can be listed and removed from
+  // other devices. Best effort: the session works without it.
+  try {
+    const api = new Api(server, token);
+    await api.json('POST', '/api/devices', {
+      body: {
+        deviceId: device.deviceId,
+        publicKey: b64(device.publicKey),
+        name: b64(await cc.sealDeviceName(vault, device.deviceId, `coffer CLI on ${deviceLabel()}`)),
+        slot: b64(slot),
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`coffer: warning: could not register this device with the server (${(err as Error).message})\n`);
+  }
   return session;
 }
 
@@ -182,7 +197,9 @@ export async function logout(): Promise<boolean> {
   try {
     const { session } = await requireSession();
     had = true;
-    await new Api(session.server, session.token).fetch('POST', '/api/auth/logout', { accept: [401] }).catch(() => {});
+    const api = new Api(session.server, session.token);
+    await api.fetch('DELETE', `/api/devices/${session.deviceId}`, { accept: [401, 404] }).catch(() => {});
+    await api.fetch('POST', '/api/auth/logout', { accept: [401] }).catch(() => {});
   } catch {
     /* no session */
   }

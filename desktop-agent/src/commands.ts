@@ -86,11 +86,22 @@ const cmdLogout: Run = async (inv) => {
 const cmdStatus: Run = async (inv) => {
   const ctx = await openContext();
   const acc = await ctx.api.json<{ email: string; quotaBytes?: number; usedBytes?: number }>('GET', '/api/account');
-  emit(inv, { ok: true, server: ctx.session.server, email: acc.email, accountId: ctx.session.accountId, deviceId: ctx.session.deviceId, usedBytes: acc.usedBytes ?? null, quotaBytes: acc.quotaBytes ?? null }, [
+  const devices: Array<{ id: string; name: string | null; current: boolean }> = [];
+  try {
+    const list = await ctx.api.json<{ devices: Array<{ deviceId: string; name: string }> }>('GET', '/api/devices');
+    for (const d of list.devices) {
+      const name = await cc.openDeviceName(ctx.vault, d.deviceId, unb64(d.name)).catch(() => null);
+      devices.push({ id: d.deviceId, name, current: d.deviceId === ctx.session.deviceId });
+    }
+  } catch {
+    /* an older server without devices */
+  }
+  emit(inv, { ok: true, server: ctx.session.server, email: acc.email, accountId: ctx.session.accountId, deviceId: ctx.session.deviceId, usedBytes: acc.usedBytes ?? null, quotaBytes: acc.quotaBytes ?? null, devices }, [
     `server:   ${ctx.session.server}`,
     `account:  ${acc.email} (${ctx.session.accountId})`,
     `device:   ${ctx.session.deviceId}`,
     `storage:  ${formatBytes(acc.usedBytes ?? 0)} used${acc.quotaBytes ? ` of ${formatBytes(acc.quotaBytes)}` : ''}`,
+    ...devices.map((d) => `devices:  ${d.id}  ${d.name ?? '(name does not open)'}${d.current ? '  (this one)' : ''}`),
   ]);
 };
 

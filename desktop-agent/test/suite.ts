@@ -97,7 +97,12 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     expect(bad.code).toBe(EXIT.AUTH);
     expect(bad.stderr).not.toContain('wrong passphrase');
     ok(await coffer(['login'], as(homeB, { COFFER_PASSPHRASE: passphrase, COFFER_SERVER: backend.server.url, COFFER_EMAIL: email })));
-    expect(json<{ email: string }>(await B(['status', '--json'])).email).toBe(email);
+    const status = json<{ email: string; deviceId: string; devices: Array<{ id: string; name: string; current: boolean }> }>(await B(['status', '--json']));
+    expect(status.email).toBe(email);
+    // Both devices are registered with sealed names that open with the account key.
+    expect(status.devices).toHaveLength(2);
+    expect(status.devices.find((d) => d.current)?.id).toBe(status.deviceId);
+    for (const d of status.devices) expect(d.name).toMatch(/^coffer CLI on /);
   });
 
   it('puts and gets files of 0 bytes, 1 byte and several chunks, across devices', async () => {
@@ -328,7 +333,9 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
   });
 
   it('logs out and deletes the keys it kept; logs in again with the recovery code', async () => {
+    const before = json<{ devices: unknown[] }>(await A(['status', '--json'])).devices.length;
     ok(await B(['logout']));
+    expect(json<{ devices: unknown[] }>(await A(['status', '--json'])).devices.length).toBe(before - 1);
     expect((await listFiles(homeB)).length).toBe(0);
     expect((await B(['ls'])).code).toBe(EXIT.AUTH);
     const login = { COFFER_SERVER: backend.server.url, COFFER_EMAIL: email };
