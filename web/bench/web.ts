@@ -18,8 +18,8 @@ import { startServer } from '../../tests/support/server';
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
-/** Sum of the resident memory of a process and all its descendants (Linux /proc), in bytes. */
-async function treeRss(rootPid: number): Promise<number> {
+/** Resident memory of a process and all its descendants (Linux /proc), in bytes, by Chromium process type. */
+async function treeRss(rootPid: number): Promise<Record<string, number>> {
   const children = new Map<number, number[]>();
   const rss = new Map<number, number>();
   for (const name of await readdir('/proc')) {
@@ -32,14 +32,22 @@ async function treeRss(rootPid: number): Promise<number> {
       children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
     } catch { /* gone */ }
   }
-  let sum = 0;
+  const out: Record<string, number> = { total: 0 };
   const stack = [rootPid];
   while (stack.length) {
     const p = stack.pop()!;
-    sum += rss.get(p) ?? 0;
+    const r = rss.get(p) ?? 0;
+    let type = 'browser';
+    try {
+      const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8');
+      const m = /--type=([a-z-]+)/.exec(cmd);
+      if (m) type = m[1] === 'utility' ? (/NetworkService/.test(cmd) ? 'network' : 'utility') : m[1]!;
+    } catch { /* gone */ }
+    out[type] = (out[type] ?? 0) + r;
+    out.total! += r;
     stack.push(...(children.get(p) ?? []));
   }
-  return sum;
+  return out;
 }
 
 async function findPid(marker: string): Promise<number | null> {
@@ -149,7 +157,9 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
     // Peak memory sampler: page JS heap (CDP), worker JS heap (performance.memory if exposed), browser RSS.
     let peakPageHeap = 0;
     let peakWorkerHeap = 0;
-    let peakRss = 0;
+    let peakRss: Record<string, number> = {};
+    let phase = 'upload';
+    const peaks: Record<string, Record<string, number>> = {};
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
@@ -160,7 +170,12 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
             const used = await w.evaluate(() => (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0).catch(() => 0);
             peakWorkerHeap = Math.max(peakWorkerHeap, used);
           }
-          if (browserPid) peakRss = Math.max(peakRss, await treeRss(browserPid));
+          if (browserPid) {
+            const now = await treeRss(browserPid);
+            const pk = (peaks[phase] ??= {});
+            for (const [k, v] of Object.entries(now)) pk[k] = Math.max(pk[k] ?? 0, v);
+            peakRss = pk;
+          }
         } catch { /* page busy or closing */ }
         await new Promise((r) => setTimeout(r, 250));
       }
@@ -177,6 +192,7 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
     figures['upload seconds'] = upS;
 
     // Download (service worker stream to disk).
+    phase = 'download';
     t0 = performance.now();
     const [dl] = await Promise.all([
       page.waitForEvent('download', { timeout: 3_600_000 }),
@@ -194,7 +210,10 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
     await sampler;
     figures['peak page JS heap MiB (CDP Runtime.getHeapUsage)'] = peakPageHeap / 2 ** 20;
     figures['peak worker JS heap MiB (performance.memory)'] = peakWorkerHeap ? peakWorkerHeap / 2 ** 20 : 'n/a';
-    figures['peak Chromium RSS MiB (all processes)'] = peakRss ? peakRss / 2 ** 20 : 'n/a';
+    void peakRss;
+    for (const [ph, pk] of Object.entries(peaks)) {
+      for (const [type, v] of Object.entries(pk)) figures[`peak Chromium RSS MiB during ${ph}: ${type}`] = v / 2 ** 20;
+    }
     await rm(file, { force: true });
     await dl.delete();
 
