@@ -1,76 +1,162 @@
 // HPKE, RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / AES-256-GCM, single-shot
-// (format §1, §2 type 0x02). Backed by @hpke/core, which passes the RFC 9180 vectors of this suite
-// (crypto-core/test/hpke.test.ts). Its KEM uses WebCrypto X25519 when the runtime has it; otherwise
-// the @noble-backed KEM from @hpke/dhkem-x25519 is used.
-import { Aes256Gcm, CipherSuite, DecapError, DhkemX25519HkdfSha256 as WebCryptoKem, EncapError, HkdfSha256, OpenError } from '@hpke/core';
-import { DhkemX25519HkdfSha256 as NobleKem } from '@hpke/dhkem-x25519';
+// (format §1, §2 type 0x02), implemented directly from RFC 9180 §4, §5.1, §7.1:
+// - X25519 through WebCrypto deriveBits when the runtime has it (else @noble/curves);
+// - the key schedule (LabeledExtract / LabeledExpand on a few dozen bytes) synchronously with
+//   @noble/hashes HMAC, where a WebCrypto round trip per HMAC cost far more than the hash;
+// - AES-256-GCM through WebCrypto.
+// It replaced @hpke/core (which did ~25 async WebCrypto calls per Open); it passes the RFC 9180
+// vectors of this suite (crypto-core/test/hpke.test.ts).
 import { fail } from './errors';
-import { wipe } from './bytes';
-import { hasWebCryptoX25519, x25519PublicKey } from './primitives';
+import { concat, utf8, wipe } from './bytes';
+import {
+  aesGcmOpen, aesGcmSeal, hasWebCryptoX25519, hmacSha256Sync, hmacZeroKey, x25519Noble, x25519PublicKey,
+  x25519WebCryptoDerive, x25519WebCryptoImportPrivate,
+} from './primitives';
 import { randomBytes } from './random';
 
 export const HPKE_ENC_BYTES = 32; // Nenc of DHKEM(X25519, HKDF-SHA256)
+const N_SECRET = 32; // Nsecret, Nsk
+const N_K = 32; // Nk of AES-256-GCM
+const N_N = 12; // Nn
 
-let suitePromise: Promise<CipherSuite> | null = null;
+// RFC 9180 §4.1, §5.1: suite ids and labels.
+const HPKE_V1 = utf8('HPKE-v1');
+const KEM_SUITE = new Uint8Array([0x4b, 0x45, 0x4d, 0x00, 0x20]); // "KEM" || I2OSP(0x0020, 2)
+const HPKE_SUITE = new Uint8Array([0x48, 0x50, 0x4b, 0x45, 0x00, 0x20, 0x00, 0x01, 0x00, 0x02]); // "HPKE" || kem || kdf || aead
+const L_EAE_PRK = utf8('eae_prk');
+const L_SHARED = utf8('shared_secret');
+const L_DKP_PRK = utf8('dkp_prk');
+const L_SK = utf8('sk');
+const L_PSK_ID_HASH = utf8('psk_id_hash');
+const L_INFO_HASH = utf8('info_hash');
+const L_SECRET = utf8('secret');
+const L_KEY = utf8('key');
+const L_BASE_NONCE = utf8('base_nonce');
+const EMPTY = new Uint8Array(0);
 
-function suite(): Promise<CipherSuite> {
-  suitePromise ??= (async () =>
-    new CipherSuite({
-      kem: (await hasWebCryptoX25519()) ? new WebCryptoKem() : new NobleKem(),
-      kdf: new HkdfSha256(),
-      aead: new Aes256Gcm(),
-    }))();
-  return suitePromise;
+/** LabeledExtract(salt, label, ikm) with an empty salt (HashLen zero bytes, RFC 5869). */
+function labeledExtractNoSalt(suite: Uint8Array, label: Uint8Array, ikm: Uint8Array): Uint8Array {
+  const msg = concat(HPKE_V1, suite, label, ikm);
+  try {
+    return hmacZeroKey(msg);
+  } finally {
+    wipe(msg);
+  }
 }
 
-/** Tests only: choose the KEM again (after primitives.forceNobleX25519), dropping keys imported by the old one. */
+/** LabeledExpand(prk, label, info, L) for L ≤ 32: one HMAC block of HKDF-Expand (RFC 5869). */
+function labeledExpand(prk: Uint8Array, suite: Uint8Array, label: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  const msg = concat(new Uint8Array([0, length]), HPKE_V1, suite, label, info, new Uint8Array([1]));
+  const t = hmacSha256Sync(prk, msg);
+  if (length === t.length) return t;
+  const out = t.slice(0, length);
+  wipe(t);
+  return out;
+}
+
+// key_schedule_context = mode || psk_id_hash || info_hash (RFC 9180 §5.1), per info (one in practice).
+const PSK_ID_HASH = labeledExtractNoSalt(HPKE_SUITE, L_PSK_ID_HASH, EMPTY);
+const contexts = new Map<string, Uint8Array>();
+
+function keyScheduleContext(info: Uint8Array): Uint8Array {
+  const k = String.fromCharCode(...info);
+  let ctx = contexts.get(k);
+  if (!ctx) {
+    ctx = concat(new Uint8Array([0x00]), PSK_ID_HASH, labeledExtractNoSalt(HPKE_SUITE, L_INFO_HASH, info));
+    if (contexts.size < 16) contexts.set(k, ctx);
+  }
+  return ctx;
+}
+
+/** ExtractAndExpand (RFC 9180 §4.1) then KeySchedule (§5.1), base mode: returns key and base_nonce. */
+function keySchedule(dh: Uint8Array, enc: Uint8Array, pkRm: Uint8Array, info: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  const eaePrk = labeledExtractNoSalt(KEM_SUITE, L_EAE_PRK, dh);
+  const kemContext = concat(enc, pkRm);
+  const shared = labeledExpand(eaePrk, KEM_SUITE, L_SHARED, kemContext, N_SECRET);
+  // secret = LabeledExtract(shared_secret, "secret", psk = "")
+  const secretMsg = concat(HPKE_V1, HPKE_SUITE, L_SECRET);
+  const secret = hmacSha256Sync(shared, secretMsg);
+  const ctx = keyScheduleContext(info);
+  try {
+    return { key: labeledExpand(secret, HPKE_SUITE, L_KEY, ctx, N_K), nonce: labeledExpand(secret, HPKE_SUITE, L_BASE_NONCE, ctx, N_N) };
+  } finally {
+    wipe(eaePrk, shared, secret);
+  }
+}
+
+/** All-zero DH output: a low-order public key (RFC 9180 §7.1.4, RFC 7748 §6.1). */
+function checkDh(dh: Uint8Array, message: string): void {
+  let acc = 0;
+  for (let i = 0; i < dh.length; i++) acc |= dh[i]!;
+  if (acc === 0) fail('INVALID_KEY', message);
+}
+
+/** DH(sk, pk) through WebCrypto (when present) or @noble; a rejected or low-order key is INVALID_KEY. */
+async function dh(sk: CryptoKey | Uint8Array, pk: Uint8Array, message: string): Promise<Uint8Array> {
+  let out: Uint8Array;
+  try {
+    out = sk instanceof Uint8Array ? x25519Noble(sk, pk) : await x25519WebCryptoDerive(sk, pk);
+  } catch {
+    fail('INVALID_KEY', message);
+  }
+  checkDh(out, message);
+  return out;
+}
+
+/** Tests only: forget cached imported keys (after primitives.forceNobleX25519). */
 export function resetHpkeSuite(): void {
-  suitePromise = null;
-  recipientPublicKeys = new WeakMap();
-  recipientPairs = new WeakMap();
+  recipients = new WeakMap();
 }
-
-const ab = (b: Uint8Array): ArrayBuffer => b.slice().buffer;
-
-// Imported public keys of folders and accounts (library-derived arrays), reused across wraps.
-let recipientPublicKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
 
 /**
  * Seal(pkR, info, aad, pt). The ephemeral key pair is DeriveKeyPair(32 random bytes) (RFC 9180
  * §7.1.3), so an injected random source makes the output reproducible for format vectors.
+ * (`_cache` is accepted for compatibility; public keys are imported per call.)
  */
 export async function hpkeSeal(
-  recipientPublicKey: Uint8Array, info: Uint8Array, aad: Uint8Array, pt: Uint8Array, cache = false,
+  recipientPublicKey: Uint8Array, info: Uint8Array, aad: Uint8Array, pt: Uint8Array, _cache = false,
 ): Promise<{ enc: Uint8Array; ct: Uint8Array }> {
   const ikmE = randomBytes(32); // before any await, for deterministic injected sources
+  let dkpPrk: Uint8Array | undefined;
+  let skE: Uint8Array | undefined;
+  let shared: Uint8Array | undefined;
+  let ks: { key: Uint8Array; nonce: Uint8Array } | undefined;
   try {
-    const s = await suite();
-    const ekm = await s.kem.deriveKeyPair(ab(ikmE));
-    let pkR = cache ? recipientPublicKeys.get(recipientPublicKey) : undefined;
-    if (!pkR) {
-      pkR = s.kem.deserializePublicKey(ab(recipientPublicKey));
-      if (cache) recipientPublicKeys.set(recipientPublicKey, pkR);
+    dkpPrk = labeledExtractNoSalt(KEM_SUITE, L_DKP_PRK, ikmE);
+    skE = labeledExpand(dkpPrk, KEM_SUITE, L_SK, EMPTY, N_SECRET);
+    let enc: Uint8Array;
+    if (await hasWebCryptoX25519()) {
+      const sk = await x25519WebCryptoImportPrivate(skE);
+      [enc, shared] = await Promise.all([
+        x25519WebCryptoDerive(sk, BASE_POINT), // pkE = X25519(skE, 9)
+        dh(sk, recipientPublicKey, 'HPKE recipient public key rejected'),
+      ]);
+    } else {
+      enc = x25519PublicKey(skE);
+      shared = await dh(skE, recipientPublicKey, 'HPKE recipient public key rejected');
     }
-    const { ct, enc } = await s.seal({ recipientPublicKey: await pkR, info: ab(info), ekm }, ab(pt), ab(aad));
-    return { enc: new Uint8Array(enc), ct: new Uint8Array(ct) };
-  } catch (e) {
-    // DH with a low-order public key gives an all-zero secret, which the KEM refuses.
-    if (e instanceof EncapError || e instanceof DecapError) fail('INVALID_KEY', 'HPKE recipient public key rejected');
-    throw e;
+    ks = keySchedule(shared, enc, recipientPublicKey, info);
+    return { enc, ct: await aesGcmSeal(ks.key, ks.nonce, pt, aad) };
   } finally {
-    wipe(ikmE);
+    wipe(ikmE, dkpPrk, skE, shared, ks?.key, ks?.nonce);
   }
 }
 
-// Imported key pairs of long-lived recipient keys (a folder's or the account's), so opening the
-// children of one folder imports the key and computes its public half once, not per child.
-let recipientPairs = new WeakMap<Uint8Array, Promise<CryptoKeyPair>>();
+const BASE_POINT = new Uint8Array(32);
+BASE_POINT[0] = 9;
 
-function importRecipient(s: CipherSuite, sk: Uint8Array): Promise<CryptoKeyPair> {
-  return (async () => ({
-    privateKey: await s.kem.importKey('raw', ab(sk), false),
-    publicKey: await s.kem.importKey('raw', ab(x25519PublicKey(sk)), true),
-  }))();
+interface Recipient { sk: CryptoKey | Uint8Array; pkRm: Uint8Array }
+
+// Imported long-lived recipient keys (a folder's or the account's), so opening the children of
+// one folder imports the key and computes its public half once, not per child.
+let recipients = new WeakMap<Uint8Array, Promise<Recipient>>();
+
+async function importRecipient(skR: Uint8Array): Promise<Recipient> {
+  if (await hasWebCryptoX25519()) {
+    const sk = await x25519WebCryptoImportPrivate(skR);
+    return { sk, pkRm: await x25519WebCryptoDerive(sk, BASE_POINT) };
+  }
+  return { sk: skR, pkRm: x25519PublicKey(skR) };
 }
 
 /**
@@ -80,17 +166,20 @@ function importRecipient(s: CipherSuite, sk: Uint8Array): Promise<CryptoKeyPair>
 export async function hpkeOpen(
   recipientPrivateKey: Uint8Array, enc: Uint8Array, info: Uint8Array, aad: Uint8Array, ct: Uint8Array, cache = false,
 ): Promise<Uint8Array> {
-  const s = await suite();
-  let pair = cache ? recipientPairs.get(recipientPrivateKey) : undefined;
-  if (!pair) {
-    pair = importRecipient(s, recipientPrivateKey);
-    if (cache) recipientPairs.set(recipientPrivateKey, pair);
+  let r = cache ? recipients.get(recipientPrivateKey) : undefined;
+  if (!r) {
+    r = importRecipient(recipientPrivateKey);
+    if (cache) {
+      recipients.set(recipientPrivateKey, r);
+      r.catch(() => recipients.delete(recipientPrivateKey));
+    }
   }
+  const { sk, pkRm } = await r;
+  const shared = await dh(sk, enc, 'HPKE encapsulated key rejected');
+  const ks = keySchedule(shared, enc, pkRm, info);
   try {
-    return new Uint8Array(await s.open({ recipientKey: await pair, enc: ab(enc), info: ab(info) }, ab(ct), ab(aad)));
-  } catch (e) {
-    if (e instanceof DecapError) fail('INVALID_KEY', 'HPKE encapsulated key rejected');
-    if (e instanceof OpenError) fail('AUTH_FAILED', 'authentication failed');
-    throw e;
+    return await aesGcmOpen(ks.key, ks.nonce, ct, aad);
+  } finally {
+    wipe(shared, ks.key, ks.nonce);
   }
 }

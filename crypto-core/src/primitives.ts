@@ -58,6 +58,15 @@ export function hmacSha256Sync(key: Uint8Array, msg: Uint8Array): Uint8Array {
   return nobleHmac(nobleSha256, key, msg);
 }
 
+// HMAC keyed with HashLen zero bytes (HKDF-Extract with an empty salt, RFC 5869): the keyed inner
+// and outer states are computed once and cloned per use, saving two of four compressions.
+const ZERO_KEY_HMAC = nobleHmac.create(nobleSha256, new Uint8Array(32));
+
+/** HMAC(32 zero bytes, msg) = HKDF-Extract(salt = "", msg). */
+export function hmacZeroKey(msg: Uint8Array): Uint8Array {
+  return ZERO_KEY_HMAC.clone().update(msg).digest();
+}
+
 export async function sha256(msg: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await subtle().digest('SHA-256', buf(msg)));
 }
@@ -65,7 +74,18 @@ export async function sha256(msg: Uint8Array): Promise<Uint8Array> {
 // ---- HKDF-SHA256 (RFC 5869; an empty salt means HashLen zero bytes, format §1) ----
 
 export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  return nobleHkdf(nobleSha256, ikm, salt.length === 0 ? undefined : salt, info, length);
+  if (length > 32 || length < 1) return nobleHkdf(nobleSha256, ikm, salt.length === 0 ? undefined : salt, info, length);
+  // One output block: PRK = HMAC(salt, ikm); OKM = HMAC(PRK, info || 0x01)[0 .. length).
+  const prk = salt.length === 0 ? hmacZeroKey(ikm) : nobleHmac(nobleSha256, salt, ikm);
+  const msg = new Uint8Array(info.length + 1);
+  msg.set(info);
+  msg[info.length] = 1;
+  const t = nobleHmac(nobleSha256, prk, msg);
+  prk.fill(0);
+  if (length === 32) return t;
+  const out = t.slice(0, length);
+  t.fill(0);
+  return out;
 }
 
 // ---- X25519 (RFC 7748) ----
@@ -100,6 +120,18 @@ export function forceNobleX25519(force: boolean | null): void {
 
 export async function x25519WebCrypto(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
   const sk = await subtle().importKey('pkcs8', buf(concat(PKCS8_X25519_PREFIX, privateKey)), { name: 'X25519' }, false, ['deriveBits']);
+  const pk = await subtle().importKey('raw', buf(publicKey), { name: 'X25519' }, true, []);
+  return new Uint8Array(await subtle().deriveBits({ name: 'X25519', public: pk } as EcdhKeyDeriveParams, sk, 256));
+}
+
+/** Imports a raw X25519 private key for deriveBits (WebCrypto). */
+export function x25519WebCryptoImportPrivate(privateKey: Uint8Array): Promise<CryptoKey> {
+  const der = concat(PKCS8_X25519_PREFIX, privateKey);
+  return subtle().importKey('pkcs8', buf(der), { name: 'X25519' }, false, ['deriveBits']).finally(() => der.fill(0));
+}
+
+/** X25519(sk, pk) with an imported private key; no all-zero check (callers do it). */
+export async function x25519WebCryptoDerive(sk: CryptoKey, publicKey: Uint8Array): Promise<Uint8Array> {
   const pk = await subtle().importKey('raw', buf(publicKey), { name: 'X25519' }, true, []);
   return new Uint8Array(await subtle().deriveBits({ name: 'X25519', public: pk } as EcdhKeyDeriveParams, sk, 256));
 }
