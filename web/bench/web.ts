@@ -67,7 +67,7 @@ async function writeRandomFile(path: string, bytes: number): Promise<string> {
   for (let off = 0; off < bytes; off += block) {
     const b = randomBytes(Math.min(block, bytes - off));
     hash.update(b);
-    if (!out.write(b)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(b)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((r, j) => out.end((e?: Error | null) => (e ? j(e) : r())));
   return hash.digest('hex');
