@@ -315,6 +315,9 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
     await a.unroute('**/api/chunks/check');
     await a.getByRole('button', { name: 'Trash', exact: true }).click();
     await a.getByRole('button', { name: 'Restore cancel.bin' }).waitFor(); // the empty node went to the trash
+    a.once('dialog', (d) => void d.accept());
+    await a.getByRole('button', { name: 'Delete cancel.bin forever' }).click();
+    await a.getByRole('button', { name: 'Restore cancel.bin' }).waitFor({ state: 'detached' });
     await a.getByRole('button', { name: 'Files', exact: true }).click();
     await row(a, 'big.bin').waitFor();
     expect(await row(a, 'cancel.bin').count()).toBe(0);

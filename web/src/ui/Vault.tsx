@@ -313,6 +313,10 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
                         <button type="button" aria-label={`Restore ${e.name}`} onClick={async () => {
                           try { await facade.call('restore', e.id); setTrash((t) => t.filter((x) => x.id !== e.id)); say(`Restored “${e.name}”.`); } catch (err) { fail(err); }
                         }}>Restore</button>
+                        <button type="button" class="danger" aria-label={`Delete ${e.name} forever`} onClick={async () => {
+                          if (!confirm(`Delete “${e.name}” forever? This cannot be undone.`)) return;
+                          try { await api(`/api/nodes/${e.id}`, { method: 'DELETE' }); setTrash((t) => t.filter((x) => x.id !== e.id)); say(`Deleted “${e.name}” forever.`); } catch (err) { fail(err); }
+                        }}>Delete</button>
                       </li>
                     )}
                   </For>
