@@ -176,7 +176,7 @@ export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => 
     <Dialog title={`Versions of “${props.entry.name}”`} onClose={props.onClose}>
       <Show when={!versions.loading} fallback={<p>Loading…</p>}>
         <table aria-label="Versions">
-          <thead><tr><th>Version</th><th>Time</th><th>Device</th><th>Size</th><th><span class="sr-only">Actions</span></th></tr></thead>
+          <thead><tr><th>Version</th><th>Time</th><th>Device</th><th>Stored</th><th><span class="sr-only">Actions</span></th></tr></thead>
           <tbody>
             <For each={versions() ?? []}>
               {(v) => (
