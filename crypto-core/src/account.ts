@@ -26,6 +26,9 @@ export interface VaultInternals {
   accountPrivateKey: Uint8Array;
   chunkIdKey: CryptoKey;
   chunkKeyKey: CryptoKey;
+  /** Raw forms of the two keys above, for synchronous HMAC and an injected backend. */
+  chunkIdKeyBytes: Uint8Array;
+  chunkKeyKeyBytes: Uint8Array;
   gear: Gear;
 }
 
@@ -62,11 +65,13 @@ export async function openVault(accountId: string, accountKey: AccountKey): Prom
       accountPrivateKey,
       chunkIdKey: await importHmacKey(chunkIdKeyBytes),
       chunkKeyKey: await importHmacKey(chunkKeyKeyBytes),
+      chunkIdKeyBytes,
+      chunkKeyKeyBytes,
       gear: gearFromChunkingKey(chunkingKey),
     });
     return vault;
   } finally {
-    wipe(chunkIdKeyBytes, chunkKeyKeyBytes, chunkingKey);
+    wipe(chunkingKey);
   }
 }
 

@@ -77,9 +77,13 @@ export function fromHex(s: string): Uint8Array {
   assertString('s', s);
   if (s.length % 2 !== 0 || !/^[0-9a-f]*$/.test(s)) fail('INVALID_ENCODING', 'not lowercase hex');
   const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  for (let i = 0; i < out.length; i++) out[i] = (HEX_VALUE[s.charCodeAt(2 * i)]! << 4) | HEX_VALUE[s.charCodeAt(2 * i + 1)]!;
   return out;
 }
+
+// Values of '0'-'9' and 'a'-'f' (callers have already checked the alphabet).
+const HEX_VALUE = new Uint8Array(128);
+for (let i = 0; i < 16; i++) HEX_VALUE[HEX.charCodeAt(i)] = i;
 
 /** Parses an id of `bytes` bytes (format §1: lowercase hex, exact length). Misuse → TypeError. */
 export function idBytes(name: string, id: unknown, bytes: number): Uint8Array {

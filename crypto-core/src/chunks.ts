@@ -1,7 +1,8 @@
 // Chunk ids and chunk records (format §6.2, §6.3).
 import { fail } from './errors';
 import { assertBytes, concat, idBytes, toHex, utf8 } from './bytes';
-import { aesGcmOpen, hmacSha256, importAesKey, NONCE_BYTES } from './primitives';
+import { aesGcmOpen, hmacSha256, hmacSha256Sync, importAesKey, NONCE_BYTES } from './primitives';
+import { cryptoBackend, owned } from './backend';
 import { vaultInternals, type Vault } from './account';
 import { aeadRecordLength, checkHeader, HEADER_BYTES, RECORD_VERSION, RecordType } from './record';
 import { padLen, unpad } from './padding';
@@ -10,6 +11,7 @@ import { MAX_CHUNK } from './fastcdc';
 
 export const CHUNK_ID_BYTES = 32;
 const CHUNK_LABEL = utf8('coffer/v1/chunk'); // format §2
+const CHUNK_HEADER = new Uint8Array([RECORD_VERSION, RecordType.chunk]);
 
 export interface ManifestEntry { chunkId: string; chunkKey: Uint8Array; plainLength: number; storedLength: number }
 
@@ -21,7 +23,9 @@ export function storedLengthOf(plainLength: number): number {
 /** chunkId = HMAC(chunkIdKey, chunk), hex (format §6.2). */
 export async function chunkIdOf(vault: Vault, bytes: Uint8Array): Promise<string> {
   assertBytes('bytes', bytes);
-  return toHex(await hmacSha256(vaultInternals(vault).chunkIdKey, bytes));
+  const v = vaultInternals(vault);
+  const backend = cryptoBackend();
+  return toHex(backend ? await backend.hmacSha256(v.chunkIdKeyBytes, bytes) : await hmacSha256(v.chunkIdKey, bytes));
 }
 
 /**
@@ -34,20 +38,33 @@ export async function sealPaddedChunk(
   const v = vaultInternals(vault);
   // Drawn before the first await so an injected random source stays deterministic under concurrency.
   const nonce = randomBytes(NONCE_BYTES);
-  const id = await hmacSha256(v.chunkIdKey, body.subarray(0, plainLength)); // format §6.2
-  const chunkKey = await hmacSha256(v.chunkKeyKey, id); // format §6.3
-  const header = new Uint8Array([RECORD_VERSION, RecordType.chunk]);
-  const key = await importAesKey(chunkKey, 'encrypt');
-  const sealing = globalThis.crypto.subtle.encrypt(
-    { name: 'AES-GCM', iv: nonce as Uint8Array<ArrayBuffer>, additionalData: concat(header, CHUNK_LABEL, id) as Uint8Array<ArrayBuffer>, tagLength: 128 },
-    key,
-    body as Uint8Array<ArrayBuffer>,
-  );
-  // WebCrypto copies its input before encrypt() returns, so the caller may reuse `body` now.
+  const backend = cryptoBackend();
+  const plain = body.subarray(0, plainLength);
+  const id = backend ? owned(await backend.hmacSha256(v.chunkIdKeyBytes, plain)) : await hmacSha256(v.chunkIdKey, plain); // format §6.2
+  // format §6.3: a 32-byte message, where synchronous HMAC is far cheaper than a WebCrypto job.
+  const chunkKey = hmacSha256Sync(v.chunkKeyKeyBytes, id);
+  const aad = new Uint8Array(HEADER_BYTES + CHUNK_LABEL.length + CHUNK_ID_BYTES);
+  aad.set(CHUNK_HEADER, 0);
+  aad.set(CHUNK_LABEL, HEADER_BYTES);
+  aad.set(id, HEADER_BYTES + CHUNK_LABEL.length);
+  let sealing: Promise<ArrayBuffer | Uint8Array> | Uint8Array;
+  if (backend) {
+    sealing = backend.aesGcmSeal(chunkKey, nonce, body, aad);
+  } else {
+    const key = await importAesKey(chunkKey, 'encrypt');
+    sealing = globalThis.crypto.subtle.encrypt(
+      { name: 'AES-GCM', iv: nonce as Uint8Array<ArrayBuffer>, additionalData: aad as Uint8Array<ArrayBuffer>, tagLength: 128 },
+      key,
+      body as Uint8Array<ArrayBuffer>,
+    );
+  }
+  // WebCrypto copies its input before encrypt() returns, so the caller may reuse `body` now; a
+  // backend must likewise not read `body` after aesGcmSeal returned (its promise may be pending).
   release?.();
-  const ct = new Uint8Array(await sealing);
+  const out = await sealing;
+  const ct = out instanceof Uint8Array ? out : new Uint8Array(out);
   const record = new Uint8Array(HEADER_BYTES + NONCE_BYTES + ct.length);
-  record.set(header, 0);
+  record.set(CHUNK_HEADER, 0);
   record.set(nonce, HEADER_BYTES);
   record.set(ct, HEADER_BYTES + NONCE_BYTES);
   return { entry: { chunkId: toHex(id), chunkKey, plainLength, storedLength: record.length }, record };

@@ -13,6 +13,7 @@ import {
   x25519WebCryptoDerive, x25519WebCryptoImportPrivate,
 } from './primitives';
 import { randomBytes } from './random';
+import { cryptoBackend } from './backend';
 
 export const HPKE_ENC_BYTES = 32; // Nenc of DHKEM(X25519, HKDF-SHA256)
 const N_SECRET = 32; // Nsecret, Nsk
@@ -33,6 +34,8 @@ const L_SECRET = utf8('secret');
 const L_KEY = utf8('key');
 const L_BASE_NONCE = utf8('base_nonce');
 const EMPTY = new Uint8Array(0);
+const BASE_POINT = new Uint8Array(32); // u = 9
+BASE_POINT[0] = 9;
 
 /** LabeledExtract(salt, label, ikm) with an empty salt (HashLen zero bytes, RFC 5869). */
 function labeledExtractNoSalt(suite: Uint8Array, label: Uint8Array, ikm: Uint8Array): Uint8Array {
@@ -58,7 +61,11 @@ function labeledExpand(prk: Uint8Array, suite: Uint8Array, label: Uint8Array, in
 const PSK_ID_HASH = labeledExtractNoSalt(HPKE_SUITE, L_PSK_ID_HASH, EMPTY);
 const contexts = new Map<string, Uint8Array>();
 
+/** The info of every Coffer HPKE record (format §2); never mutated. */
+export const HPKE_INFO = utf8('coffer/v1/hpke');
+
 function keyScheduleContext(info: Uint8Array): Uint8Array {
+  if (info === HPKE_INFO) return hpkeInfoContext;
   const k = String.fromCharCode(...info);
   let ctx = contexts.get(k);
   if (!ctx) {
@@ -67,6 +74,8 @@ function keyScheduleContext(info: Uint8Array): Uint8Array {
   }
   return ctx;
 }
+
+const hpkeInfoContext = keyScheduleContext(HPKE_INFO.slice());
 
 /** ExtractAndExpand (RFC 9180 §4.1) then KeySchedule (§5.1), base mode: returns key and base_nonce. */
 function keySchedule(dh: Uint8Array, enc: Uint8Array, pkRm: Uint8Array, info: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
@@ -91,16 +100,30 @@ function checkDh(dh: Uint8Array, message: string): void {
   if (acc === 0) fail('INVALID_KEY', message);
 }
 
-/** DH(sk, pk) through WebCrypto (when present) or @noble; a rejected or low-order key is INVALID_KEY. */
-async function dh(sk: CryptoKey | Uint8Array, pk: Uint8Array, message: string): Promise<Uint8Array> {
+/**
+ * DH(sk, pk): the injected backend's X25519 if any, else WebCrypto (when present), else @noble.
+ * A rejected or low-order key is INVALID_KEY.
+ */
+async function dh(sk: Recipient, pk: Uint8Array, message: string): Promise<Uint8Array> {
   let out: Uint8Array;
   try {
-    out = sk instanceof Uint8Array ? x25519Noble(sk, pk) : await x25519WebCryptoDerive(sk, pk);
+    const backend = cryptoBackend();
+    if (backend?.x25519) out = await backend.x25519(sk.raw, pk);
+    else if (await hasWebCryptoX25519()) out = await x25519WebCryptoDerive(await (sk.key ??= x25519WebCryptoImportPrivate(sk.raw)), pk);
+    else out = x25519Noble(sk.raw, pk);
   } catch {
     fail('INVALID_KEY', message);
   }
   checkDh(out, message);
   return out;
+}
+
+/** X25519(sk, 9): the public key, by the fastest available route. */
+async function publicKeyOf(sk: Recipient): Promise<Uint8Array> {
+  const backend = cryptoBackend();
+  if (backend?.x25519) return backend.x25519(sk.raw, BASE_POINT);
+  if (await hasWebCryptoX25519()) return x25519WebCryptoDerive(await (sk.key ??= x25519WebCryptoImportPrivate(sk.raw)), BASE_POINT);
+  return x25519PublicKey(sk.raw);
 }
 
 /** Tests only: forget cached imported keys (after primitives.forceNobleX25519). */
@@ -124,17 +147,12 @@ export async function hpkeSeal(
   try {
     dkpPrk = labeledExtractNoSalt(KEM_SUITE, L_DKP_PRK, ikmE);
     skE = labeledExpand(dkpPrk, KEM_SUITE, L_SK, EMPTY, N_SECRET);
+    const eph: Recipient = { raw: skE, key: null };
     let enc: Uint8Array;
-    if (await hasWebCryptoX25519()) {
-      const sk = await x25519WebCryptoImportPrivate(skE);
-      [enc, shared] = await Promise.all([
-        x25519WebCryptoDerive(sk, BASE_POINT), // pkE = X25519(skE, 9)
-        dh(sk, recipientPublicKey, 'HPKE recipient public key rejected'),
-      ]);
-    } else {
-      enc = x25519PublicKey(skE);
-      shared = await dh(skE, recipientPublicKey, 'HPKE recipient public key rejected');
-    }
+    [enc, shared] = await Promise.all([
+      publicKeyOf(eph), // pkE = X25519(skE, 9)
+      dh(eph, recipientPublicKey, 'HPKE recipient public key rejected'),
+    ]);
     ks = keySchedule(shared, enc, recipientPublicKey, info);
     return { enc, ct: await aesGcmSeal(ks.key, ks.nonce, pt, aad) };
   } finally {
@@ -142,21 +160,16 @@ export async function hpkeSeal(
   }
 }
 
-const BASE_POINT = new Uint8Array(32);
-BASE_POINT[0] = 9;
+/** A private key; its WebCrypto import is made on first use (not at all with a backend). */
+interface Recipient { raw: Uint8Array; key: Promise<CryptoKey> | null }
 
-interface Recipient { sk: CryptoKey | Uint8Array; pkRm: Uint8Array }
+// Long-lived recipient keys (a folder's or the account's) with their public halves, so opening
+// the children of one folder imports the key and computes its public half once, not per child.
+let recipients = new WeakMap<Uint8Array, Promise<{ r: Recipient; pkRm: Uint8Array }>>();
 
-// Imported long-lived recipient keys (a folder's or the account's), so opening the children of
-// one folder imports the key and computes its public half once, not per child.
-let recipients = new WeakMap<Uint8Array, Promise<Recipient>>();
-
-async function importRecipient(skR: Uint8Array): Promise<Recipient> {
-  if (await hasWebCryptoX25519()) {
-    const sk = await x25519WebCryptoImportPrivate(skR);
-    return { sk, pkRm: await x25519WebCryptoDerive(sk, BASE_POINT) };
-  }
-  return { sk: skR, pkRm: x25519PublicKey(skR) };
+async function importRecipient(skR: Uint8Array): Promise<{ r: Recipient; pkRm: Uint8Array }> {
+  const r: Recipient = { raw: skR, key: null };
+  return { r, pkRm: await publicKeyOf(r) };
 }
 
 /**
@@ -174,7 +187,7 @@ export async function hpkeOpen(
       r.catch(() => recipients.delete(recipientPrivateKey));
     }
   }
-  const { sk, pkRm } = await r;
+  const { r: sk, pkRm } = await r;
   const shared = await dh(sk, enc, 'HPKE encapsulated key rejected');
   const ks = keySchedule(shared, enc, pkRm, info);
   try {

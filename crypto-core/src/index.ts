@@ -10,7 +10,7 @@ export {
 } from './account';
 export {
   newNode, nodeKeys, wrapNodeSecret, unwrapNodeSecret, sealMetadata, openMetadata, nameHash, validateName,
-  type NodeKeys, type Metadata,
+  openChildren, type NodeKeys, type Metadata, type ChildRecord, type OpenedChild,
 } from './node';
 export { chunkIdOf, decryptChunk, storedLengthOf, type ManifestEntry } from './chunks';
 export { sealManifest, openManifest, type Manifest } from './manifest';
@@ -18,3 +18,4 @@ export { encryptStream, decryptStream, type EncryptedChunk } from './stream';
 export { createChunker, cutPoints, gearFromChunkingKey, CHUNK_PARAMS, type Chunker, type ChunkParams, type Gear } from './fastcdc';
 export { padLen, padme } from './padding';
 export { createLink, linkKeys, linkChallengeResponse, openLinkPayload, type CreatedLink } from './link';
+export { setCryptoBackend, type CryptoBackend } from './backend';

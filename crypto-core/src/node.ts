@@ -1,5 +1,5 @@
 // Nodes (files and folders): node secrets, their wraps, metadata and name hashes (format §5).
-import { fail } from './errors';
+import { CofferCryptoError, fail } from './errors';
 import { assertBytes, concat, idBytes, toHex, tryDecodeUtf8, utf8 } from './bytes';
 import { hkdf, hmacSha256Sync, x25519PublicKey } from './primitives';
 import { asNodeSecret, KEY_BYTES, type NodeSecret } from './keys';
@@ -44,11 +44,17 @@ export function newNode(): { nodeId: string; secret: NodeSecret } {
   return { nodeId: randomId(), secret: asNodeSecret(randomBytes(KEY_BYTES)) };
 }
 
+// format §5.2 labels
+const L_META = utf8('coffer/v1/node/meta');
+const L_MANIFEST = utf8('coffer/v1/node/manifest');
+const L_X25519 = utf8('coffer/v1/node/x25519');
+const L_NAME = utf8('coffer/v1/node/name');
+
 export async function nodeKeys(nodeId: string, secret: NodeSecret): Promise<NodeKeys> {
   const id = idBytes('nodeId', nodeId, ID_BYTES);
   assertBytes('secret', secret, KEY_BYTES);
-  const derive = (label: string) => lazy(() => hkdf(secret, EMPTY, utf8(label), 32)); // format §5.2
-  const folderPrivateKey = derive('coffer/v1/node/x25519');
+  const derive = (label: Uint8Array) => lazy(() => hkdf(secret, EMPTY, label, 32)); // format §5.2
+  const folderPrivateKey = derive(L_X25519);
   const folderPublicKey = lazy(() => x25519PublicKey(folderPrivateKey()));
   const keys: NodeKeys = Object.freeze({
     nodeId,
@@ -59,18 +65,20 @@ export async function nodeKeys(nodeId: string, secret: NodeSecret): Promise<Node
   });
   internals.set(keys, {
     idBytes: id,
-    metaKey: derive('coffer/v1/node/meta'),
-    manifestKey: derive('coffer/v1/node/manifest'),
+    metaKey: derive(L_META),
+    manifestKey: derive(L_MANIFEST),
     folderPrivateKey,
-    nameKey: derive('coffer/v1/node/name'),
+    nameKey: derive(L_NAME),
   });
   return keys;
 }
 
+const WRAP_LABEL = utf8('coffer/v1/wrap/node'); // format §5.1
+
 function wrapContext(nodeId: string, parent: NodeKeys | null): Uint8Array {
   const id = idBytes('nodeId', nodeId, ID_BYTES);
   const parentId = parent === null ? ROOT_PARENT : nodeInternals(parent, 'parent').idBytes;
-  return concat(utf8('coffer/v1/wrap/node'), id, parentId);
+  return concat(WRAP_LABEL, id, parentId);
 }
 
 /** Wraps a node secret to its parent folder, or for the root (parent = null) to the account key (format §5.1). */
@@ -130,7 +138,8 @@ function checkMetadata(value: unknown): Metadata {
   return { name: m.name, mime: m.mime, size: m.size as number, mtime: m.mtime as number };
 }
 
-const metaContext = (id: Uint8Array) => concat(utf8('coffer/v1/meta'), id); // format §2
+const META_LABEL = utf8('coffer/v1/meta');
+const metaContext = (id: Uint8Array) => concat(META_LABEL, id); // format §2
 
 export async function sealMetadata(node: NodeKeys, meta: Metadata): Promise<Uint8Array> {
   const n = nodeInternals(node);
@@ -159,4 +168,52 @@ export async function openMetadata(node: NodeKeys, record: Uint8Array): Promise<
 export async function nameHash(parent: NodeKeys, name: string): Promise<string> {
   const n = nodeInternals(parent, 'parent');
   return toHex(hmacSha256Sync(n.nameKey(), utf8(validateName(name))));
+}
+
+// ---- listing a folder: every child's wrap and metadata at once ----
+
+export interface ChildRecord { nodeId: string; wrap: Uint8Array; metadata: Uint8Array }
+export type OpenedChild =
+  | { nodeId: string; keys: NodeKeys; metadata: Metadata; error?: undefined }
+  | { nodeId: string; keys?: undefined; metadata?: undefined; error: CofferCryptoError };
+
+const DEFAULT_LIST_CONCURRENCY = 32;
+
+/**
+ * Opens the children of one folder: for each, unwrapNodeSecret (format §5.1) + nodeKeys +
+ * openMetadata (§5.3), `concurrency` children in flight so the WebCrypto calls of different
+ * children overlap. Results are in input order. A child whose records fail (tampered, wrong
+ * parent) gets `error` (a CofferCryptoError) and does not fail the others; misuse (not NodeKeys,
+ * a malformed id or argument) rejects the whole call with TypeError / RangeError.
+ */
+export async function openChildren(
+  parent: NodeKeys, children: readonly ChildRecord[], opts?: { concurrency?: number },
+): Promise<OpenedChild[]> {
+  nodeInternals(parent, 'parent');
+  if (!Array.isArray(children)) throw new TypeError('children must be an array of { nodeId, wrap, metadata }');
+  const concurrency = opts?.concurrency ?? DEFAULT_LIST_CONCURRENCY;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024) throw new RangeError('opts.concurrency must be an integer from 1 to 1024');
+  children.forEach((c, i) => {
+    if (typeof c !== 'object' || c === null) throw new TypeError(`children[${i}] must be { nodeId, wrap, metadata }`);
+    idBytes(`children[${i}].nodeId`, c.nodeId, ID_BYTES);
+    assertBytes(`children[${i}].wrap`, c.wrap);
+    assertBytes(`children[${i}].metadata`, c.metadata);
+  });
+  const out = new Array<OpenedChild>(children.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < children.length) {
+      const i = next++;
+      const c = children[i]!;
+      try {
+        const keys = await nodeKeys(c.nodeId, await unwrapNodeSecret(c.wrap, c.nodeId, parent, null));
+        out[i] = { nodeId: c.nodeId, keys, metadata: await openMetadata(keys, c.metadata) };
+      } catch (e) {
+        if (!(e instanceof CofferCryptoError)) throw e;
+        out[i] = { nodeId: c.nodeId, error: e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, children.length) }, worker));
+  return out;
 }

@@ -8,6 +8,7 @@ import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { fail } from './errors';
 import { concat } from './bytes';
+import { cryptoBackend, owned } from './backend';
 
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
 
@@ -25,6 +26,8 @@ export function importAesKey(key: Uint8Array, usage: 'encrypt' | 'decrypt'): Pro
 }
 
 export async function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  const backend = cryptoBackend();
+  if (backend) return owned(await backend.aesGcmSeal(key, nonce, pt, aad));
   const k = await importAesKey(key, 'encrypt');
   const ct = await subtle().encrypt({ name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad), tagLength: 128 }, k, buf(pt));
   return new Uint8Array(ct);
@@ -32,6 +35,14 @@ export async function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Ar
 
 /** Returns the plaintext, or throws AUTH_FAILED. Nothing is returned before the tag verified. */
 export async function aesGcmOpen(key: Uint8Array, nonce: Uint8Array, ct: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  const backend = cryptoBackend();
+  if (backend) {
+    try {
+      return owned(await backend.aesGcmOpen(key, nonce, ct, aad));
+    } catch {
+      fail('AUTH_FAILED', 'authentication failed');
+    }
+  }
   const k = await importAesKey(key, 'decrypt');
   let pt: ArrayBuffer;
   try {
@@ -49,6 +60,8 @@ export function importHmacKey(key: Uint8Array): Promise<CryptoKey> {
 }
 
 export async function hmacSha256(key: Uint8Array | CryptoKey, msg: Uint8Array): Promise<Uint8Array> {
+  const backend = cryptoBackend();
+  if (backend && key instanceof Uint8Array) return owned(await backend.hmacSha256(key, msg));
   const k = key instanceof Uint8Array ? await importHmacKey(key) : key;
   return new Uint8Array(await subtle().sign('HMAC', k, buf(msg)));
 }

@@ -1,8 +1,8 @@
 // Sealed records (format §2): header || nonce[12] || AESGCM(key, nonce, body, header || context),
 // or header || enc[32] || HPKE ciphertext for type 0x02.
 import { fail } from './errors';
-import { concat, utf8 } from './bytes';
-import { HPKE_ENC_BYTES, hpkeOpen, hpkeSeal } from './hpke';
+import { concat } from './bytes';
+import { HPKE_ENC_BYTES, HPKE_INFO, hpkeOpen, hpkeSeal } from './hpke';
 import { aesGcmOpen, aesGcmSeal, NONCE_BYTES, TAG_BYTES } from './primitives';
 import { randomBytes } from './random';
 
@@ -20,7 +20,6 @@ export const RecordType = {
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
-const HPKE_INFO = utf8('coffer/v1/hpke'); // format §2
 
 /** Bytes a record of `bodyLength` body bytes occupies (AES-GCM types). */
 export function aeadRecordLength(bodyLength: number): number {

@@ -1,0 +1,52 @@
+// A CryptoBackend (crypto-core API.md, "Crypto backend") on node:crypto, for Node hosts (the CLI /
+// desktop agent may copy it). Used by the benchmark and by test/backend.test.ts, which checks that
+// records sealed through it open through WebCrypto and the other way round.
+import * as nc from 'node:crypto';
+import type { CryptoBackend } from '../src/index.ts';
+
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+// Imported private keys, by array: folder and account keys are reused for every child.
+const privateKeys = new WeakMap<Uint8Array, nc.KeyObject>();
+
+function privateKey(raw: Uint8Array): nc.KeyObject {
+  let k = privateKeys.get(raw);
+  if (!k) {
+    const der = Buffer.concat([PKCS8_X25519_PREFIX, raw]);
+    k = nc.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    der.fill(0);
+    privateKeys.set(raw, k);
+  }
+  return k;
+}
+
+export const nodeCryptoBackend: CryptoBackend = {
+  aesGcmSeal(key, nonce, pt, aad) {
+    const c = nc.createCipheriv('aes-256-gcm', key, nonce);
+    c.setAAD(aad);
+    const head = c.update(pt);
+    const tail = c.final();
+    return Buffer.concat([head, tail, c.getAuthTag()]);
+  },
+  aesGcmOpen(key, nonce, ctAndTag, aad) {
+    if (ctAndTag.length < 16) throw new Error('too short');
+    const d = nc.createDecipheriv('aes-256-gcm', key, nonce);
+    d.setAAD(aad);
+    d.setAuthTag(ctAndTag.subarray(ctAndTag.length - 16));
+    const head = d.update(ctAndTag.subarray(0, ctAndTag.length - 16));
+    try {
+      const tail = d.final(); // throws when the tag does not verify
+      return tail.length === 0 ? head : Buffer.concat([head, tail]);
+    } catch (e) {
+      head.fill(0); // never hand out unverified plaintext
+      throw e;
+    }
+  },
+  hmacSha256(key, msg) {
+    return nc.createHmac('sha256', key).update(msg).digest();
+  },
+  x25519(sk, pk) {
+    const publicKey = nc.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(pk).toString('base64url') }, format: 'jwk' });
+    return nc.diffieHellman({ privateKey: privateKey(sk), publicKey });
+  },
+};

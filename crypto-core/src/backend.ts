@@ -1,0 +1,57 @@
+// Optional native crypto backend (API.md, "Crypto backend"). crypto-core itself uses WebCrypto and
+// @noble only, so it runs unchanged in browsers and workers; a host that has faster primitives
+// (the Node CLI / desktop agent: node:crypto) may inject them here. The byte format does not
+// change: a backend computes the same functions, and records sealed with one backend open with
+// any other (crypto-core/test/backend.test.ts).
+
+/** Byte-level AES-256-GCM, HMAC-SHA256 and (optionally) X25519. Results may be sync or async. */
+export interface CryptoBackend {
+  /** AES-256-GCM with a 96-bit nonce and a 128-bit tag: returns ct || tag. */
+  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Inverse of aesGcmSeal on ct || tag. MUST verify the tag before returning anything and throw
+   * (any error) when it fails; crypto-core reports AUTH_FAILED.
+   */
+  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, ctAndTag: Uint8Array, aad: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** HMAC-SHA256(key, msg), 32 bytes. `msg` may be a view into a larger buffer (a chunk). */
+  hmacSha256(key: Uint8Array, msg: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** X25519(privateKey, publicKey) on raw 32-byte keys (RFC 7748); throw for a rejected key. crypto-core checks the all-zero output. */
+  x25519?(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+
+let current: CryptoBackend | null = null;
+
+/**
+ * Installs (or with null, removes) a backend for bulk and per-record AES-GCM, HMAC and X25519.
+ * Process-wide; install it once at start-up, before opening a vault.
+ */
+export function setCryptoBackend(backend: CryptoBackend | null): void {
+  if (backend !== null) {
+    if (typeof backend !== 'object') throw new TypeError('backend must be a CryptoBackend or null');
+    for (const f of ['aesGcmSeal', 'aesGcmOpen', 'hmacSha256'] as const) {
+      if (typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
+    }
+    if (backend.x25519 !== undefined && typeof backend.x25519 !== 'function') throw new TypeError('backend.x25519 must be a function');
+  }
+  current = backend;
+}
+
+export function cryptoBackend(): CryptoBackend | null {
+  return current;
+}
+
+/**
+ * A plain Uint8Array that owns its whole buffer. Backends may return a view into
+ * a shared pool (node:crypto does for small outputs); handing that out would expose the pool, so
+ * such results are copied and the original wiped.
+ */
+export function owned(b: Uint8Array): Uint8Array {
+  if (!(b instanceof Uint8Array)) throw new TypeError('crypto backend must return Uint8Array values');
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.byteLength) {
+    return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, 0, b.byteLength);
+  }
+  const copy = new Uint8Array(b.length);
+  copy.set(b);
+  b.fill(0);
+  return copy;
+}
