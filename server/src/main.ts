@@ -57,6 +57,12 @@ async function main(): Promise<void> {
     process.stdout.write(`Coffer is running at http://${config.host}:${info.port}/\n`);
   });
   injectWebSocket(server);
+  // Idle keep-alive connections stay open longer than clients' own idle timeouts (undici: 4 s),
+  // so a client never reuses a connection the server is just closing.
+  if ('keepAliveTimeout' in server) {
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+  }
 
   let stopping = false;
   const shutdown = async (signal: string) => {

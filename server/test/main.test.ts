@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
 import { REPO_ROOT, startServer } from '../../tests/support/server.js';
-import { chunkIdOf, rand, signup } from './helpers.js';
+import { MAX_CHUNK_BYTES } from '../src/limits.js';
+import { chunkIdOf, digestHeader, rand, signup } from './helpers.js';
 import { startS3 } from './s3.js';
 
 const http = (base: string) => ({ request: (path: string, init?: RequestInit) => fetch(base + path, init) });
@@ -54,12 +55,23 @@ describe('the server process', () => {
         expect(page.status).toBe(200);
         expect(page.headers.get('content-type')).toMatch(/text\/html/);
         expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+        expect(await page.text()).toMatch(/<html|<!doctype/i);
       }
       const api404 = await fetch(`${first.url}/api/nope`);
       expect(await api404.json()).toMatchObject({ code: 'NOT_FOUND' });
       const c = await signup(http(first.url));
       ({ email, loginKey } = c);
-      await c.createNode('folder');
+      // A chunk through the real HTTP body path, and one over the limit.
+      const file = await c.createNode('file');
+      const chunk = { id: chunkIdOf(), data: rand(3 * 2 ** 20) };
+      await c.uploadVersion(file.id, [chunk], 0);
+      const back = await fetch(`${first.url}/api/chunks/${chunk.id}`, { headers: { authorization: `Bearer ${c.token}` } });
+      expect(new Uint8Array(await back.arrayBuffer())).toEqual(chunk.data);
+      const { uploadId } = await c.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+      const big = rand(MAX_CHUNK_BYTES + 1);
+      const tooBig = await c.request('PUT', `/api/chunks/${chunkIdOf()}?upload=${uploadId}`, big, { 'content-digest': digestHeader(big) });
+      expect(tooBig.status).toBe(413);
+      expect((await tooBig.json()).code).toBe('CHUNK_TOO_LARGE');
     } finally {
       await first.stop();
     }

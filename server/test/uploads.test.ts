@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobKey } from '../src/blob/store.js';
-import { MAX_CHUNK_BYTES } from '../src/app.js';
+import { MAX_CHUNK_BYTES } from '../src/limits.js';
 import { collectGarbage } from '../src/services/gc.js';
 import { b64, chunkIdOf, digestHeader, rand, signup, startTestServer, type Client, type TestServer } from './helpers.js';
 

@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
 import { accounts, sessions, webauthnCredentials } from '../db/schema/core.js';
 import { ApiError, notFound } from '../errors.js';
+import { MAX_SLOT } from '../limits.js';
 import { kdfParams, loginVerifier, verifierMatches } from '../services/accounts.js';
 import { consume, limitKey } from '../services/rate-limit.js';
 import { base64url, base64urlExact, readJson } from '../validate.js';
@@ -31,7 +32,7 @@ export function accountRoutes(ctx: AppContext): Hono<AppEnv> {
     const loginKey = base64urlExact(body.loginKey, 'loginKey', 32);
     const newKdf = kdfParams(body.newKdf, 'newKdf');
     const newLoginKey = base64urlExact(body.newLoginKey, 'newLoginKey', 32);
-    const passphraseSlot = base64url(body.passphraseSlot, 'passphraseSlot', 1024);
+    const passphraseSlot = base64url(body.passphraseSlot, 'passphraseSlot', MAX_SLOT);
     await consume(ctx.db, limitKey('passphrase-account', accountId), ctx.config.rateLimits.account);
     await ctx.db.transaction(async (tx) => {
       const [a] = await tx.select().from(accounts).where(eq(accounts.id, accountId)).for('update');

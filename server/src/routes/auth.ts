@@ -6,6 +6,7 @@ import { deleteCookie, setCookie } from 'hono/cookie';
 import { requireSession, type AppContext, type AppEnv, type ClientKind } from '../context.js';
 import { accounts, nodes, sessions } from '../db/schema/core.js';
 import { ApiError, notFound } from '../errors.js';
+import { MAX_METADATA, MAX_SLOT, MAX_WRAPPED_KEY } from '../limits.js';
 import { DUMMY_VERIFIER, fakeKdf, kdfParams, loginVerifier, verifierMatches } from '../services/accounts.js';
 import { isUniqueViolation } from '../services/errors-db.js';
 import { clientAddress, consume, limitKey } from '../services/rate-limit.js';
@@ -16,9 +17,6 @@ import {
 } from '../validate.js';
 
 const CLIENTS = ['web', 'cli'] as const;
-export const MAX_WRAPPED_KEY = 1024;
-export const MAX_METADATA = 64 * 1024;
-const MAX_SLOT = 1024;
 
 const loginFailed = () => new ApiError(401, 'LOGIN_FAILED', 'Wrong e-mail or key');
 

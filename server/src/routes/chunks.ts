@@ -7,7 +7,9 @@ import { Hono } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
 import { accounts, chunks, uploads } from '../db/schema/core.js';
 import { blobKey } from '../blob/store.js';
+import { readBody } from '../body.js';
 import { ApiError, notFound } from '../errors.js';
+import { MAX_CHUNK_BYTES } from '../limits.js';
 import { attachToUpload, chunkReferenced, liveUpload, touchChunks } from '../services/chunks.js';
 import { findNode } from '../services/nodes.js';
 import { array, id16, id32, readJson } from '../validate.js';
@@ -63,7 +65,7 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     if (!CHUNK_ID.test(chunkId)) throw new ApiError(400, 'INVALID_INPUT', 'chunkId must be 64 lowercase hex digits');
     const uploadId = id16(c.req.query('upload'), 'upload');
     const expected = sha256FromDigestHeader(c.req.header('content-digest'));
-    const data = new Uint8Array(await c.req.arrayBuffer());
+    const data = await readBody(c, MAX_CHUNK_BYTES, chunkTooLarge);
     if (data.byteLength === 0) throw new ApiError(400, 'INVALID_INPUT', 'A chunk cannot be empty');
     if (!createHash('sha256').update(data).digest().equals(expected)) {
       throw new ApiError(400, 'DIGEST_MISMATCH', 'The body does not match Content-Digest');
@@ -125,4 +127,5 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
   return r;
 }
 
+const chunkTooLarge = () => new ApiError(413, 'CHUNK_TOO_LARGE', `A chunk is at most ${MAX_CHUNK_BYTES} bytes`);
 const quotaExceeded = () => new ApiError(507, 'QUOTA_EXCEEDED', 'The account storage quota is used up');

@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
 import { devices } from '../db/schema/core.js';
 import { ApiError, notFound } from '../errors.js';
+import { MAX_METADATA, MAX_SLOT } from '../limits.js';
 import { isUniqueViolation } from '../services/errors-db.js';
 import { base64url, base64urlExact, id16, optional, readJson } from '../validate.js';
 import { refuseOtherMethods } from './method.js';
@@ -32,8 +33,8 @@ export function deviceRoutes(ctx: AppContext): Hono<AppEnv> {
       accountId,
       id: id16(body.deviceId, 'deviceId'),
       publicKey: base64urlExact(body.publicKey, 'publicKey', 32),
-      name: base64url(body.name, 'name', 1024),
-      slot: optional(body.slot, (v) => base64url(v, 'slot', 1024)) ?? null,
+      name: base64url(body.name, 'name', MAX_METADATA),
+      slot: optional(body.slot, (v) => base64url(v, 'slot', MAX_SLOT)) ?? null,
     };
     try {
       const [row] = await ctx.db.insert(devices).values(values).returning();

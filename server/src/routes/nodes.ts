@@ -4,11 +4,11 @@ import { Hono } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
 import { accounts, nodes } from '../db/schema/core.js';
 import { ApiError, invalid } from '../errors.js';
+import { MAX_METADATA, MAX_WRAPPED_KEY } from '../limits.js';
 import { writeForAccount } from '../services/changes.js';
 import { isUniqueViolation } from '../services/errors-db.js';
 import { findLiveFolder, findNode, isAncestorOrSelf, nodeJson } from '../services/nodes.js';
 import { base64url, id16, id32, oneOf, onlyKeys, optional, parseJsonObject, queryInt, readJson } from '../validate.js';
-import { MAX_METADATA, MAX_WRAPPED_KEY } from './auth.js';
 import { refuseOtherMethods } from './method.js';
 import { versionRoutes } from './versions.js';
 

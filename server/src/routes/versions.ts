@@ -5,14 +5,13 @@ import { Hono } from 'hono';
 import type { AppContext, AppEnv } from '../context.js';
 import { nodes, uploads, versionChunks, versions } from '../db/schema/core.js';
 import { ApiError, notFound } from '../errors.js';
+import { MAX_CHUNKS_PER_VERSION, MAX_METADATA } from '../limits.js';
 import { writeForAccount } from '../services/changes.js';
 import { liveUpload, touchChunks } from '../services/chunks.js';
 import { findNode } from '../services/nodes.js';
 import { array, base64url, id16, id32, integer, onlyKeys, optional, readJson } from '../validate.js';
-import { MAX_METADATA } from './auth.js';
 import { refuseOtherMethods } from './method.js';
 
-export const MAX_CHUNKS_PER_VERSION = 100_000;
 const MAX_MANIFEST = 13 + 72 * MAX_CHUNKS_PER_VERSION + 4096; // format §7, plus record overhead and padding slack
 const ROWS_PER_INSERT = 5000;
 

@@ -17,14 +17,14 @@ export async function recordChange(tx: Tx, accountId: string, nodeId: string, op
   return row.cursor;
 }
 
-export type Record = (nodeId: string, op: ChangeOp) => Promise<number>;
+export type RecordChange = (nodeId: string, op: ChangeOp) => Promise<number>;
 
 /**
  * Runs `work` in a transaction for one account; `record` appends changes. After a successful
  * commit, emits `changed` with the last cursor written (nothing is emitted on rollback).
  */
 export async function writeForAccount<T>(
-  ctx: AppContext, accountId: string, work: (tx: Tx, record: Record) => Promise<T>,
+  ctx: AppContext, accountId: string, work: (tx: Tx, record: RecordChange) => Promise<T>,
 ): Promise<T> {
   let cursor: number | null = null;
   const result = await ctx.db.transaction(async (tx) =>

@@ -1,0 +1,15 @@
+// Size limits of what clients send (docs/api.md "Conventions").
+
+/** A chunk record: at most 4 MiB of content plus record overhead (format §6.1, §2). */
+export const MAX_CHUNK_BYTES = 4 * 1024 * 1024 + 1024;
+/** JSON bodies in general, and a version commit (manifest + chunk ids). */
+export const MAX_JSON_BYTES = 1024 * 1024;
+export const MAX_COMMIT_BYTES = 32 * 1024 * 1024;
+/** A wrapped node secret (an HPKE record is 82 bytes, format §2). */
+export const MAX_WRAPPED_KEY = 1024;
+/** A metadata record (format §5.3), padded. */
+export const MAX_METADATA = 64 * 1024;
+/** A key slot (format §4.3). */
+export const MAX_SLOT = 1024;
+/** Chunks in one version: 100,000 × ~1 MiB average is a ~100 GB file. */
+export const MAX_CHUNKS_PER_VERSION = 100_000;
