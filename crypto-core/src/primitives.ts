@@ -4,11 +4,11 @@
 // @noble/curves otherwise; the test suite cross-checks both paths.
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { hkdf as nobleHkdf } from '@noble/hashes/hkdf.js';
-import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { fail } from './errors';
 import { concat } from './bytes';
 import { cryptoBackend, owned } from './backend';
+import { hmacKeyState, hmacSha256Fast, hmacWithState } from './sha256';
 
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
 
@@ -68,16 +68,16 @@ export async function hmacSha256(key: Uint8Array | CryptoKey, msg: Uint8Array): 
 
 /** Synchronous HMAC for short messages (names, challenges), where a WebCrypto round trip dominates. */
 export function hmacSha256Sync(key: Uint8Array, msg: Uint8Array): Uint8Array {
-  return nobleHmac(nobleSha256, key, msg);
+  return hmacSha256Fast(key, msg);
 }
 
 // HMAC keyed with HashLen zero bytes (HKDF-Extract with an empty salt, RFC 5869): the keyed inner
-// and outer states are computed once and cloned per use, saving two of four compressions.
-const ZERO_KEY_HMAC = nobleHmac.create(nobleSha256, new Uint8Array(32));
+// and outer states are computed once, saving two of four compressions per use.
+const ZERO_KEY_STATE = hmacKeyState(new Uint8Array(32));
 
 /** HMAC(32 zero bytes, msg) = HKDF-Extract(salt = "", msg). */
 export function hmacZeroKey(msg: Uint8Array): Uint8Array {
-  return ZERO_KEY_HMAC.clone().update(msg).digest();
+  return hmacWithState(ZERO_KEY_STATE, msg);
 }
 
 export async function sha256(msg: Uint8Array): Promise<Uint8Array> {
@@ -89,11 +89,11 @@ export async function sha256(msg: Uint8Array): Promise<Uint8Array> {
 export function hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   if (length > 32 || length < 1) return nobleHkdf(nobleSha256, ikm, salt.length === 0 ? undefined : salt, info, length);
   // One output block: PRK = HMAC(salt, ikm); OKM = HMAC(PRK, info || 0x01)[0 .. length).
-  const prk = salt.length === 0 ? hmacZeroKey(ikm) : nobleHmac(nobleSha256, salt, ikm);
+  const prk = salt.length === 0 ? hmacZeroKey(ikm) : hmacSha256Fast(salt, ikm);
   const msg = new Uint8Array(info.length + 1);
   msg.set(info);
   msg[info.length] = 1;
-  const t = nobleHmac(nobleSha256, prk, msg);
+  const t = hmacSha256Fast(prk, msg);
   prk.fill(0);
   if (length === 32) return t;
   const out = t.slice(0, length);

@@ -113,6 +113,23 @@ describe('WebCrypto agrees with @noble', () => {
     );
   });
 
+  it('the synchronous SHA-256 / HMAC / HKDF (src/sha256.ts) equal @noble at every block boundary', async () => {
+    const { sha256Sync } = await import('../src/sha256');
+    const { hkdf: nobleHkdf } = await import('@noble/hashes/hkdf.js');
+    for (let n = 0; n <= 200; n++) {
+      const m = Uint8Array.from({ length: n }, (_, i) => (i * 7 + n) & 255);
+      expect(toHexString(sha256Sync(m))).toBe(toHexString(sha256(m)));
+      expect(toHexString(p.hmacZeroKey(m))).toBe(toHexString(hmac(sha256, new Uint8Array(32), m)));
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 32 }), (k, m, len) => {
+        expect(toHexString(p.hmacSha256Sync(k, m))).toBe(toHexString(hmac(sha256, k, m)));
+        expect(toHexString(p.hkdf(m, k, k, len))).toBe(toHexString(nobleHkdf(sha256, m, k.length ? k : undefined, k, len)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('X25519', async () => {
     await fc.assert(
       fc.asyncProperty(bytes(32), bytes(32), async (a, b) => {
