@@ -175,6 +175,23 @@ async function listAll(path: string): Promise<ServerNode[]> {
   }
 }
 
+/** Lists a folder page by page, decrypting each page while the next one is fetched. */
+async function listStreaming(folderId: string, onBatch: (batch: Entry[]) => void): Promise<Entry[]> {
+  await ensure(folderId);
+  const path = `${nodePath(folderId)}/children`;
+  type Page = { items: ServerNode[]; next: string | null };
+  const fetchPage = (after: string | null) => api<Page>(`${path}?limit=1000${after ? `&after=${after}` : ''}`);
+  const out: Entry[] = [];
+  let pending: Promise<Page> | null = fetchPage(null);
+  while (pending) {
+    const page: Page = await pending;
+    pending = page.next && page.items.length > 0 ? fetchPage(page.next) : null;
+    pending?.catch(() => {}); // observed when awaited
+    out.push(...(await openMany(page.items, onBatch)));
+  }
+  return out;
+}
+
 async function sha256b64(bytes: Uint8Array): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
   let s = '';
@@ -270,15 +287,11 @@ const impl: Impl = {
   },
 
   async list(folderId) {
-    await ensure(folderId);
-    const nodes = await listAll(`${nodePath(folderId)}/children`);
-    return openMany(nodes, (batch) => this.emit(batch));
+    return listStreaming(folderId, (batch) => this.emit(batch));
   },
 
   async linkList(folderId) {
-    await ensure(folderId);
-    const nodes = await listAll(`${nodePath(folderId)}/children`);
-    return openMany(nodes, (batch) => this.emit(batch));
+    return listStreaming(folderId, (batch) => this.emit(batch));
   },
 
   async entries(ids) {
