@@ -70,21 +70,22 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     if (!createHash('sha256').update(data).digest().equals(expected)) {
       throw new ApiError(400, 'DIGEST_MISMATCH', 'The body does not match Content-Digest');
     }
-    await liveUpload(ctx.db, accountId, uploadId, ctx.config.uploadTtlSeconds);
     const key = blobKey(accountId, chunkId);
 
-    // Already stored: attach it to the upload, nothing to write.
+    // One transaction: the upload must be live; a chunk already stored is just attached to it;
+    // otherwise the quota is checked before any byte is stored.
     const known = await ctx.db.transaction(async (tx) => {
+      await liveUpload(tx, accountId, uploadId, ctx.config.uploadTtlSeconds);
       const present = await touchChunks(tx, accountId, [chunkId]);
-      if (present.size === 0) return false;
-      await attachToUpload(tx, accountId, uploadId, [chunkId]);
-      return true;
+      if (present.size > 0) {
+        await attachToUpload(tx, accountId, uploadId, [chunkId]);
+        return true;
+      }
+      const [account] = await tx.select({ used: accounts.usedBytes }).from(accounts).where(eq(accounts.id, accountId));
+      if (!account || account.used + data.byteLength > ctx.config.quotaBytes) throw quotaExceeded();
+      return false;
     });
     if (known) return c.body(null, 200);
-
-    // Quota before any byte is stored.
-    const [account] = await ctx.db.select({ used: accounts.usedBytes }).from(accounts).where(eq(accounts.id, accountId));
-    if (!account || account.used + data.byteLength > ctx.config.quotaBytes) throw quotaExceeded();
 
     await ctx.blobs.put(key, data);
     const created = await ctx.db.transaction(async (tx) => {
