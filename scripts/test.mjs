@@ -22,7 +22,7 @@ function run(title, command, args) {
 }
 
 // Every tsconfig: each workspace's sources, and the ones covering tests, benchmarks and scripts.
-const tsconfigs = ['crypto-core', 'crypto-core/test', 'server', 'desktop-agent', 'web', 'tests'];
+const tsconfigs = ['crypto-core', 'crypto-core/test', 'server', 'desktop-agent', 'web', 'web/tsconfig.node.json', 'tests'];
 const failedTypecheck = [];
 for (const p of tsconfigs) {
   if (run(`type-check ${p}`, 'npx', ['tsc', '-p', p, '--noEmit']) !== 0) failedTypecheck.push(p);
