@@ -28,6 +28,21 @@ export const nodeCryptoBackend: CryptoBackend = {
     const tail = c.final();
     return Buffer.concat([head, tail, c.getAuthTag()]);
   },
+  aesGcmSealInto(key, nonce, pt, aad, out) {
+    // In 64 KiB steps: each update() output is a small, reused heap allocation, copied once into
+    // the record, instead of one fresh multi-MiB buffer per chunk.
+    const c = nc.createCipheriv('aes-256-gcm', key, nonce);
+    c.setAAD(aad);
+    let at = 0;
+    for (let i = 0; i < pt.length; i += 65536) {
+      const part = c.update(pt.subarray(i, Math.min(pt.length, i + 65536)));
+      out.set(part, at);
+      at += part.length;
+    }
+    const tail = c.final();
+    out.set(tail, at);
+    out.set(c.getAuthTag(), at + tail.length);
+  },
   aesGcmOpen(key, nonce, ctAndTag, aad) {
     if (ctAndTag.length < 16) throw new Error('too short');
     const d = nc.createDecipheriv('aes-256-gcm', key, nonce);

@@ -13,6 +13,11 @@ export interface CryptoBackend {
    * (any error) when it fails; crypto-core reports AUTH_FAILED.
    */
   aesGcmOpen(key: Uint8Array, nonce: Uint8Array, ctAndTag: Uint8Array, aad: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Optional form of aesGcmSeal that writes ct || tag into `out` (exactly pt.length + 16 bytes, a
+   * view into the record being built), saving a multi-MiB allocation and copy per chunk.
+   */
+  aesGcmSealInto?(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array, out: Uint8Array): void | Promise<void>;
   /** HMAC-SHA256(key, msg), 32 bytes. `msg` may be a view into a larger buffer (a chunk). */
   hmacSha256(key: Uint8Array, msg: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /** X25519(privateKey, publicKey) on raw 32-byte keys (RFC 7748); throw for a rejected key. crypto-core checks the all-zero output. */
@@ -31,7 +36,9 @@ export function setCryptoBackend(backend: CryptoBackend | null): void {
     for (const f of ['aesGcmSeal', 'aesGcmOpen', 'hmacSha256'] as const) {
       if (typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
     }
-    if (backend.x25519 !== undefined && typeof backend.x25519 !== 'function') throw new TypeError('backend.x25519 must be a function');
+    for (const f of ['x25519', 'aesGcmSealInto'] as const) {
+      if (backend[f] !== undefined && typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
+    }
   }
   current = backend;
 }

@@ -1,7 +1,7 @@
 // Chunk ids and chunk records (format §6.2, §6.3).
 import { fail } from './errors';
 import { assertBytes, concat, idBytes, toHex, utf8 } from './bytes';
-import { aesGcmOpen, hmacSha256, hmacSha256Sync, importAesKey, NONCE_BYTES } from './primitives';
+import { aesGcmOpen, hmacSha256, hmacSha256Sync, importAesKey, NONCE_BYTES, TAG_BYTES } from './primitives';
 import { cryptoBackend, owned } from './backend';
 import { vaultInternals, type Vault } from './account';
 import { aeadRecordLength, checkHeader, HEADER_BYTES, RECORD_VERSION, RecordType } from './record';
@@ -47,26 +47,35 @@ export async function sealPaddedChunk(
   aad.set(CHUNK_HEADER, 0);
   aad.set(CHUNK_LABEL, HEADER_BYTES);
   aad.set(id, HEADER_BYTES + CHUNK_LABEL.length);
-  let sealing: Promise<ArrayBuffer | Uint8Array> | Uint8Array;
-  if (backend) {
-    sealing = backend.aesGcmSeal(chunkKey, nonce, body, aad);
+  let record: Uint8Array;
+  if (backend?.aesGcmSealInto) {
+    // Encrypt straight into the record: no intermediate ciphertext buffer.
+    record = new Uint8Array(HEADER_BYTES + NONCE_BYTES + body.length + TAG_BYTES);
+    const sealing = backend.aesGcmSealInto(chunkKey, nonce, body, aad, record.subarray(HEADER_BYTES + NONCE_BYTES));
+    release?.(); // a backend must not read `body` after aesGcmSealInto returned (see backend.ts)
+    await sealing;
   } else {
-    const key = await importAesKey(chunkKey, 'encrypt');
-    sealing = globalThis.crypto.subtle.encrypt(
-      { name: 'AES-GCM', iv: nonce as Uint8Array<ArrayBuffer>, additionalData: aad as Uint8Array<ArrayBuffer>, tagLength: 128 },
-      key,
-      body as Uint8Array<ArrayBuffer>,
-    );
+    let sealing: Promise<ArrayBuffer | Uint8Array> | Uint8Array;
+    if (backend) {
+      sealing = backend.aesGcmSeal(chunkKey, nonce, body, aad);
+    } else {
+      const key = await importAesKey(chunkKey, 'encrypt');
+      sealing = globalThis.crypto.subtle.encrypt(
+        { name: 'AES-GCM', iv: nonce as Uint8Array<ArrayBuffer>, additionalData: aad as Uint8Array<ArrayBuffer>, tagLength: 128 },
+        key,
+        body as Uint8Array<ArrayBuffer>,
+      );
+    }
+    // WebCrypto copies its input before encrypt() returns, so the caller may reuse `body` now; a
+    // backend must likewise not read `body` after aesGcmSeal returned (its promise may be pending).
+    release?.();
+    const out = await sealing;
+    const ct = out instanceof Uint8Array ? out : new Uint8Array(out);
+    record = new Uint8Array(HEADER_BYTES + NONCE_BYTES + ct.length);
+    record.set(ct, HEADER_BYTES + NONCE_BYTES);
   }
-  // WebCrypto copies its input before encrypt() returns, so the caller may reuse `body` now; a
-  // backend must likewise not read `body` after aesGcmSeal returned (its promise may be pending).
-  release?.();
-  const out = await sealing;
-  const ct = out instanceof Uint8Array ? out : new Uint8Array(out);
-  const record = new Uint8Array(HEADER_BYTES + NONCE_BYTES + ct.length);
   record.set(CHUNK_HEADER, 0);
   record.set(nonce, HEADER_BYTES);
-  record.set(ct, HEADER_BYTES + NONCE_BYTES);
   return { entry: { chunkId: toHex(id), chunkKey, plainLength, storedLength: record.length }, record };
 }
 

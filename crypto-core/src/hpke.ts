@@ -1,8 +1,8 @@
 // HPKE, RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / AES-256-GCM, single-shot
 // (format §1, §2 type 0x02), implemented directly from RFC 9180 §4, §5.1, §7.1:
 // - X25519 through WebCrypto deriveBits when the runtime has it (else @noble/curves);
-// - the key schedule (LabeledExtract / LabeledExpand on a few dozen bytes) synchronously with
-//   @noble/hashes HMAC, where a WebCrypto round trip per HMAC cost far more than the hash;
+// - the key schedule (LabeledExtract / LabeledExpand on a few dozen bytes) with the synchronous
+//   HMAC of sha256.ts, where a WebCrypto round trip per HMAC cost far more than the hash;
 // - AES-256-GCM through WebCrypto.
 // It replaced @hpke/core (which did ~25 async WebCrypto calls per Open); it passes the RFC 9180
 // vectors of this suite (crypto-core/test/hpke.test.ts).
@@ -14,6 +14,7 @@ import {
 } from './primitives';
 import { randomBytes } from './random';
 import { cryptoBackend } from './backend';
+import { hmacKeyState, hmacWithState, type HmacKeyState } from './sha256';
 
 export const HPKE_ENC_BYTES = 32; // Nenc of DHKEM(X25519, HKDF-SHA256)
 const N_SECRET = 32; // Nsecret, Nsk
@@ -33,6 +34,7 @@ const L_INFO_HASH = utf8('info_hash');
 const L_SECRET = utf8('secret');
 const L_KEY = utf8('key');
 const L_BASE_NONCE = utf8('base_nonce');
+const SECRET_MSG = concat(HPKE_V1, HPKE_SUITE, L_SECRET); // LabeledExtract(., "secret", psk = "") message
 const EMPTY = new Uint8Array(0);
 const BASE_POINT = new Uint8Array(32); // u = 9
 BASE_POINT[0] = 9;
@@ -47,10 +49,13 @@ function labeledExtractNoSalt(suite: Uint8Array, label: Uint8Array, ikm: Uint8Ar
   }
 }
 
-/** LabeledExpand(prk, label, info, L) for L ≤ 32: one HMAC block of HKDF-Expand (RFC 5869). */
-function labeledExpand(prk: Uint8Array, suite: Uint8Array, label: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+/**
+ * LabeledExpand(prk, label, info, L) for L ≤ 32: one HMAC block of HKDF-Expand (RFC 5869).
+ * `prk` may be given as its precomputed HMAC key state.
+ */
+function labeledExpand(prk: Uint8Array | HmacKeyState, suite: Uint8Array, label: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   const msg = concat(new Uint8Array([0, length]), HPKE_V1, suite, label, info, new Uint8Array([1]));
-  const t = hmacSha256Sync(prk, msg);
+  const t = prk instanceof Int32Array ? hmacWithState(prk, msg) : hmacSha256Sync(prk, msg);
   if (length === t.length) return t;
   const out = t.slice(0, length);
   wipe(t);
@@ -83,13 +88,14 @@ function keySchedule(dh: Uint8Array, enc: Uint8Array, pkRm: Uint8Array, info: Ui
   const kemContext = concat(enc, pkRm);
   const shared = labeledExpand(eaePrk, KEM_SUITE, L_SHARED, kemContext, N_SECRET);
   // secret = LabeledExtract(shared_secret, "secret", psk = "")
-  const secretMsg = concat(HPKE_V1, HPKE_SUITE, L_SECRET);
-  const secret = hmacSha256Sync(shared, secretMsg);
+  const secret = hmacSha256Sync(shared, SECRET_MSG);
+  const secretState = hmacKeyState(secret); // keyed once for both expansions
   const ctx = keyScheduleContext(info);
   try {
-    return { key: labeledExpand(secret, HPKE_SUITE, L_KEY, ctx, N_K), nonce: labeledExpand(secret, HPKE_SUITE, L_BASE_NONCE, ctx, N_N) };
+    return { key: labeledExpand(secretState, HPKE_SUITE, L_KEY, ctx, N_K), nonce: labeledExpand(secretState, HPKE_SUITE, L_BASE_NONCE, ctx, N_N) };
   } finally {
     wipe(eaePrk, shared, secret);
+    secretState.fill(0);
   }
 }
 
