@@ -51,13 +51,22 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     setAlert('');
     try {
       const acc: Entry[] = [];
+      let scheduled = false;
+      let finished = false;
       const h = facade.begin('list', [id], (batch) => {
         if (seq !== loadSeq) return;
         acc.push(...(batch as Entry[]));
-        setEntries([...acc]);
-        setStatus(`Decrypting names: ${acc.length}…`);
+        if (scheduled) return;
+        scheduled = true; // coalesce batches: at most one re-sort and render per frame
+        requestAnimationFrame(() => {
+          scheduled = false;
+          if (seq !== loadSeq || finished) return;
+          setEntries([...acc]);
+          setStatus(`Decrypting names: ${acc.length}…`);
+        });
       });
       const [list, p] = await Promise.all([h.result, facade.call('path', id)]);
+      finished = true;
       if (seq !== loadSeq) return;
       setEntries(list);
       setPath(p);
