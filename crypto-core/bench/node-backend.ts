@@ -6,18 +6,21 @@ import type { CryptoBackend } from '../src/index.ts';
 
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
-// Imported private keys, by array: folder and account keys are reused for every child.
-const privateKeys = new WeakMap<Uint8Array, nc.KeyObject>();
+// Imported private keys, by array: folder and account keys are reused for every child. The bytes
+// are compared on every hit, so a caller reusing an array for another key gets a fresh import.
+const privateKeys = new WeakMap<Uint8Array, { bytes: Buffer; key: nc.KeyObject }>();
 
 function privateKey(raw: Uint8Array): nc.KeyObject {
-  let k = privateKeys.get(raw);
-  if (!k) {
-    const der = Buffer.concat([PKCS8_X25519_PREFIX, raw]);
-    k = nc.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  const hit = privateKeys.get(raw);
+  if (hit && hit.bytes.equals(raw)) return hit.key;
+  const der = Buffer.concat([PKCS8_X25519_PREFIX, raw]);
+  try {
+    const key = nc.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    privateKeys.set(raw, { bytes: Buffer.from(raw), key });
+    return key;
+  } finally {
     der.fill(0);
-    privateKeys.set(raw, k);
   }
-  return k;
 }
 
 export const nodeCryptoBackend: CryptoBackend = {

@@ -37,11 +37,13 @@ export async function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Ar
 export async function aesGcmOpen(key: Uint8Array, nonce: Uint8Array, ct: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
   const backend = cryptoBackend();
   if (backend) {
+    let out: Uint8Array;
     try {
-      return owned(await backend.aesGcmOpen(key, nonce, ct, aad));
+      out = await backend.aesGcmOpen(key, nonce, ct, aad);
     } catch {
       fail('AUTH_FAILED', 'authentication failed');
     }
+    return owned(out); // a backend returning something else is misuse (TypeError), not AUTH_FAILED
   }
   const k = await importAesKey(key, 'decrypt');
   let pt: ArrayBuffer;
