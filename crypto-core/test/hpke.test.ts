@@ -54,7 +54,7 @@ describe('RFC 9180 DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / AES-256-GCM, base 
   });
 });
 
-describe('fallback without WebCrypto X25519 (@noble via @hpke/dhkem-x25519)', () => {
+describe('fallback without WebCrypto X25519 (@noble/curves)', () => {
   afterEach(() => {
     primitives.forceNobleX25519(null);
     resetHpkeSuite();
