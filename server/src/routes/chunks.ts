@@ -88,7 +88,10 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     if (known) return c.body(null, 200);
 
     await ctx.blobs.put(key, data);
+    // (If this transaction fails, the blob just written stays without a row: harmless, but it is
+    // not collected. Deleting it here could race with a concurrent PUT of the same chunk.)
     const created = await ctx.db.transaction(async (tx) => {
+      await liveUpload(tx, accountId, uploadId, ctx.config.uploadTtlSeconds); // locks it until we attach
       const [row] = await tx.insert(chunks).values({ accountId, id: chunkId, size: data.byteLength })
         .onConflictDoUpdate({ target: [chunks.accountId, chunks.id], set: { touchedAt: sql`now()` } })
         .returning({ inserted: sql<boolean>`(xmax = 0)` });
