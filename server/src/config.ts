@@ -26,6 +26,8 @@ export interface Config {
   gcGraceSeconds: number;
   gcIntervalSeconds: number;
   uploadTtlSeconds: number;
+  /** A session unused this long ends. */
+  sessionIdleSeconds: number;
   logLevel: LogLevel;
   /** The web vault's build, served from the same origin. */
   webDist: string;
@@ -56,6 +58,7 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
     gcGraceSeconds: 3600,
     gcIntervalSeconds: 600,
     uploadTtlSeconds: 24 * 3600,
+    sessionIdleSeconds: 30 * 24 * 3600,
     logLevel: 'info',
     webDist: resolve(import.meta.dirname, '../../web/dist'),
     rateLimits: { account: { limit: 10, windowSeconds: 60 }, address: { limit: 60, windowSeconds: 60 } },
@@ -147,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     gcGraceSeconds: int('COFFER_GC_GRACE_SECONDS', base.gcGraceSeconds, 0),
     gcIntervalSeconds: int('COFFER_GC_INTERVAL_SECONDS', base.gcIntervalSeconds, 1),
     uploadTtlSeconds: int('COFFER_UPLOAD_TTL_SECONDS', base.uploadTtlSeconds, 1),
+    sessionIdleSeconds: int('COFFER_SESSION_IDLE_SECONDS', base.sessionIdleSeconds, 60),
     logLevel,
     webDist: resolve(env.COFFER_WEB_DIST || base.webDist),
     rateLimits: {

@@ -66,7 +66,12 @@ export function requireSession(ctx: AppContext) {
       }
     }
     const now = new Date();
-    if (now.getTime() - row.lastSeenAt.getTime() > LAST_SEEN_GRANULARITY_MS) {
+    const idleMs = now.getTime() - row.lastSeenAt.getTime();
+    if (idleMs > ctx.config.sessionIdleSeconds * 1000) {
+      await ctx.db.delete(sessions).where(eq(sessions.id, row.id));
+      throw unauthenticated();
+    }
+    if (idleMs > LAST_SEEN_GRANULARITY_MS) {
       await ctx.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.id, row.id));
     }
     c.set('session', { accountId: row.accountId, sessionId: row.id, client: row.client as ClientKind });

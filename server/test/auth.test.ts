@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { b64, hexId, kdfText, rand, signup, signupBody, startTestServer, type TestServer } from './helpers.js';
 
@@ -100,6 +101,15 @@ describe('accounts and sessions', () => {
     expect((await revoked.json()).code).toBe('UNAUTHENTICATED');
     expect((await c.request('POST', '/api/auth/logout')).status).toBe(204);
     expect((await c.request('GET', '/api/account')).status).toBe(401);
+  });
+
+  it('ends a session unused for longer than the idle limit', async () => {
+    const c = await signup(s.app);
+    expect((await c.request('GET', '/api/account')).status).toBe(200);
+    await s.ctx.db.execute(sql`update sessions set last_seen_at = now() - interval '31 days' where account_id = ${c.accountId}`);
+    const res = await c.request('GET', '/api/account');
+    expect(res.status).toBe(401);
+    expect((await res.json()).code).toBe('UNAUTHENTICATED');
   });
 
   it('changes the passphrase: old login key stops working, new one works', async () => {

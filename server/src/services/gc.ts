@@ -11,7 +11,7 @@
 import { and, eq, lt, sql } from 'drizzle-orm';
 import type { AppContext } from '../context.js';
 import { queryRows } from '../db/client.js';
-import { accounts, chunks, rateLimits, uploads } from '../db/schema/core.js';
+import { accounts, chunks, rateLimits, sessions, uploads } from '../db/schema/core.js';
 import { blobKey } from '../blob/store.js';
 import { describeError } from '../logger.js';
 
@@ -39,11 +39,13 @@ export async function collectChunk(ctx: AppContext, accountId: string, chunkId: 
   });
 }
 
-/** One collection pass: expired uploads, then unreferenced chunks older than the grace period. */
+/** One collection pass: expired uploads, idle sessions, old rate-limit windows, then unreferenced chunks past the grace period. */
 export async function collectGarbage(ctx: AppContext, options: { graceSeconds?: number; batch?: number } = {}): Promise<GcResult> {
   const grace = options.graceSeconds ?? ctx.config.gcGraceSeconds;
   const expired = await ctx.db.delete(uploads).where(lt(uploads.expiresAt, sql`now()`)).returning({ id: uploads.id });
   await ctx.db.delete(rateLimits).where(lt(rateLimits.windowStart, sql`now() - interval '1 day'`));
+  await ctx.db.delete(sessions)
+    .where(lt(sessions.lastSeenAt, sql`now() - make_interval(secs => ${ctx.config.sessionIdleSeconds})`));
 
   const candidates = await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
     select c.account_id, c.id from chunks c
