@@ -3,7 +3,7 @@
 // Figures are throughput in MB/s (10^6 bytes per second) unless the name says otherwise.
 import * as c from '../src/index.ts';
 import { primitives } from '../src/internal.ts';
-import { nodeCryptoBackend } from './node-backend.ts';
+import { nodeCryptoBackend } from '../node/backend.ts';
 
 type Figures = Record<string, number | string>;
 

@@ -1,6 +1,7 @@
-// A CryptoBackend (crypto-core API.md, "Crypto backend") on node:crypto, for Node hosts (the CLI /
-// desktop agent may copy it). Used by the benchmark and by test/backend.test.ts, which checks that
-// records sealed through it open through WebCrypto and the other way round.
+// A CryptoBackend (crypto-core API.md, "Crypto backend") on node:crypto, for Node hosts; exported as
+// `@coffer/crypto-core/node` and installed by the `coffer` CLI at start-up. It lives outside src/ so
+// the core stays free of Node-only imports. test/backend.test.ts checks that records sealed through
+// it open through WebCrypto and the other way round.
 import * as nc from 'node:crypto';
 import type { CryptoBackend } from '../src/index.ts';
 

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as c from '../src/index';
 import { encryptStreamWith, hpkeOpen, hpkeSeal, setRandomSource } from '../src/internal';
-import { nodeCryptoBackend } from '../bench/node-backend';
+import { nodeCryptoBackend } from '../node/backend';
 import { collect, concatAll, hex, piecesOf, readVector, seededBytes, toHexString } from './helpers';
 
 const SMALL = { min: 64, avg: 256, max: 1024 };
