@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import WebSocket from 'ws';
 import { startServer, type RunningServer } from '../../tests/support/server.js';
+import { b64, hexId, kdfText } from '../test/helpers.js';
 
 export interface RealtimeBenchOptions {
   sockets?: number;
@@ -23,18 +24,6 @@ export interface RealtimeBenchOptions {
   crossProcess?: boolean;
 }
 
-const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
-const hexId = () => randomBytes(16).toString('hex');
-
-function kdfParams(): string {
-  const b = Buffer.alloc(26);
-  b[0] = 1;
-  b.writeUInt32BE(65536, 1);
-  b.writeUInt32BE(3, 5);
-  b[9] = 1;
-  randomBytes(16).copy(b, 10);
-  return b.toString('base64url');
-}
 
 async function post(url: string, body: unknown, token?: string): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(url, {
@@ -86,7 +75,7 @@ export async function runRealtimeBench(options: RealtimeBenchOptions = {}): Prom
       const id = hexId();
       const rootId = hexId();
       const res = await post(`${base}/api/auth/signup`, {
-        email: `${id}@bench.test`, accountId: id, kdf: kdfParams(),
+        email: `${id}@bench.test`, accountId: id, kdf: kdfText(),
         loginKey: b64(randomBytes(32)), recoveryLoginKey: b64(randomBytes(32)), accountPublicKey: b64(randomBytes(32)),
         slots: { passphrase: b64(randomBytes(80)), recovery: b64(randomBytes(80)) },
         root: { nodeId: rootId, wrappedKey: b64(randomBytes(98)), metadata: b64(randomBytes(286)) },

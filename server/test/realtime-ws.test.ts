@@ -6,19 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase, NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
 import { startServer, type RunningServer } from '../../tests/support/server.js';
+import { b64, hexId, kdfText } from './helpers.js';
 
-const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
-const hexId = () => randomBytes(16).toString('hex');
-
-function kdfParams(): string {
-  const b = Buffer.alloc(26);
-  b[0] = 1;
-  b.writeUInt32BE(65536, 1);
-  b.writeUInt32BE(3, 5);
-  b[9] = 1;
-  randomBytes(16).copy(b, 10);
-  return b.toString('base64url');
-}
 
 interface Account { token?: string; cookie?: string; csrfToken?: string; accountId: string; rootId: string }
 
@@ -29,7 +18,7 @@ async function signup(base: string, client: 'cli' | 'web' = 'cli'): Promise<Acco
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
-      email: `${accountId}@example.test`, accountId, kdf: kdfParams(),
+      email: `${accountId}@example.test`, accountId, kdf: kdfText(),
       loginKey: b64(randomBytes(32)), recoveryLoginKey: b64(randomBytes(32)), accountPublicKey: b64(randomBytes(32)),
       slots: { passphrase: b64(randomBytes(80)), recovery: b64(randomBytes(80)) },
       root: { nodeId: rootId, wrappedKey: b64(randomBytes(98)), metadata: b64(randomBytes(286)) },
