@@ -21,6 +21,10 @@ async function probePostgres(url: string): Promise<string | null> {
 }
 
 export default async function setup(): Promise<void> {
+  // Projects may list this setup too; the first run decides for all of them, so a part found
+  // missing is not found again through the defaults.
+  if (process.env.COFFER_TEST_ENV_PROBED) return;
+  process.env.COFFER_TEST_ENV_PROBED = '1';
   const strict = Boolean(process.env.CI);
   const missing: string[] = [];
 
