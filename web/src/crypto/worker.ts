@@ -433,45 +433,74 @@ const impl: Impl = {
       const baseVersion = k.node.version ?? 0;
       const chunks: Manifest['chunks'] = [];
       let done = 0;
-      // Chunks go up in small batches: one /chunks/check for the batch (deduplication), then the
-      // missing ones in parallel. Two batches in flight bound memory to ~ 2 × BATCH chunk records.
-      const BATCH = 4;
-      const inflight = new Set<Promise<void>>();
+      // A continuous pipeline (nothing waits for a whole batch): encryption runs ahead while ids are
+      // checked (/chunks/check, deduplication) and the missing chunks are PUT, PUTS at a time. A check
+      // starts as soon as the previous one answered, with every chunk encrypted meanwhile, so checks
+      // overlap the PUTs. Memory: at most HELD encrypted chunks wait for the server (≤ HELD × 4 MiB,
+      // ~HELD MiB on average), plus encryptStream's own (concurrency + 1) chunks.
+      type Item = { id: string; record: Uint8Array; plain: number };
+      const PUTS = 5; // of Chromium's 6 HTTP/1.1 connections per origin: the rest for checks and the UI
+      const HELD = 16;
+      const CHECK_MAX = 64;
       let failure: unknown = null;
-      const send = async (batch: { id: string; record: Uint8Array; plain: number }[]) => {
-        const { missing } = await api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: batch.map((c) => c.id) } });
-        const need = new Set(missing);
-        await Promise.all(
-          batch.map(async (c) => {
-            if (need.has(c.id)) {
-              await api(`/api/chunks/${c.id}?upload=${uploadId}`, {
-                method: 'PUT', body: c.record as Uint8Array<ArrayBuffer>,
-                headers: { 'Content-Type': 'application/octet-stream', 'Content-Digest': `sha-256=:${await sha256b64(c.record)}:` },
-              });
-            }
-            done += c.plain;
-            emit({ phase: ctl.paused ? 'paused' : 'uploading', bytesDone: done, bytesTotal: file.size });
-          }),
-        );
+      let held = 0;
+      let waiters: (() => void)[] = [];
+      const wake = () => { const w = waiters; waiters = []; for (const f of w) f(); };
+      const fail = (e: unknown) => { failure ??= e; wake(); };
+      const finish = (c: Item) => {
+        held--;
+        done += c.plain;
+        emit({ phase: ctl.paused ? 'paused' : 'uploading', bytesDone: done, bytesTotal: file.size });
+        wake();
       };
-      const flush = async (batch: { id: string; record: Uint8Array; plain: number }[]) => {
-        const p: Promise<void> = send(batch).catch((e) => { failure = e; }).finally(() => inflight.delete(p));
-        inflight.add(p);
-        if (inflight.size >= 2) await Promise.race(inflight);
+      const toPut: Item[] = [];
+      let putting = 0;
+      const pump = () => {
+        while (putting < PUTS && toPut.length > 0 && !failure) {
+          const c = toPut.shift()!;
+          putting++;
+          void (async () => {
+            await api(`/api/chunks/${c.id}?upload=${uploadId}`, {
+              method: 'PUT', body: c.record as Uint8Array<ArrayBuffer>,
+              headers: { 'Content-Type': 'application/octet-stream', 'Content-Digest': `sha-256=:${await sha256b64(c.record)}:` },
+            });
+          })().then(() => { putting--; finish(c); pump(); }, fail);
+        }
       };
-      let batch: { id: string; record: Uint8Array; plain: number }[] = [];
+      let toCheck: Item[] = [];
+      let checking = false;
+      const check = () => {
+        if (checking || toCheck.length === 0 || failure) return;
+        const b = toCheck.splice(0, CHECK_MAX);
+        checking = true;
+        api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: b.map((c) => c.id) } }).then(({ missing }) => {
+          const need = new Set(missing);
+          for (const c of b) {
+            if (need.has(c.id)) toPut.push(c);
+            else finish(c);
+          }
+          pump();
+          checking = false;
+          check();
+        }, fail);
+      };
+      const seen = new Set<string>();
       for await (const ec of encryptStream(v, file.stream(), { concurrency: 2 })) {
         await gate(ctl);
+        while (held >= HELD && !failure) await new Promise<void>((r) => waiters.push(r));
         if (failure) throw failure;
         chunks.push(ec.entry);
-        batch.push({ id: ec.entry.chunkId, record: ec.record, plain: ec.entry.plainLength });
-        if (batch.length >= BATCH) {
-          await flush(batch);
-          batch = [];
+        const c = { id: ec.entry.chunkId, record: ec.record, plain: ec.entry.plainLength };
+        held++;
+        if (seen.has(c.id)) {
+          finish(c); // the same chunk earlier in this file: already checked or sent
+          continue;
         }
+        seen.add(c.id);
+        toCheck.push(c);
+        check();
       }
-      if (batch.length > 0) await flush(batch);
-      await Promise.all(inflight);
+      while (held > 0 && !failure) await new Promise<void>((r) => waiters.push(r));
       if (failure) throw failure;
       await gate(ctl);
       emit({ phase: 'committing', bytesDone: done, bytesTotal: file.size });
@@ -577,7 +606,7 @@ async function streamOf(nodeId: string, version: number | null): Promise<Downloa
     const ver = await api<{ manifest: string }>(`${nodePath(nodeId)}/versions/${v}`);
     manifest = await openManifest(k.keys, v, unb64(ver.manifest));
   }
-  const it = decryptStream(manifest, (chunkId) => apiBytes(chunkPath(chunkId)), { concurrency: 3 })[Symbol.asyncIterator]();
+  const it = decryptStream(manifest, (chunkId) => apiBytes(chunkPath(chunkId)), { concurrency: 6 })[Symbol.asyncIterator]();
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
