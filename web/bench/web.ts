@@ -19,6 +19,8 @@ import { startServer } from '../../tests/support/server';
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
+const typeOf = new Map<number, string>(); // pid → Chromium process type (cmdline read once)
+
 /** Resident memory of a process and all its descendants (Linux /proc), in bytes, by Chromium process type. */
 async function treeRss(rootPid: number): Promise<Record<string, number>> {
   const children = new Map<number, number[]>();
@@ -38,12 +40,16 @@ async function treeRss(rootPid: number): Promise<Record<string, number>> {
   while (stack.length) {
     const p = stack.pop()!;
     const r = rss.get(p) ?? 0;
-    let type = 'browser';
-    try {
-      const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8');
-      const m = /--type=([a-z-]+)/.exec(cmd);
-      if (m) type = m[1] === 'utility' ? (/NetworkService/.test(cmd) ? 'network' : 'utility') : m[1]!;
-    } catch { /* gone */ }
+    let type = typeOf.get(p);
+    if (type === undefined) {
+      type = 'browser';
+      try {
+        const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8');
+        const m = /--type=([a-z-]+)/.exec(cmd);
+        if (m) type = m[1] === 'utility' ? (/NetworkService/.test(cmd) ? 'network' : 'utility') : m[1]!;
+        typeOf.set(p, type);
+      } catch { /* gone */ }
+    }
     out[type] = (out[type] ?? 0) + r;
     out.total! += r;
     stack.push(...(children.get(p) ?? []));

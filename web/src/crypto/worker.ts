@@ -625,7 +625,10 @@ async function streamOf(nodeId: string, version: number | null): Promise<Downloa
         await it.return?.(undefined);
       },
     },
-    { highWaterMark: 1 },
+    // Up to 4 verified chunks queued (≤ 16 MiB): the stream crosses two threads (worker → page →
+    // service worker), and with a queue of 1 each hop waited a round trip per chunk (measured:
+    // ~34 → ~49 MB/s for a 256 MiB download).
+    { highWaterMark: 4 },
   );
   return { stream, name: k.meta.name, mime: k.meta.mime, size: manifest.size };
 }

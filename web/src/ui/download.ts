@@ -75,7 +75,7 @@ function observed(
         return reader.cancel(reason);
       },
     },
-    { highWaterMark: 1 },
+    { highWaterMark: 4 },
   );
   return { stream, end };
 }
