@@ -4,7 +4,7 @@
 // Run: `npm run bench -- web` (size: COFFER_WEB_BENCH_MIB, default 1024).
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type CDPSession, type Page } from 'playwright-core';
@@ -230,10 +230,21 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
       }
     })();
 
+    // COFFER_WEB_BENCH_PROFILE=<dir>: CPU profiles of the page and the crypto worker during the upload.
+    const profileDir = process.env.COFFER_WEB_BENCH_PROFILE;
+    const profiled = profileDir ? [page.sessionId, ...page.workerSessions] : [];
+    for (const s of profiled) {
+      await b.send('Profiler.enable', {}, s);
+      await b.send('Profiler.start', {}, s);
+    }
     let t0 = performance.now();
     await page.setInputFiles('#upload-files', [file]);
     await page.until(`document.querySelector('[data-upload="large.bin"][data-phase="done"]')`, 3_600_000, 20);
     const upS = (performance.now() - t0) / 1000;
+    for (const [i, s] of profiled.entries()) {
+      const { profile } = await b.send<{ profile: unknown }>('Profiler.stop', {}, s);
+      await writeFile(join(profileDir!, `upload-${i === 0 ? 'page' : `worker${i}`}.cpuprofile`), JSON.stringify(profile));
+    }
     figures['upload MB/s (chunk + encrypt + check + PUT)'] = (sizeMiB * 2 ** 20) / 1e6 / upS;
     figures['upload seconds'] = upS;
 
