@@ -2,15 +2,16 @@
 // the server checks their digest and size, stores them under a per-account blob key and counts
 // them against the quota before any byte is written.
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
+import { queryRows } from '../db/client.js';
 import { accounts, chunks, uploads } from '../db/schema/core.js';
 import { blobKey } from '../blob/store.js';
 import { readBody } from '../body.js';
 import { ApiError, notFound } from '../errors.js';
 import { MAX_CHUNK_BYTES } from '../limits.js';
-import { attachToUpload, chunkReferenced, liveUpload, touchChunks } from '../services/chunks.js';
+import { attachToUpload, chunkReferenced, liveUpload, touchChunks, uploadNotFound } from '../services/chunks.js';
 import { findNode } from '../services/nodes.js';
 import { array, id16, id32, readJson } from '../validate.js';
 import { refuseOtherMethods } from './method.js';
@@ -72,41 +73,54 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     }
     const key = blobKey(accountId, chunkId);
 
-    // One transaction: the upload must be live; a chunk already stored is just attached to it;
-    // otherwise the quota is checked before any byte is stored.
-    const known = await ctx.db.transaction(async (tx) => {
-      await liveUpload(tx, accountId, uploadId, ctx.config.uploadTtlSeconds);
-      const present = await touchChunks(tx, accountId, [chunkId]);
-      if (present.size > 0) {
-        await attachToUpload(tx, accountId, uploadId, [chunkId]);
-        return true;
-      }
-      const [account] = await tx.select({ used: accounts.usedBytes }).from(accounts).where(eq(accounts.id, accountId));
-      if (!account || account.used + data.byteLength > ctx.config.quotaBytes) throw quotaExceeded();
-      return false;
-    });
-    if (known) return c.body(null, 200);
-
-    await ctx.blobs.put(key, data);
+    // A read without locks first: the upload must be live, and a chunk not yet stored must fit the
+    // quota before any byte is written. The transaction below re-checks both under locks; this
+    // read only spares a blob write that would be refused, without a second transaction per PUT
+    // (on PGlite every transaction queues behind the one connection).
+    const [pre] = await ctx.db.select({
+      used: accounts.usedBytes,
+      live: sql<boolean>`exists (select 1 from ${uploads} where ${uploads.id} = ${uploadId} and ${uploads.accountId} = ${accountId} and ${uploads.expiresAt} > now())`,
+      stored: sql<boolean>`exists (select 1 from ${chunks} where ${chunks.accountId} = ${accountId} and ${chunks.id} = ${chunkId})`,
+    }).from(accounts).where(eq(accounts.id, accountId));
+    if (!pre?.live) throw uploadNotFound();
+    if (!pre.stored) {
+      if (pre.used + data.byteLength > ctx.config.quotaBytes) throw quotaExceeded();
+      await ctx.blobs.put(key, data);
+    }
     // (If this transaction fails, the blob just written stays without a row: harmless, but it is
     // not collected. Deleting it here could race with a concurrent PUT of the same chunk.)
+    // One statement renews the upload (and locks it), inserts or touches the chunk row (locking it
+    // against the collector), charges the quota for a new row and attaches the chunk to the upload.
+    const expiresAt = new Date(Date.now() + ctx.config.uploadTtlSeconds * 1000);
     const created = await ctx.db.transaction(async (tx) => {
-      await liveUpload(tx, accountId, uploadId, ctx.config.uploadTtlSeconds); // locks it until we attach
-      const [row] = await tx.insert(chunks).values({ accountId, id: chunkId, size: data.byteLength })
-        .onConflictDoUpdate({ target: [chunks.accountId, chunks.id], set: { touchedAt: sql`now()` } })
-        .returning({ inserted: sql<boolean>`(xmax = 0)` });
-      const inserted = row?.inserted === true;
-      if (inserted) {
-        const [charged] = await tx.update(accounts).set({ usedBytes: sql`${accounts.usedBytes} + ${data.byteLength}` })
-          .where(and(eq(accounts.id, accountId), sql`${accounts.usedBytes} + ${data.byteLength} <= ${ctx.config.quotaBytes}`))
-          .returning({ used: accounts.usedBytes });
-        if (!charged) throw quotaExceeded();
-      }
-      // We hold the row lock now, so no collector can remove the blob; a collection that finished
-      // between our write and this transaction may have, though: write it again in that case.
-      if (!(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
-      await attachToUpload(tx, accountId, uploadId, [chunkId]);
-      return inserted;
+      const [result] = await queryRows<{ live: boolean; inserted: boolean; charged: boolean }>(tx, sql`
+        with up as (
+          update uploads set expires_at = ${expiresAt.toISOString()}
+          where id = ${uploadId} and account_id = ${accountId} and expires_at > now()
+          returning id
+        ), ins as (
+          insert into chunks (account_id, id, size) select ${accountId}, ${chunkId}, ${data.byteLength} from up
+          on conflict (account_id, id) do update set touched_at = now()
+          returning (xmax = 0) as inserted
+        ), charge as (
+          update accounts set used_bytes = used_bytes + ${data.byteLength}
+          where id = ${accountId} and exists (select 1 from ins where inserted)
+            and used_bytes + ${data.byteLength} <= ${ctx.config.quotaBytes}
+          returning 1
+        ), att as (
+          insert into upload_chunks (upload_id, account_id, chunk_id) select id, ${accountId}, ${chunkId} from up
+          on conflict do nothing
+        )
+        select exists (select 1 from up) as live,
+               coalesce((select inserted from ins), false) as inserted,
+               exists (select 1 from charge) as charged`);
+      if (!result?.live) throw uploadNotFound();
+      if (result.inserted && !result.charged) throw quotaExceeded();
+      // The chunk row is locked now, so no collector can remove the blob. When this PUT skipped the
+      // write because the chunk was stored, a collection (or a failed one) in between may have
+      // removed the blob: write it again in that case.
+      if (pre.stored && !(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
+      return result.inserted;
     });
     return c.body(null, created ? 201 : 200);
   });

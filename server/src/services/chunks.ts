@@ -41,7 +41,7 @@ export async function liveUpload(ex: Executor, accountId: string, uploadId: stri
   return row;
 }
 
-const uploadNotFound = () => new ApiError(404, 'UPLOAD_NOT_FOUND', 'No such upload, or it expired');
+export const uploadNotFound = () => new ApiError(404, 'UPLOAD_NOT_FOUND', 'No such upload, or it expired');
 
 /** Whether the account may read the chunk: a version or a live upload of the account references it. */
 export async function chunkReferenced(ex: Executor, accountId: string, chunkId: string): Promise<boolean> {
