@@ -11,6 +11,7 @@ import { sessions } from './db/schema/core.js';
 import { ApiError } from './errors.js';
 import type { Events } from './events.js';
 import type { Logger } from './logger.js';
+import { sessionCacheFor } from './session-cache.js';
 import { SESSION_COOKIE, csrfToken, hashToken, isTokenForm, safeEqual } from './sessions.js';
 
 export interface AppContext {
@@ -56,8 +57,14 @@ export function requireSession(ctx: AppContext) {
     }
     if (!token || !isTokenForm(token)) throw unauthenticated();
 
-    const [row] = await ctx.db.select().from(sessions).where(eq(sessions.tokenHash, hashToken(token))).limit(1);
-    if (!row) throw unauthenticated();
+    const tokenHash = hashToken(token);
+    const cache = sessionCacheFor(ctx);
+    let row = cache.get(tokenHash);
+    if (!row) {
+      [row] = await ctx.db.select().from(sessions).where(eq(sessions.tokenHash, tokenHash)).limit(1);
+      if (!row) throw unauthenticated();
+      cache.set(tokenHash, row);
+    }
 
     if (viaCookie && !SAFE_METHODS.has(c.req.method)) {
       const sent = c.req.header('x-csrf-token') ?? '';
@@ -69,10 +76,12 @@ export function requireSession(ctx: AppContext) {
     const idleMs = now.getTime() - row.lastSeenAt.getTime();
     if (idleMs > ctx.config.sessionIdleSeconds * 1000) {
       await ctx.db.delete(sessions).where(eq(sessions.id, row.id));
+      cache.clear();
       throw unauthenticated();
     }
     if (idleMs > LAST_SEEN_GRANULARITY_MS) {
       await ctx.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.id, row.id));
+      row.lastSeenAt = now; // the cached row too, so the next requests do not write again
     }
     c.set('session', { accountId: row.accountId, sessionId: row.id, client: row.client as ClientKind });
     await next();

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SESSION_CACHE_MS, SessionCache, sessionCacheFor, type SessionRow } from '../src/session-cache.js';
 import { b64, hexId, kdfText, rand, signup, signupBody, startTestServer, type TestServer } from './helpers.js';
 
 const json = (body: unknown, headers: Record<string, string> = {}) => ({
@@ -107,9 +108,18 @@ describe('accounts and sessions', () => {
     const c = await signup(s.app);
     expect((await c.request('GET', '/api/account')).status).toBe(200);
     await s.ctx.db.execute(sql`update sessions set last_seen_at = now() - interval '31 days' where account_id = ${c.accountId}`);
+    sessionCacheFor(s.ctx).clear(); // as SESSION_CACHE_MS passing would: the row is read again
     const res = await c.request('GET', '/api/account');
     expect(res.status).toBe(401);
     expect((await res.json()).code).toBe('UNAUTHENTICATED');
+  });
+
+  it('stops honouring a session deleted behind its back (another process) once the cache entry is old', async () => {
+    const c = await signup(s.app);
+    expect((await c.request('GET', '/api/account')).status).toBe(200);
+    await s.ctx.db.execute(sql`delete from sessions where account_id = ${c.accountId}`);
+    await new Promise((r) => setTimeout(r, SESSION_CACHE_MS + 50));
+    expect((await c.request('GET', '/api/account')).status).toBe(401);
   });
 
   it('changes the passphrase: old login key stops working, new one works', async () => {
@@ -146,5 +156,29 @@ describe('accounts and sessions', () => {
     // Even the right key is refused while limited: guessing cannot go on.
     const right = await s.app.request('/api/auth/login', json({ email: c.email, loginKey: c.loginKey, client: 'cli' }));
     expect(right.status).toBe(429);
+  });
+});
+
+describe('session cache', () => {
+  const row = (id: string): SessionRow => ({
+    id, accountId: hexId(), tokenHash: id, client: 'cli', createdAt: new Date(), lastSeenAt: new Date(),
+  });
+
+  it('answers for SESSION_CACHE_MS, then asks the database again', () => {
+    const cache = new SessionCache();
+    const r = row('a');
+    cache.set('a', r, 1000);
+    expect(cache.get('a', 1000 + SESSION_CACHE_MS)).toBe(r);
+    expect(cache.get('a', 1001 + SESSION_CACHE_MS)).toBeUndefined();
+    expect(cache.get('a', 1000)).toBeUndefined(); // the stale entry was dropped
+  });
+
+  it('forgets everything on clear', () => {
+    const cache = new SessionCache();
+    cache.set('a', row('a'), 0);
+    cache.set('b', row('b'), 0);
+    cache.clear();
+    expect(cache.get('a', 0)).toBeUndefined();
+    expect(cache.get('b', 0)).toBeUndefined();
   });
 });

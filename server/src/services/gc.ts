@@ -14,6 +14,7 @@ import { queryRows } from '../db/client.js';
 import { accounts, chunks, rateLimits, sessions, uploads } from '../db/schema/core.js';
 import { blobKey } from '../blob/store.js';
 import { describeError } from '../logger.js';
+import { sessionCacheFor } from '../session-cache.js';
 
 export interface GcResult { expiredUploads: number; deletedChunks: number; freedBytes: number }
 
@@ -46,6 +47,7 @@ export async function collectGarbage(ctx: AppContext, options: { graceSeconds?: 
   await ctx.db.delete(rateLimits).where(lt(rateLimits.windowStart, sql`now() - interval '1 day'`));
   await ctx.db.delete(sessions)
     .where(lt(sessions.lastSeenAt, sql`now() - make_interval(secs => ${ctx.config.sessionIdleSeconds})`));
+  sessionCacheFor(ctx).clear();
 
   const candidates = await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
     select c.account_id, c.id from chunks c
