@@ -24,6 +24,16 @@ import { serveWeb } from './static.js';
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; connect-src 'self'; "
   + "img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+const SECURITY_HEADERS: ReadonlyArray<[string, string]> = [
+  ['Content-Security-Policy', CSP],
+  ['X-Content-Type-Options', 'nosniff'],
+  ['Referrer-Policy', 'no-referrer'],
+  ['X-Frame-Options', 'DENY'],
+  ['Cross-Origin-Opener-Policy', 'same-origin'],
+  ['Cross-Origin-Resource-Policy', 'same-origin'],
+  ['Permissions-Policy', 'camera=(), microphone=(), geolocation=()'],
+];
+
 export interface CofferApp {
   app: Hono<AppEnv>;
   metrics: Metrics;
@@ -38,9 +48,8 @@ function errorBody(c: Context, err: ApiError) {
   return c.json({ code: err.code, message: err.message, ...err.details }, err.status);
 }
 
-function limitFor(method: string, path: string): { size: number; error: ApiError } {
-  const size = method === 'POST' && /^\/api\/nodes\/[^/]+\/versions$/.test(path) ? MAX_COMMIT_BYTES : MAX_JSON_BYTES;
-  return { size, error: new ApiError(413, 'BODY_TOO_LARGE', `The request body is over ${size} bytes`) };
+function limitFor(method: string, path: string): number {
+  return method === 'POST' && /^\/api\/nodes\/[^/]+\/versions$/.test(path) ? MAX_COMMIT_BYTES : MAX_JSON_BYTES;
 }
 
 export function createApp(ctx: AppContext): CofferApp {
@@ -50,19 +59,17 @@ export function createApp(ctx: AppContext): CofferApp {
   const closers: CofferApp['closers'] = [];
 
   // Edge: security headers, metrics and one log line per request (path only, never the query).
+  // Headers are set before the handler runs, so they go into the response it builds (a route may
+  // still replace one, e.g. Cache-Control of immutable chunks); setting them afterwards would make
+  // the server copy every response.
   app.use('*', async (c, next) => {
     const started = performance.now();
+    const api = c.req.path.startsWith('/api/');
+    for (const [name, value] of SECURITY_HEADERS) c.header(name, value);
+    if (api) c.header('Cache-Control', 'no-store');
     await next();
     const seconds = (performance.now() - started) / 1000;
-    c.header('Content-Security-Policy', CSP);
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'no-referrer');
-    c.header('X-Frame-Options', 'DENY');
-    c.header('Cross-Origin-Opener-Policy', 'same-origin');
-    c.header('Cross-Origin-Resource-Policy', 'same-origin');
-    c.header('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
-    if (c.req.path.startsWith('/api/') && !c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
-    const matched = c.req.path.startsWith('/api/') || c.req.path === '/healthz' || c.req.path === '/metrics';
+    const matched = api || c.req.path === '/healthz' || c.req.path === '/metrics';
     const route = c.res.status === 404 && matched ? 'unmatched' : matched ? routePath(c) : 'static';
     metrics.observe(c.req.method, route, c.res.status, seconds);
     ctx.logger.info('request', {
@@ -72,9 +79,14 @@ export function createApp(ctx: AppContext): CofferApp {
 
   app.use('/api/*', async (c, next) => {
     // Chunk uploads read their raw body themselves, with their own limit (routes/chunks.ts).
+    // GET and HEAD handlers never read a body (and looking for one costs a full Request object).
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
     if (c.req.method === 'PUT' && c.req.path.startsWith('/api/chunks/')) return next();
-    const { size, error } = limitFor(c.req.method, c.req.path);
-    return bodyLimit({ maxSize: size, onError: () => { throw error; } })(c, next);
+    const size = limitFor(c.req.method, c.req.path);
+    return bodyLimit({
+      maxSize: size,
+      onError: () => { throw new ApiError(413, 'BODY_TOO_LARGE', `The request body is over ${size} bytes`); },
+    })(c, next);
   });
 
   app.onError((err, c) => {
