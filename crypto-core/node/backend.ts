@@ -3,7 +3,29 @@
 // the core stays free of Node-only imports. test/backend.test.ts checks that records sealed through
 // it open through WebCrypto and the other way round.
 import * as nc from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { CryptoBackend } from '../src/index.ts';
+
+type NativeArgon2 = typeof import('argon2');
+let nativeArgon2: NativeArgon2 | null | undefined;
+
+/**
+ * The `argon2` package (libargon2's optimised C code through a prebuilt Node-API addon), loaded on
+ * first use so commands that never derive a passphrase key do not pay its ~10 ms load. null when it
+ * cannot load on this platform: crypto-core then falls back to hash-wasm (same bytes, ~1.5x slower).
+ */
+function loadNativeArgon2(): NativeArgon2 | null {
+  if (nativeArgon2 === undefined) {
+    try {
+      nativeArgon2 = createRequire(import.meta.url)('argon2') as NativeArgon2;
+    } catch {
+      nativeArgon2 = null;
+    }
+  }
+  return nativeArgon2;
+}
+
+const bufferView = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
@@ -63,6 +85,16 @@ export const nodeCryptoBackend: CryptoBackend = {
   },
   hmacSha256(key, msg) {
     return nc.createHmac('sha256', key).update(msg).digest();
+  },
+  async argon2id(password, salt, { m, t, p, hashLength }) {
+    const argon2 = loadNativeArgon2();
+    if (!argon2) return null;
+    // Raw output, version 0x13, no secret or associated data: exactly RFC 9106 Argon2id as hash-wasm
+    // computes it (test/argon2.test.ts). The package copies the password into a Buffer of its own
+    // that we cannot wipe; hash-wasm likewise leaves it in its WebAssembly memory.
+    return argon2.hash(bufferView(password), {
+      raw: true, type: argon2.argon2id, version: 0x13, memoryCost: m, timeCost: t, parallelism: p, hashLength, salt: bufferView(salt),
+    });
   },
   x25519(sk, pk) {
     const publicKey = nc.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(pk).toString('base64url') }, format: 'jwk' });

@@ -4,7 +4,7 @@
 // change: a backend computes the same functions, and records sealed with one backend open with
 // any other (crypto-core/test/backend.test.ts).
 
-/** Byte-level AES-256-GCM, HMAC-SHA256 and (optionally) X25519. Results may be sync or async. */
+/** Byte-level AES-256-GCM, HMAC-SHA256 and (optionally) X25519 and Argon2id. Results may be sync or async. */
 export interface CryptoBackend {
   /** AES-256-GCM with a 96-bit nonce and a 128-bit tag: returns ct || tag. */
   aesGcmSeal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Uint8Array | Promise<Uint8Array>;
@@ -22,6 +22,14 @@ export interface CryptoBackend {
   hmacSha256(key: Uint8Array, msg: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /** X25519(privateKey, publicKey) on raw 32-byte keys (RFC 7748); throw for a rejected key. crypto-core checks the all-zero output. */
   x25519?(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Optional Argon2id (RFC 9106, version 0x13, no secret, no associated data) of `password` and
+   * `salt`: `m` KiB, `t` passes, `p` lanes, `hashLength` bytes out. It must give exactly the bytes
+   * of the built-in hash-wasm path (format §4.1); crypto-core has checked the parameters first.
+   * Resolving to null means "not available here" (e.g. a native module that failed to load):
+   * crypto-core then uses hash-wasm.
+   */
+  argon2id?(password: Uint8Array, salt: Uint8Array, params: { m: number; t: number; p: number; hashLength: number }): Promise<Uint8Array | null>;
 }
 
 let current: CryptoBackend | null = null;
@@ -36,7 +44,7 @@ export function setCryptoBackend(backend: CryptoBackend | null): void {
     for (const f of ['aesGcmSeal', 'aesGcmOpen', 'hmacSha256'] as const) {
       if (typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
     }
-    for (const f of ['x25519', 'aesGcmSealInto'] as const) {
+    for (const f of ['x25519', 'aesGcmSealInto', 'argon2id'] as const) {
       if (backend[f] !== undefined && typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
     }
   }

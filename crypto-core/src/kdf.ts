@@ -1,11 +1,13 @@
 // Passphrase key derivation (format §4.1): Argon2id via hash-wasm (WebAssembly, same code in Node,
-// browsers and workers), then HKDF into the login key and the passphrase KEK.
+// browsers and workers) or a backend's native Argon2id (the Node CLI), then HKDF into the login key
+// and the passphrase KEK.
 import { argon2id } from 'hash-wasm';
 import { fail } from './errors';
 import { assertBytes, assertString, fromBase64Url, toBase64Url, utf8, wipe } from './bytes';
 import { hkdf } from './primitives';
 import { asKek, type Kek } from './keys';
 import { randomBytes } from './random';
+import { cryptoBackend, owned } from './backend';
 
 export interface KdfParams { m: number; t: number; p: number; salt: Uint8Array }
 
@@ -65,6 +67,18 @@ export async function argon2idFromText(text: string, kdf: KdfParams): Promise<Ui
   checkKdfParams(kdf);
   const password = utf8(text.normalize('NFC'));
   try {
+    // hash-wasm refuses an empty password (a plain Error); the backend is skipped for it so that an
+    // empty passphrase or link password fails the same way on every platform.
+    const backend = password.length > 0 ? cryptoBackend() : null;
+    const native = await backend?.argon2id?.(password, kdf.salt, { m: kdf.m, t: kdf.t, p: kdf.p, hashLength: 32 });
+    if (native != null) {
+      const out = owned(native);
+      if (out.length !== 32) {
+        wipe(out);
+        throw new TypeError('crypto backend argon2id must return hashLength bytes');
+      }
+      return out;
+    }
     return await argon2id({
       password, salt: kdf.salt, iterations: kdf.t, memorySize: kdf.m, parallelism: kdf.p, hashLength: 32, outputType: 'binary',
     });
