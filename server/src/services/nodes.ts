@@ -17,13 +17,28 @@ export function nodeJson(n: NodeRow) {
 
 const ID = /^[0-9a-f]{32}$/;
 
+const byId = (ex: Executor) => ex.select().from(nodes)
+  .where(and(eq(nodes.accountId, sql.placeholder('accountId')), eq(nodes.id, sql.placeholder('id')))).limit(1);
+
+/** The plain lookup, built once per executor: the most frequent query of the server. */
+const prepared = new WeakMap<Executor, ReturnType<ReturnType<typeof byId>['prepare']>>();
+
 /** The node, or 404 NOT_FOUND (also for malformed ids and other accounts' nodes). */
 export async function findNode(ex: Executor, accountId: string, id: string, lock = false): Promise<NodeRow> {
   if (!ID.test(id)) throw notFound('No such node');
-  const q = ex.select().from(nodes).where(and(eq(nodes.accountId, accountId), eq(nodes.id, id))).limit(1);
-  // NO KEY UPDATE: does not block foreign-key checks of other transactions on this row (a move
-  // into this folder), which FOR UPDATE would, and deadlock against a concurrent move.
-  const [row] = lock ? await q.for('no key update') : await q;
+  let row: NodeRow | undefined;
+  if (lock) {
+    // NO KEY UPDATE: does not block foreign-key checks of other transactions on this row (a move
+    // into this folder), which FOR UPDATE would, and deadlock against a concurrent move.
+    [row] = await byId(ex).for('no key update').execute({ accountId, id });
+  } else {
+    let query = prepared.get(ex);
+    if (!query) {
+      query = byId(ex).prepare('find_node');
+      prepared.set(ex, query);
+    }
+    [row] = await query.execute({ accountId, id });
+  }
   if (!row) throw notFound('No such node');
   return row;
 }
