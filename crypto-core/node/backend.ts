@@ -5,6 +5,7 @@
 import * as nc from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { CryptoBackend } from '../src/index.ts';
+import { sealChunkInWorker } from './chunk-sealer.ts';
 
 type NativeArgon2 = typeof import('argon2');
 let nativeArgon2: NativeArgon2 | null | undefined;
@@ -83,6 +84,9 @@ export const nodeCryptoBackend: CryptoBackend = {
       throw e;
     }
   },
+  // encryptStream's chunks: id, key and AES-GCM on a worker thread while this thread chunks
+  // (chunk-sealer.ts).
+  sealChunk: sealChunkInWorker,
   hmacSha256(key, msg) {
     return nc.createHmac('sha256', key).update(msg).digest();
   },

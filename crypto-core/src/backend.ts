@@ -4,6 +4,30 @@
 // change: a backend computes the same functions, and records sealed with one backend open with
 // any other (crypto-core/test/backend.test.ts).
 
+/**
+ * One chunk for CryptoBackend.sealChunk (format §6.2, §6.3): id = HMAC(idKey, plaintext),
+ * key = HMAC(keyKey, id), record = header || nonce || AES-256-GCM(key, nonce, body, aadPrefix || id).
+ */
+export interface ChunkJob {
+  /** The vault's chunk-id and chunk-key HMAC keys, 32 bytes each; read, never modified. */
+  idKey: Uint8Array;
+  keyKey: Uint8Array;
+  /** The record header and the 12-byte nonce that start the record. */
+  header: Uint8Array;
+  nonce: Uint8Array;
+  /** The AAD is aadPrefix || id. */
+  aadPrefix: Uint8Array;
+  /**
+   * The padded chunk (format §3); the plaintext is body[0 .. plainLength). crypto-core does not
+   * touch body.buffer until the call settles, then reuses it; a backend that transferred it to
+   * another thread (detaching it) hands the buffer back as the result's `body`.
+   */
+  body: Uint8Array;
+  plainLength: number;
+}
+
+export interface SealedChunk { id: Uint8Array; key: Uint8Array; record: Uint8Array; body?: Uint8Array }
+
 /** Byte-level AES-256-GCM, HMAC-SHA256 and (optionally) X25519 and Argon2id. Results may be sync or async. */
 export interface CryptoBackend {
   /** AES-256-GCM with a 96-bit nonce and a 128-bit tag: returns ct || tag. */
@@ -30,6 +54,13 @@ export interface CryptoBackend {
    * crypto-core then uses hash-wasm.
    */
   argon2id?(password: Uint8Array, salt: Uint8Array, params: { m: number; t: number; p: number; hashLength: number }): Promise<Uint8Array | null>;
+  /**
+   * Optional: a chunk's id, key and record in one call (see ChunkJob), so that a host can compute
+   * them on another thread while encryptStream chunks the next part of the file. Jobs may
+   * complete in any order; encryptStream keeps file order. When present it is used instead of
+   * hmacSha256 + aesGcmSeal(Into) for encryptStream; chunkIdOf still uses hmacSha256.
+   */
+  sealChunk?(job: ChunkJob): Promise<SealedChunk>;
 }
 
 let current: CryptoBackend | null = null;
@@ -44,7 +75,7 @@ export function setCryptoBackend(backend: CryptoBackend | null): void {
     for (const f of ['aesGcmSeal', 'aesGcmOpen', 'hmacSha256'] as const) {
       if (typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
     }
-    for (const f of ['x25519', 'aesGcmSealInto', 'argon2id'] as const) {
+    for (const f of ['x25519', 'aesGcmSealInto', 'argon2id', 'sealChunk'] as const) {
       if (backend[f] !== undefined && typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
     }
   }

@@ -12,6 +12,7 @@ import { MAX_CHUNK } from './fastcdc';
 export const CHUNK_ID_BYTES = 32;
 const CHUNK_LABEL = utf8('coffer/v1/chunk'); // format §2
 const CHUNK_HEADER = new Uint8Array([RECORD_VERSION, RecordType.chunk]);
+const CHUNK_AAD_PREFIX = concat(CHUNK_HEADER, CHUNK_LABEL); // format §6.3: AAD = header || label || id
 
 export interface ManifestEntry { chunkId: string; chunkKey: Uint8Array; plainLength: number; storedLength: number }
 
@@ -30,15 +31,30 @@ export async function chunkIdOf(vault: Vault, bytes: Uint8Array): Promise<string
 
 /**
  * Encrypts one chunk whose plaintext is `body[0 .. plainLength)` and whose padding (format §3) is
- * already in place after it. Taking the padded buffer saves a copy of every chunk.
+ * already in place after it. Taking the padded buffer saves a copy of every chunk. `release` is
+ * called once the buffer may be reused: with no argument for body.buffer itself, or with the
+ * buffer a backend's sealChunk handed back after transferring it.
  */
 export async function sealPaddedChunk(
-  vault: Vault, body: Uint8Array, plainLength: number, release?: () => void,
+  vault: Vault, body: Uint8Array, plainLength: number, release?: (buffer?: ArrayBufferLike) => void,
 ): Promise<{ entry: ManifestEntry; record: Uint8Array }> {
   const v = vaultInternals(vault);
   // Drawn before the first await so an injected random source stays deterministic under concurrency.
   const nonce = randomBytes(NONCE_BYTES);
   const backend = cryptoBackend();
+  if (backend?.sealChunk) {
+    const bodyLength = body.length;
+    const out = await backend.sealChunk({
+      idKey: v.chunkIdKeyBytes, keyKey: v.chunkKeyKeyBytes, header: CHUNK_HEADER, nonce, aadPrefix: CHUNK_AAD_PREFIX, body, plainLength,
+    });
+    if (typeof out !== 'object' || out === null) throw new TypeError('crypto backend sealChunk must return a SealedChunk');
+    release?.(out.body instanceof Uint8Array ? out.body.buffer : undefined);
+    const id = owned(out.id), chunkKey = owned(out.key), record = owned(out.record);
+    if (id.length !== CHUNK_ID_BYTES || chunkKey.length !== 32 || record.length !== HEADER_BYTES + NONCE_BYTES + bodyLength + TAG_BYTES) {
+      throw new TypeError('crypto backend sealChunk returned values of the wrong length');
+    }
+    return { entry: { chunkId: toHex(id), chunkKey, plainLength, storedLength: record.length }, record };
+  }
   const plain = body.subarray(0, plainLength);
   const id = backend ? owned(await backend.hmacSha256(v.chunkIdKeyBytes, plain)) : await hmacSha256(v.chunkIdKey, plain); // format §6.2
   // format §6.3: a 32-byte message, where synchronous HMAC is far cheaper than a WebCrypto job.

@@ -18,4 +18,4 @@ export { encryptStream, decryptStream, type EncryptedChunk } from './stream';
 export { createChunker, cutPoints, gearFromChunkingKey, CHUNK_PARAMS, type Chunker, type ChunkParams, type Gear } from './fastcdc';
 export { padLen, padme } from './padding';
 export { createLink, linkKeys, linkChallengeResponse, openLinkPayload, type CreatedLink } from './link';
-export { setCryptoBackend, type CryptoBackend } from './backend';
+export { setCryptoBackend, type CryptoBackend, type ChunkJob, type SealedChunk } from './backend';

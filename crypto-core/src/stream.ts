@@ -84,8 +84,10 @@ class BodyPool {
   take(): ArrayBuffer {
     return this.free.pop() ?? new ArrayBuffer(this.size);
   }
-  give(buffer: ArrayBuffer): void {
-    if (this.free.length < this.limit) this.free.push(buffer);
+  give(buffer: ArrayBufferLike): void {
+    // Taken only if it is one of ours: a buffer a backend transferred away and did not hand back
+    // is detached (byteLength 0).
+    if (this.free.length < this.limit && buffer instanceof ArrayBuffer && buffer.byteLength === this.size) this.free.push(buffer);
   }
 }
 
@@ -101,7 +103,7 @@ export async function* encryptStreamWith(
   const pool = new BodyPool(padLen(params.max + 1), concurrency + 2);
   for await (const { body, plainLength, buffer } of paddedChunks(source, vault, params, pool)) {
     const at = offset;
-    const p = sealPaddedChunk(vault, body, plainLength, () => pool.give(buffer)).then(({ entry, record }) => ({ entry, record, offset: at }));
+    const p = sealPaddedChunk(vault, body, plainLength, (back = buffer) => pool.give(back)).then(({ entry, record }) => ({ entry, record, offset: at }));
     p.catch(() => {}); // observed when awaited below; avoids an unhandled rejection meanwhile
     inFlight.push(p);
     offset += plainLength;
