@@ -43,14 +43,26 @@ export async function liveUpload(ex: Executor, accountId: string, uploadId: stri
 
 export const uploadNotFound = () => new ApiError(404, 'UPLOAD_NOT_FOUND', 'No such upload, or it expired');
 
+const referencedQuery = (ex: Executor) => {
+  const accountId = sql.placeholder('accountId');
+  const chunkId = sql.placeholder('chunkId');
+  const inVersion = ex.select({ one: sql`1` }).from(versionChunks)
+    .where(and(eq(versionChunks.accountId, accountId), eq(versionChunks.chunkId, chunkId)));
+  const inUpload = ex.select({ one: sql`1` }).from(uploadChunks)
+    .innerJoin(uploads, eq(uploads.id, uploadChunks.uploadId))
+    .where(and(eq(uploadChunks.accountId, accountId), eq(uploadChunks.chunkId, chunkId), gt(uploads.expiresAt, sql`now()`)));
+  return ex.select({ referenced: sql<boolean>`exists (${inVersion}) or exists (${inUpload})` }).from(sql`(select 1) as one`)
+    .prepare('chunk_referenced');
+};
+const referenced = new WeakMap<Executor, ReturnType<typeof referencedQuery>>();
+
 /** Whether the account may read the chunk: a version or a live upload of the account references it. */
 export async function chunkReferenced(ex: Executor, accountId: string, chunkId: string): Promise<boolean> {
-  const [inVersion] = await ex.select({ one: sql`1` }).from(versionChunks)
-    .where(and(eq(versionChunks.accountId, accountId), eq(versionChunks.chunkId, chunkId))).limit(1);
-  if (inVersion) return true;
-  const [inUpload] = await ex.select({ one: sql`1` }).from(uploadChunks)
-    .innerJoin(uploads, eq(uploads.id, uploadChunks.uploadId))
-    .where(and(eq(uploadChunks.accountId, accountId), eq(uploadChunks.chunkId, chunkId), gt(uploads.expiresAt, sql`now()`)))
-    .limit(1);
-  return Boolean(inUpload);
+  let query = referenced.get(ex);
+  if (!query) {
+    query = referencedQuery(ex);
+    referenced.set(ex, query);
+  }
+  const [row] = await query.execute({ accountId, chunkId });
+  return row?.referenced === true;
 }
