@@ -60,6 +60,17 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     return c.json({ missing });
   });
 
+  const preCheck = (() => {
+    const accountId = sql.placeholder('accountId');
+    const uploadId = sql.placeholder('uploadId');
+    const chunkId = sql.placeholder('chunkId');
+    return ctx.db.select({
+      used: accounts.usedBytes,
+      live: sql<boolean>`exists (select 1 from ${uploads} where ${uploads.id} = ${uploadId} and ${uploads.accountId} = ${accountId} and ${uploads.expiresAt} > now())`,
+      stored: sql<boolean>`exists (select 1 from ${chunks} where ${chunks.accountId} = ${accountId} and ${chunks.id} = ${chunkId})`,
+    }).from(accounts).where(eq(accounts.id, accountId)).prepare('chunk_pre_check');
+  })();
+
   r.put('/:chunkId', async (c) => {
     const { accountId } = c.get('session');
     const chunkId = c.req.param('chunkId');
@@ -77,11 +88,7 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     // quota before any byte is written. The transaction below re-checks both under locks; this
     // read only spares a blob write that would be refused, without a second transaction per PUT
     // (on PGlite every transaction queues behind the one connection).
-    const [pre] = await ctx.db.select({
-      used: accounts.usedBytes,
-      live: sql<boolean>`exists (select 1 from ${uploads} where ${uploads.id} = ${uploadId} and ${uploads.accountId} = ${accountId} and ${uploads.expiresAt} > now())`,
-      stored: sql<boolean>`exists (select 1 from ${chunks} where ${chunks.accountId} = ${accountId} and ${chunks.id} = ${chunkId})`,
-    }).from(accounts).where(eq(accounts.id, accountId));
+    const [pre] = await preCheck.execute({ accountId, uploadId, chunkId });
     if (!pre?.live) throw uploadNotFound();
     if (!pre.stored) {
       if (pre.used + data.byteLength > ctx.config.quotaBytes) throw quotaExceeded();
