@@ -36,6 +36,8 @@ async function* pieces(source: AsyncIterable<Uint8Array> | ReadableStream<Uint8A
   }
 }
 
+const SCAN_STEP = 65536;
+
 /**
  * Cuts the source into chunks, each returned as its padded body (format §3) in a pooled buffer:
  * input is copied once, straight into the buffer that will be encrypted, and only the few bytes
@@ -63,7 +65,9 @@ async function* paddedChunks(
     if (!(piece instanceof Uint8Array)) throw new TypeError('source must yield Uint8Array values');
     let at = 0;
     while (at < piece.length) {
-      const take = Math.min(piece.length - at, params.max - filled);
+      // At most SCAN_STEP bytes before each scan: the bytes past a cut, which move to the next
+      // buffer, stay under SCAN_STEP instead of up to a whole source piece (the scanner resumes).
+      const take = Math.min(piece.length - at, params.max - filled, SCAN_STEP);
       cur.set(piece.subarray(at, at + take), filled);
       filled += take;
       at += take;
