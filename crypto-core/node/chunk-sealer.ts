@@ -40,7 +40,7 @@ class ChunkWorker {
     const seq = ++this.seq;
     const { idKey, keyKey, header, nonce, aadPrefix, body, plainLength } = job;
     return new Promise<SealedChunk>((resolve, reject) => {
-      // A body in a SharedArrayBuffer (chunkBuffer) is shared as it is; one in an ArrayBuffer is
+      // A body in a SharedArrayBuffer is shared as it is; one in an ArrayBuffer (encryptStream's) is
       // transferred and handed back. postMessage throws (DataCloneError) before anything is queued.
       const transfer = body.buffer instanceof ArrayBuffer ? [body.buffer] : [];
       this.worker.postMessage({ seq, idKey, keyKey, header, nonce, aadPrefix, body, plainLength }, transfer);
