@@ -74,6 +74,14 @@ export function lock(): void {
   pending.clear();
 }
 
+/**
+ * Starts the (empty) worker ahead of a login, unlock or sign-up form's submit, so loading its code
+ * and compiling the Argon2id wasm happen while the passphrase is typed. It holds no key until asked.
+ */
+export function warm(): void {
+  start();
+}
+
 export function isRunning(): boolean {
   return worker !== null;
 }

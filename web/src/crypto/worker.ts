@@ -38,9 +38,13 @@ import {
   type Vault,
 } from '@coffer/crypto-core';
 import { api, apiBytes, ApiError, session } from '../http';
+import { prepareArgon2id } from './argon2';
 import type { DownloadStream, Entry, LinkInfo, LinkOptions, Method, SessionInfo, SignupResult, UploadProgress, WorkerApi } from './types';
 
 declare const self: DedicatedWorkerGlobalScope;
+
+// Fetch and compile the Argon2id wasm now, while the user is still typing the passphrase.
+void prepareArgon2id();
 
 // ---- state (never leaves this worker) ---------------------------------------------------------
 
@@ -116,39 +120,61 @@ async function ensure(id: string): Promise<Known> {
   return open(node);
 }
 
-/** Decrypts many nodes in parallel batches; failures become placeholder entries, not a broken list. */
-async function openMany(nodes: ServerNode[], onBatch?: (batch: Entry[]) => void): Promise<Entry[]> {
-  const out: Entry[] = [];
-  // A small first batch so the first screen shows quickly, then larger ones (fewer messages).
-  let size = 40;
-  for (let i = 0; i < nodes.length; i += size, size = Math.min(size * 2, 1024)) {
-    const slice = nodes.slice(i, i + size);
-    const batch = await Promise.all(
-      slice.map(async (n): Promise<Entry> => {
-        try {
-          return toEntry(await open(n));
-        } catch (err) {
-          return {
-            id: n.id, parentId: n.parentId, kind: n.kind, name: '(cannot decrypt)', mime: '', size: 0, mtime: 0,
-            version: n.version ?? 0, storedSize: n.size ?? 0, updatedAt: ms(n.updatedAt), trashedAt: n.trashedAt ? ms(n.trashedAt) : null,
-            error: (err as { code?: string }).code ?? 'AUTH_FAILED',
-          };
-        }
-      }),
-    );
-    out.push(...batch);
-    onBatch?.(batch);
+/** Decrypts one node for a listing; a failure becomes a placeholder entry, not a broken list. */
+async function openEntry(n: ServerNode): Promise<Entry> {
+  try {
+    return toEntry(await open(n));
+  } catch (err) {
+    return {
+      id: n.id, parentId: n.parentId, kind: n.kind, name: '(cannot decrypt)', mime: '', size: 0, mtime: 0,
+      version: n.version ?? 0, storedSize: n.size ?? 0, updatedAt: ms(n.updatedAt), trashedAt: n.trashedAt ? ms(n.trashedAt) : null,
+      error: (err as { code?: string }).code ?? 'AUTH_FAILED',
+    };
   }
-  return out;
 }
 
-async function session_(): Promise<SessionInfo> {
-  const acct = await api<{ accountId: string; email: string; rootNodeId: string; cursor: number; quotaBytes?: number; usedBytes?: number }>('/api/account');
+/**
+ * Decrypts many nodes, all in flight at once: each node is a chain of WebCrypto jobs (X25519, two
+ * AES-GCM opens) that Chromium runs off this thread, so the more are queued, the less either side
+ * waits. With `onBatch`, the first `first` nodes are decrypted (and sent) before the rest are
+ * queued, so the first screen does not wait behind the whole page; the rest go in one message,
+ * instead of many small ones the page would each merge and draw.
+ */
+async function openMany(nodes: ServerNode[], onBatch?: (batch: Entry[]) => void, first = 0): Promise<Entry[]> {
+  if (!onBatch) return Promise.all(nodes.map(openEntry));
+  const head = first > 0 ? await Promise.all(nodes.slice(0, first).map(openEntry)) : [];
+  if (head.length) onBatch(head);
+  const tail = await Promise.all(nodes.slice(head.length).map(openEntry));
+  if (tail.length) onBatch(tail);
+  return head.length ? head.concat(tail) : tail;
+}
+
+interface Account {
+  accountId: string; email: string; rootNodeId: string; cursor: number; quotaBytes?: number; usedBytes?: number;
+  kdf: string; slots: { passphrase: string };
+}
+
+function sessionOf(acct: Account): SessionInfo {
   return { accountId: acct.accountId, email: acct.email, rootNodeId: acct.rootNodeId, csrfToken: session.csrfToken, cursor: acct.cursor ?? 0, quotaBytes: acct.quotaBytes, usedBytes: acct.usedBytes };
 }
 
-async function openAccount(passKek: Awaited<ReturnType<typeof derivePassphraseKeys>>['passKek']): Promise<SessionInfo> {
-  const acct = await api<{ accountId: string; slots: { passphrase: string } }>('/api/account');
+async function session_(): Promise<SessionInfo> {
+  return sessionOf(await api<Account>('/api/account'));
+}
+
+/**
+ * Starts fetching the root node and the first page of its children while Argon2id runs, so the
+ * vault's first screen does not wait for two more round trips after the passphrase is checked.
+ * The account's sync cursor was read before these, so any change after them is replayed by sync.
+ */
+function prefetchRoot(rootNodeId: string): void {
+  const node = api<ServerNode>(nodePath(rootNodeId));
+  node.catch(() => {});
+  prefetched.set(rootNodeId, { node, page: fetchChildren(rootNodeId, null), at: Date.now() });
+}
+
+/** Opens the vault with the passphrase KEK and the account fetched for this login or unlock. */
+async function openAccount(passKek: Awaited<ReturnType<typeof derivePassphraseKeys>>['passKek'], acct: Account): Promise<SessionInfo> {
   let accountKey;
   try {
     accountKey = await openSlot(acct.accountId, 'passphrase', passKek, unb64(acct.slots.passphrase));
@@ -157,9 +183,12 @@ async function openAccount(passKek: Awaited<ReturnType<typeof derivePassphraseKe
     throw err;
   }
   vault = await openVault(acct.accountId, accountKey);
-  const info = await session_();
+  const info = sessionOf(acct);
   rootId = info.rootNodeId;
-  await ensure(info.rootNodeId);
+  const pre = prefetched.get(info.rootNodeId)?.node;
+  const root = pre ? await pre.catch(() => null) : null;
+  if (root) await open(root);
+  else await ensure(info.rootNodeId);
   return info;
 }
 
@@ -175,19 +204,31 @@ async function listAll(path: string): Promise<ServerNode[]> {
   }
 }
 
+type Page = { items: ServerNode[]; next: string | null };
+
+function fetchChildren(folderId: string, after: string | null): Promise<Page> {
+  const p = api<Page>(`${nodePath(folderId)}/children?limit=1000${after ? `&after=${after}` : ''}`);
+  p.catch(() => {}); // observed when awaited
+  return p;
+}
+
+/** Root node and first children page fetched during unlock (prefetchRoot), used once if fresh. */
+const prefetched = new Map<string, { node: Promise<ServerNode>; page: Promise<Page>; at: number }>();
+
 /** Lists a folder page by page, decrypting each page while the next one is fetched. */
 async function listStreaming(folderId: string, onBatch: (batch: Entry[]) => void): Promise<Entry[]> {
+  const pre = prefetched.get(folderId);
+  prefetched.delete(folderId);
   await ensure(folderId);
-  const path = `${nodePath(folderId)}/children`;
-  type Page = { items: ServerNode[]; next: string | null };
-  const fetchPage = (after: string | null) => api<Page>(`${path}?limit=1000${after ? `&after=${after}` : ''}`);
   const out: Entry[] = [];
-  let pending: Promise<Page> | null = fetchPage(null);
+  let pending: Promise<Page> | null = pre && Date.now() - pre.at < 10_000
+    ? pre.page.catch(() => fetchChildren(folderId, null))
+    : fetchChildren(folderId, null);
   while (pending) {
     const page: Page = await pending;
-    pending = page.next && page.items.length > 0 ? fetchPage(page.next) : null;
-    pending?.catch(() => {}); // observed when awaited
-    out.push(...(await openMany(page.items, onBatch)));
+    pending = page.next && page.items.length > 0 ? fetchChildren(folderId, page.next) : null;
+    // The first page shows its first screenful early; later pages go in one message each.
+    out.push(...(await openMany(page.items, onBatch, out.length === 0 ? 50 : 0)));
   }
   return out;
 }
@@ -277,13 +318,16 @@ const impl: Impl = {
     const { loginKey, passKek } = await derivePassphraseKeys(passphrase, decodeKdfParams(pre.kdf));
     const res = await api<{ csrfToken?: string }>('/api/auth/login', { json: { email, loginKey: b64(loginKey), client: 'web' } });
     session.csrfToken = res.csrfToken ?? null;
-    return { ...(await openAccount(passKek)), csrfToken: session.csrfToken };
+    const acct = await api<Account>('/api/account');
+    prefetchRoot(acct.rootNodeId);
+    return { ...(await openAccount(passKek, acct)), csrfToken: session.csrfToken };
   },
 
   async unlock(passphrase) {
-    const acct = await api<{ kdf: string }>('/api/account');
+    const acct = await api<Account>('/api/account');
+    prefetchRoot(acct.rootNodeId);
     const { passKek } = await derivePassphraseKeys(passphrase, decodeKdfParams(acct.kdf));
-    return openAccount(passKek);
+    return openAccount(passKek, acct);
   },
 
   async list(folderId) {

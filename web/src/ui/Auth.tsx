@@ -1,4 +1,4 @@
-import { createSignal, Show } from 'solid-js';
+import { createSignal, onMount, Show } from 'solid-js';
 import * as facade from '../crypto/facade';
 import type { SessionInfo, SignupResult } from '../crypto/types';
 import { describeError } from '../http';
@@ -11,6 +11,7 @@ function Brand() {
 }
 
 export function Login(props: { email: string; notice: string; onDone: (s: SessionInfo) => void; onSignup: () => void }) {
+  onMount(facade.warm);
   const [email, setEmail] = createSignal(props.email);
   const [pass, setPass] = createSignal('');
   const [busy, setBusy] = createSignal(false);
@@ -50,6 +51,7 @@ export function Login(props: { email: string; notice: string; onDone: (s: Sessio
 }
 
 export function Signup(props: { onDone: (s: SignupResult) => void; onLogin: () => void }) {
+  onMount(facade.warm);
   const [email, setEmail] = createSignal('');
   const [pass, setPass] = createSignal('');
   const [pass2, setPass2] = createSignal('');
@@ -125,6 +127,7 @@ export function RecoveryCode(props: { code: string; onDone: () => void }) {
 }
 
 export function Unlock(props: { email: string; onDone: (s: SessionInfo) => void; onLogout: () => void }) {
+  onMount(facade.warm);
   const [pass, setPass] = createSignal('');
   const [busy, setBusy] = createSignal(false);
   const [error, setError] = createSignal('');
