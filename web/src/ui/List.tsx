@@ -9,16 +9,44 @@ export const ROW = 44;
 export type SortKey = 'name' | 'size' | 'mtime';
 export const NODE_MIME = 'application/x-coffer-node';
 
-export function sortEntries(list: Entry[], key: SortKey, dir: 1 | -1): Entry[] {
-  const coll = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
-  return [...list].sort((a, b) => {
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+/** Folders first, then by `key` (names break ties), `dir` 1 ascending or -1 descending. */
+export function compareEntries(key: SortKey, dir: 1 | -1): (a: Entry, b: Entry) => number {
+  return (a, b) => {
     if (a.kind !== b.kind) return a.kind === 'folder' ? -1 : 1;
     let c = 0;
     if (key === 'size') c = a.size - b.size;
     else if (key === 'mtime') c = a.mtime - b.mtime;
-    if (c === 0) c = coll.compare(a.name, b.name);
+    if (c === 0) c = collator.compare(a.name, b.name);
     return c * dir;
-  });
+  };
+}
+
+// Arrays already in order for a key and direction (built by mergeSorted), so sortEntries can hand
+// them back as they are instead of sorting 10,000 names again.
+const inOrder = new WeakMap<Entry[], string>();
+
+export function sortEntries(list: Entry[], key: SortKey, dir: 1 | -1): Entry[] {
+  if (inOrder.get(list) === `${key}${dir}`) return list;
+  return [...list].sort(compareEntries(key, dir));
+}
+
+/**
+ * `sorted` (in order for key and dir) with `batch` merged in: sorting the batch and one merge pass
+ * cost far less than sorting everything again, so a folder that arrives in batches is sorted as it
+ * comes and is in order the moment its last batch lands.
+ */
+export function mergeSorted(sorted: Entry[], batch: Entry[], key: SortKey, dir: 1 | -1): Entry[] {
+  const cmp = compareEntries(key, dir);
+  const b = [...batch].sort(cmp);
+  const out = new Array<Entry>(sorted.length + b.length);
+  let i = 0, j = 0, k = 0;
+  while (i < sorted.length && j < b.length) out[k++] = cmp(b[j]!, sorted[i]!) < 0 ? b[j++]! : sorted[i++]!;
+  while (i < sorted.length) out[k++] = sorted[i++]!;
+  while (j < b.length) out[k++] = b[j++]!;
+  inOrder.set(out, `${key}${dir}`);
+  return out;
 }
 
 export function FileList(props: {

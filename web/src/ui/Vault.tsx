@@ -6,7 +6,7 @@ import { api, describeError, errorCode, isIntegrityError } from '../http';
 import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog } from './Dialogs';
 import { pickFile, save } from './download';
 import { formatDate, formatSize } from './format';
-import { FileList, NODE_MIME, sortEntries, type SortKey } from './List';
+import { FileList, mergeSorted, NODE_MIME, sortEntries, type SortKey } from './List';
 import { startSync, type SyncState } from './sync';
 import { cycleTheme, theme } from './theme';
 import { Tray } from './Tray';
@@ -50,25 +50,31 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     setLoading(true);
     setAlert('');
     try {
-      const acc: Entry[] = [];
+      // Batches are merged into an array kept in the current order as they arrive, and shown at
+      // most once per frame; the finished list is then already sorted (no 10,000-name re-sort).
+      let acc: Entry[] = [];
+      let accOrder = '';
       let scheduled = false;
       let finished = false;
       const h = facade.begin('list', [id], (batch) => {
         if (seq !== loadSeq) return;
-        acc.push(...(batch as Entry[]));
+        const order = `${sortKey()}${sortDir()}`;
+        if (order !== accOrder) acc = mergeSorted([], acc, sortKey(), sortDir());
+        accOrder = order;
+        acc = mergeSorted(acc, batch as Entry[], sortKey(), sortDir());
         if (scheduled) return;
-        scheduled = true; // coalesce batches: at most one re-sort and render per frame
+        scheduled = true;
         requestAnimationFrame(() => {
           scheduled = false;
           if (seq !== loadSeq || finished) return;
-          setEntries([...acc]);
+          setEntries(acc);
           setStatus(`Decrypting names: ${acc.length}…`);
         });
       });
       const [list, p] = await Promise.all([h.result, facade.call('path', id)]);
       finished = true;
       if (seq !== loadSeq) return;
-      setEntries(list);
+      setEntries(acc.length === list.length ? acc : list);
       setPath(p);
       setFolderId(id);
       say(`${p[p.length - 1]?.name ?? 'Folder'}: ${list.length} item${list.length === 1 ? '' : 's'}.`);
