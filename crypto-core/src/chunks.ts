@@ -1,7 +1,7 @@
 // Chunk ids and chunk records (format §6.2, §6.3).
 import { fail } from './errors';
 import { assertBytes, concat, idBytes, toHex, utf8 } from './bytes';
-import { aesGcmOpen, hmacSha256, hmacSha256Sync, importAesKey, NONCE_BYTES, TAG_BYTES } from './primitives';
+import { aesGcmOpen, aesGcmSealSync, hmacSha256, hmacSha256Sync, importAesKey, NONCE_BYTES, TAG_BYTES, useSyncAes } from './primitives';
 import { cryptoBackend, owned } from './backend';
 import { vaultInternals, type Vault } from './account';
 import { aeadRecordLength, checkHeader, HEADER_BYTES, RECORD_VERSION, RecordType } from './record';
@@ -74,6 +74,8 @@ export async function sealPaddedChunk(
     let sealing: Promise<ArrayBuffer | Uint8Array> | Uint8Array;
     if (backend) {
       sealing = backend.aesGcmSeal(chunkKey, nonce, body, aad);
+    } else if (useSyncAes(chunkKey, nonce, body.length)) {
+      sealing = aesGcmSealSync(chunkKey, nonce, body, aad); // a small file's only chunk (primitives.ts)
     } else {
       const key = await importAesKey(chunkKey, 'encrypt');
       sealing = globalThis.crypto.subtle.encrypt(

@@ -3,7 +3,8 @@
 // - X25519 through WebCrypto deriveBits when the runtime has it (else @noble/curves);
 // - the key schedule (LabeledExtract / LabeledExpand on a few dozen bytes) with the synchronous
 //   HMAC of sha256.ts, where a WebCrypto round trip per HMAC cost far more than the hash;
-// - AES-256-GCM through WebCrypto.
+// - AES-256-GCM through primitives.ts (for a 32-byte key: synchronous @noble/ciphers where
+//   WebCrypto is JavaScript, as in Node; WebCrypto in browsers).
 // It replaced @hpke/core (which did ~25 async WebCrypto calls per Open); it passes the RFC 9180
 // vectors of this suite (crypto-core/test/hpke.test.ts).
 import { fail } from './errors';
@@ -131,6 +132,9 @@ async function publicKeyOf(sk: Recipient): Promise<Uint8Array> {
   if (await hasWebCryptoX25519()) return x25519WebCryptoDerive(await (sk.key ??= x25519WebCryptoImportPrivate(sk.raw)), BASE_POINT);
   return x25519PublicKey(sk.raw);
 }
+
+/** Benchmarks only: the synchronous steps of Open, to time them apart. */
+export const hpkeSteps = { keySchedule };
 
 /** Tests only: forget cached imported keys (after primitives.forceNobleX25519). */
 export function resetHpkeSuite(): void {

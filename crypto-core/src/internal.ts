@@ -7,7 +7,7 @@ export { pad, unpad } from './padding';
 export { sealPaddedChunk } from './chunks';
 export { checkHeader, RecordType } from './record';
 export * as primitives from './primitives';
-export { hpkeSeal, hpkeOpen, resetHpkeSuite } from './hpke';
+export { hpkeSeal, hpkeOpen, hpkeSteps, resetHpkeSuite } from './hpke';
 export { referenceCut2016, referenceCut2020, referenceChunks, type Reference64Params } from './fastcdc-reference';
 export { nodeInternals } from './node';
 export { sealAead, openAead, sealHpke, openHpke } from './record';

@@ -2,6 +2,18 @@
 // (native, off the main thread in Node); HKDF on 32-byte inputs is cheaper synchronously in
 // @noble/hashes than as a WebCrypto round trip. X25519 uses WebCrypto when the runtime has it and
 // @noble/curves otherwise; the test suite cross-checks both paths.
+//
+// Small AES-256-GCM (inputs up to SMALL_AES_GCM_BYTES: metadata, HPKE key wraps, link payloads,
+// device names, small manifests and chunks) goes through @noble/ciphers `gcm`, synchronously, where
+// the runtime's WebCrypto is implemented in JavaScript (Node): there importKey + encrypt/decrypt
+// cost ~80–100 µs of CPU per record whatever its size (argument conversion in JS, a key object,
+// a thread-pool job), against ~25–45 µs for noble on 32–1024 bytes, whose cost grows with the size
+// (~0.04 µs per byte) and overtakes WebCrypto's between 1 and 4 KiB. Browsers implement WebCrypto
+// natively: Chromium does the same call in ~15–25 µs, where noble takes 30–90 µs, so there it
+// stays on WebCrypto. An installed backend (node:crypto, ~5–10 µs) still comes first. Same bytes on
+// every path; a failed tag is AUTH_FAILED on every path (test/small-aes.test.ts). Measured with
+// crypto-core/bench/small-records-run.ts; see docs/dependencies.md, "@noble/ciphers".
+import { gcm as nobleGcm } from '@noble/ciphers/aes.js';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { hkdf as nobleHkdf } from '@noble/hashes/hkdf.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
@@ -25,9 +37,55 @@ export function importAesKey(key: Uint8Array, usage: 'encrypt' | 'decrypt'): Pro
   return subtle().importKey('raw', buf(key), { name: 'AES-GCM' }, false, [usage]);
 }
 
+/**
+ * Inputs (plaintext, or ciphertext with its tag) of at most this many bytes take the synchronous
+ * @noble/ciphers path where WebCrypto is implemented in JavaScript (see the top of this file).
+ */
+export const SMALL_AES_GCM_BYTES = 1024;
+
+let syncSmallAes: boolean | null = null;
+
+/**
+ * Whether this runtime's WebCrypto is JavaScript (Node's, polyfills), so that each call pays for
+ * argument conversion and a job hand-off in JS; browsers' is native code (checked once).
+ */
+function webCryptoIsJavaScript(): boolean {
+  const encrypt: unknown = subtle().encrypt;
+  return typeof encrypt !== 'function' || !/\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(encrypt));
+}
+
+/** Tests and benchmarks only: force the small-record route (true: @noble, false: WebCrypto), or detect again (null). */
+export function forceSyncSmallAes(force: boolean | null): void {
+  syncSmallAes = force;
+}
+
+/** Whether AES-GCM of `length` bytes under this key and nonce takes the synchronous @noble path. */
+export function useSyncAes(key: Uint8Array, nonce: Uint8Array, length: number): boolean {
+  // Keys and nonces of other lengths go to WebCrypto, which reports them as it always did.
+  if (length > SMALL_AES_GCM_BYTES || key.length !== AES_KEY_BYTES || nonce.length !== NONCE_BYTES) return false;
+  return (syncSmallAes ??= webCryptoIsJavaScript());
+}
+
+/** AES-256-GCM seal through @noble/ciphers: ct || tag, the bytes WebCrypto gives. */
+export function aesGcmSealSync(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Uint8Array {
+  return nobleGcm(key, nonce, aad).encrypt(pt);
+}
+
+/** AES-256-GCM open through @noble/ciphers: the tag is checked before any plaintext is computed; AUTH_FAILED otherwise. */
+export function aesGcmOpenSync(key: Uint8Array, nonce: Uint8Array, ct: Uint8Array, aad: Uint8Array): Uint8Array {
+  try {
+    return nobleGcm(key, nonce, aad).decrypt(ct);
+  } catch {
+    // With a 32-byte key and a 12-byte nonce (useSyncAes), noble throws only for a bad tag or a
+    // ciphertext shorter than the tag: both AUTH_FAILED, as from WebCrypto.
+    fail('AUTH_FAILED', 'authentication failed');
+  }
+}
+
 export async function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
   const backend = cryptoBackend();
   if (backend) return owned(await backend.aesGcmSeal(key, nonce, pt, aad));
+  if (useSyncAes(key, nonce, pt.length)) return aesGcmSealSync(key, nonce, pt, aad);
   const k = await importAesKey(key, 'encrypt');
   const ct = await subtle().encrypt({ name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad), tagLength: 128 }, k, buf(pt));
   return new Uint8Array(ct);
@@ -45,6 +103,7 @@ export async function aesGcmOpen(key: Uint8Array, nonce: Uint8Array, ct: Uint8Ar
     }
     return owned(out); // a backend returning something else is misuse (TypeError), not AUTH_FAILED
   }
+  if (useSyncAes(key, nonce, ct.length)) return aesGcmOpenSync(key, nonce, ct, aad);
   const k = await importAesKey(key, 'decrypt');
   let pt: ArrayBuffer;
   try {
