@@ -1,11 +1,22 @@
 // Blob store in a folder: `<root>/ab/cd/<key>`. Writes go to a temp file in the same folder,
 // are fsynced, then renamed over the final name, so a crash never leaves a partial blob.
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { assertKey, type Blob, type BlobStore } from './store.js';
+
+// Blobs up to this size (every chunk record) are read in one call rather than streamed.
+const WHOLE_READ_MAX = 8 * 1024 * 1024;
+
+function oneShot(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}
 
 export class FolderBlobStore implements BlobStore {
   readonly kind = 'folder';
@@ -40,14 +51,27 @@ export class FolderBlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<Blob | null> {
-    const path = this.#path(key);
+    let file: FileHandle;
     try {
-      const info = await stat(path);
-      const stream = Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>;
-      return { size: info.size, stream };
+      file = await open(this.#path(key), 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
+    }
+    let streaming = false;
+    try {
+      const { size } = await file.stat();
+      if (size > WHOLE_READ_MAX) {
+        streaming = true;
+        return { size, stream: Readable.toWeb(file.createReadStream()) as ReadableStream<Uint8Array> };
+      }
+      // Blobs are written once and renamed into place, so the size cannot change under us.
+      const bytes = new Uint8Array(size);
+      const { bytesRead } = await file.read(bytes, 0, size, 0);
+      if (bytesRead !== size) throw new Error(`blob ${key} ended after ${bytesRead} of ${size} bytes`);
+      return { size, bytes, get stream() { return oneShot(bytes); } };
+    } finally {
+      if (!streaming) await file.close();
     }
   }
 

@@ -5,6 +5,11 @@ import { createHash } from 'node:crypto';
 export interface Blob {
   size: number;
   stream: ReadableStream<Uint8Array>;
+  /**
+   * The whole blob, when the store read it in one piece (the folder store does for blobs up to a
+   * chunk's size: one read instead of a stream of 64 KiB pieces). Then `stream` yields these bytes.
+   */
+  bytes?: Uint8Array<ArrayBuffer>;
 }
 
 export interface BlobStore {

@@ -141,7 +141,7 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
       ctx.logger.error('referenced chunk has no blob', { blobStore: ctx.blobs.kind });
       throw notFound('No such chunk');
     }
-    return c.body(blob.stream, 200, {
+    return c.body(blob.bytes ?? blob.stream, 200, {
       'Content-Type': 'application/octet-stream',
       'Content-Length': String(blob.size),
       'Cache-Control': 'private, max-age=31536000, immutable',

@@ -281,7 +281,7 @@ export function publicLinkRoutes(ctx: AppContext): Hono<LinkEnv> {
     if (!inside) throw new ApiError(404, 'NOT_FOUND', 'No such chunk in this share');
     const blob = await ctx.blobs.get(blobKey(l.accountId, chunkId));
     if (!blob) throw new ApiError(404, 'NOT_FOUND', 'No such chunk in this share');
-    return c.body(blob.stream, 200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(blob.size) });
+    return c.body(blob.bytes ?? blob.stream, 200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(blob.size) });
   });
 
   return app;
