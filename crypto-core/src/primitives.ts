@@ -6,13 +6,14 @@
 // Small AES-256-GCM (inputs up to SMALL_AES_GCM_BYTES: metadata, HPKE key wraps, link payloads,
 // device names, small manifests and chunks) goes through @noble/ciphers `gcm`, synchronously, where
 // the runtime's WebCrypto is implemented in JavaScript (Node): there importKey + encrypt/decrypt
-// cost ~80–100 µs of CPU per record whatever its size (argument conversion in JS, a key object,
-// a thread-pool job), against ~25–45 µs for noble on 32–1024 bytes, whose cost grows with the size
-// (~0.04 µs per byte) and overtakes WebCrypto's between 1 and 4 KiB. Browsers implement WebCrypto
-// natively: Chromium does the same call in ~15–25 µs, where noble takes 30–90 µs, so there it
-// stays on WebCrypto. An installed backend (node:crypto, ~5–10 µs) still comes first. Same bytes on
-// every path; a failed tag is AUTH_FAILED on every path (test/small-aes.test.ts). Measured with
-// crypto-core/bench/small-records-run.ts; see docs/dependencies.md, "@noble/ciphers".
+// cost 50–140 µs of CPU per record whatever its size (more under load: argument conversion in JS,
+// a key object, a thread-pool job), against 20–50 µs for noble on 32–1024 bytes, whose cost grows
+// with the size (~0.04 µs per byte) and overtakes WebCrypto's between 1 and 4 KiB. Browsers
+// implement WebCrypto natively: Chromium does the same call in 10–25 µs, where noble takes
+// 35–100 µs, so there it stays on WebCrypto. An installed backend (node:crypto, 4–10 µs) still
+// comes first. Same bytes on every path; a failed tag is AUTH_FAILED on every path
+// (test/small-aes.test.ts). Measured with bench/small-records-run.ts; docs/dependencies.md,
+// "@noble/ciphers".
 import { gcm as nobleGcm } from '@noble/ciphers/aes.js';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import { hkdf as nobleHkdf } from '@noble/hashes/hkdf.js';
