@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
-import { queryRows } from '../db/client.js';
+import { queryRows, type Executor } from '../db/client.js';
 import { accounts, chunks, uploads } from '../db/schema/core.js';
 import { blobKey } from '../blob/store.js';
 import { readBody } from '../body.js';
@@ -94,13 +94,13 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
       if (pre.used + data.byteLength > ctx.config.quotaBytes) throw quotaExceeded();
       await ctx.blobs.put(key, data);
     }
-    // (If this transaction fails, the blob just written stays without a row: harmless, but it is
+    // (If the statement below fails, the blob just written stays without a row: harmless, but it is
     // not collected. Deleting it here could race with a concurrent PUT of the same chunk.)
+    const expiresAt = new Date(Date.now() + ctx.config.uploadTtlSeconds * 1000);
     // One statement renews the upload (and locks it), inserts or touches the chunk row (locking it
     // against the collector), charges the quota for a new row and attaches the chunk to the upload.
-    const expiresAt = new Date(Date.now() + ctx.config.uploadTtlSeconds * 1000);
-    const created = await ctx.db.transaction(async (tx) => {
-      const [result] = await queryRows<{ live: boolean; inserted: boolean; charged: boolean }>(tx, sql`
+    const attach = async (db: Executor) => {
+      const [result] = await queryRows<{ live: boolean; inserted: boolean; charged: boolean }>(db, sql`
         with up as (
           update uploads set expires_at = ${expiresAt.toISOString()}
           where id = ${uploadId} and account_id = ${accountId} and expires_at > now()
@@ -123,12 +123,22 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
                exists (select 1 from charge) as charged`);
       if (!result?.live) throw uploadNotFound();
       if (result.inserted && !result.charged) throw quotaExceeded();
-      // The chunk row is locked now, so no collector can remove the blob. When this PUT skipped the
-      // write because the chunk was stored, a collection (or a failed one) in between may have
-      // removed the blob: write it again in that case.
-      if (pre.stored && !(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
       return result.inserted;
-    });
+    };
+    // When the blob was just written, the statement runs alone (atomic by itself; on PGlite the
+    // BEGIN and COMMIT round trips queue behind its one connection). The collector cannot touch
+    // this blob meanwhile: the pre-check found no row, and a row that appears since is freshly
+    // touched, so inside the grace period.
+    const created = pre.stored
+      ? await ctx.db.transaction(async (tx) => {
+          const inserted = await attach(tx);
+          // The chunk row is locked now, so no collector can remove the blob. This PUT skipped the
+          // write because the chunk was stored; a collection (or a failed one) in between may have
+          // removed the blob: write it again in that case.
+          if (!(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
+          return inserted;
+        })
+      : await attach(ctx.db);
     return c.body(null, created ? 201 : 200);
   });
 
