@@ -1,5 +1,7 @@
 // Blob store in a folder: `<root>/ab/cd/<key>`. Writes go to a temp file in the same folder,
-// are fsynced, then renamed over the final name, so a crash never leaves a partial blob.
+// are fsynced, then renamed over the final name, so a crash never leaves a partial blob; the
+// folder is fsynced after the rename (and a new shard folder's parents after it is made), so a
+// blob whose write was acknowledged is still there after a crash.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -8,6 +10,15 @@ import { assertKey, type Blob, type BlobStore } from './store.js';
 
 // Blobs up to this size (every chunk record) are read in one call rather than streamed.
 const WHOLE_READ_MAX = 8 * 1024 * 1024;
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
 
 function oneShot(bytes: Uint8Array): ReadableStream<Uint8Array> {
   return new ReadableStream({
@@ -21,6 +32,10 @@ function oneShot(bytes: Uint8Array): ReadableStream<Uint8Array> {
 export class FolderBlobStore implements BlobStore {
   readonly kind = 'folder';
 
+  // Shard folders known to exist, so a write does not ask the file system again (a folder removed
+  // behind our back is re-created: see put).
+  readonly #dirs = new Set<string>();
+
   constructor(readonly root: string) {}
 
   #path(key: string): string {
@@ -30,9 +45,17 @@ export class FolderBlobStore implements BlobStore {
 
   async put(key: string, data: Uint8Array): Promise<void> {
     const path = this.#path(key);
-    await mkdir(dirname(path), { recursive: true });
+    const dir = dirname(path);
     const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    const file = await open(temp, 'wx');
+    if (!this.#dirs.has(dir)) await this.#makeDir(dir);
+    let file: FileHandle;
+    try {
+      file = await open(temp, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await this.#makeDir(dir);
+      file = await open(temp, 'wx');
+    }
     try {
       await file.writeFile(data);
       await file.sync();
@@ -48,6 +71,14 @@ export class FolderBlobStore implements BlobStore {
       await rm(temp, { force: true });
       throw err;
     }
+    await syncDir(dir);
+  }
+
+  async #makeDir(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await syncDir(dirname(dir));
+    await syncDir(dirname(dirname(dir)));
+    this.#dirs.add(dir);
   }
 
   async get(key: string): Promise<Blob | null> {
