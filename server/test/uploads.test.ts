@@ -51,7 +51,11 @@ describe('uploads, chunks and versions', () => {
     const ok = await commit(0, [a.id, b.id, a.id]);
     expect(ok.status).toBe(201);
     expect((await ok.json()).version).toBe(1);
-    // The upload is consumed by the commit.
+    // The same commit again (a retry after a lost answer) is answered with the same version and
+    // makes no new one; the upload is consumed, so a different commit with it is refused.
+    const again = await commit(0, [a.id, b.id, a.id]);
+    expect(again.status).toBe(200);
+    expect((await again.json()).version).toBe(1);
     expect((await commit(1, [a.id])).status).toBe(404);
 
     const node = await c.json('GET', `/api/nodes/${file.id}`);

@@ -29,9 +29,16 @@ export function versionRoutes(ctx: AppContext): Hono<AppEnv> {
     const metadata = base64url(body.metadata, 'metadata', MAX_METADATA);
     const deviceId = optional(body.deviceId, (v) => id16(v, 'deviceId')) ?? null;
 
-    const version = await writeForAccount(ctx, accountId, async (tx, record) => {
+    const { version, repeated } = await writeForAccount(ctx, accountId, async (tx, record) => {
       const node = await findNode(tx, accountId, c.req.param('id'), true);
       if (node.kind !== 'file') throw new ApiError(400, 'NOT_A_FILE', 'Only files have versions');
+      // The same commit again (its answer was lost, the client retried): the upload is gone, and the
+      // version it made is answered again instead of a 404 the client would take for a failure.
+      const [done] = await tx.select({ version: versions.version }).from(versions).where(and(
+        eq(versions.accountId, accountId), eq(versions.nodeId, node.id), eq(versions.uploadId, uploadId),
+        eq(versions.version, baseVersion + 1),
+      ));
+      if (done) return { version: done.version, repeated: true };
       if (node.trashedAt !== null) throw new ApiError(409, 'NODE_TRASHED', 'Restore the file before changing it');
       const upload = await liveUpload(tx, accountId, uploadId, ctx.config.uploadTtlSeconds);
       if (upload.nodeId !== node.id) throw new ApiError(404, 'UPLOAD_NOT_FOUND', 'The upload belongs to another file');
@@ -44,7 +51,7 @@ export function versionRoutes(ctx: AppContext): Hono<AppEnv> {
 
       const next = node.version + 1;
       const storedSize = chunkIds.reduce((sum, id) => sum + sizes.get(id)!, 0);
-      await tx.insert(versions).values({ accountId, nodeId: node.id, version: next, manifest, storedSize, deviceId });
+      await tx.insert(versions).values({ accountId, nodeId: node.id, version: next, manifest, storedSize, deviceId, uploadId });
       const rows = chunkIds.map((chunkId, position) => ({ accountId, nodeId: node.id, version: next, position, chunkId }));
       for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
         await tx.insert(versionChunks).values(rows.slice(i, i + ROWS_PER_INSERT));
@@ -57,9 +64,9 @@ export function versionRoutes(ctx: AppContext): Hono<AppEnv> {
         eq(versions.accountId, accountId), eq(versions.nodeId, node.id), lte(versions.version, next - ctx.config.keepVersions),
       ));
       await record(node.id, 'version');
-      return next;
+      return { version: next, repeated: false };
     });
-    return c.json({ version }, 201);
+    return c.json({ version }, repeated ? 200 : 201);
   });
 
   r.get('/:id/versions', async (c) => {

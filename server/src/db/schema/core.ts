@@ -84,6 +84,8 @@ export const versions = pgTable('versions', {
   manifest: text('manifest').notNull(),
   storedSize: bytes('stored_size').notNull(),
   deviceId: text('device_id'),
+  /** The upload this version committed, so that a repeated commit (a lost answer) is answered again. */
+  uploadId: text('upload_id'),
   createdAt: ts('created_at').notNull().defaultNow(),
 }, (t) => [
   primaryKey({ columns: [t.accountId, t.nodeId, t.version] }),
