@@ -155,6 +155,7 @@ export async function putFile(
   const version = state.baseVersion + 1;
   const chunkIds = [...new Set(manifest.chunks.map((c) => c.chunkId))];
   const meta = { name, mime: guessMime(name), size: manifest.size, mtime: Math.round(st.mtimeMs) };
+  const metadata = b64(await cc.sealMetadata(keys, meta));
   try {
     const res = await ctx.api.json<{ version: number }>('POST', `/api/nodes/${node.id}/versions`, {
       body: {
@@ -162,11 +163,11 @@ export async function putFile(
         baseVersion: state.baseVersion,
         manifest: b64(await cc.sealManifest(keys, version, manifest)),
         chunkIds,
-        metadata: b64(await cc.sealMetadata(keys, meta)),
+        metadata,
       },
     });
     await rm(statePath, { force: true });
-    ctx.tree.forgetChildren(parent.id);
+    ctx.tree.remember({ ...node, version: res.version ?? version, metadata });
     return {
       path: opts.remotePath, nodeId: node.id, version: res.version ?? version, size: manifest.size,
       chunks: manifest.chunks.length, chunksSent: sent.chunksSent, bytesSent: sent.bytesSent, resumed,

@@ -85,9 +85,22 @@ export class Tree {
     return n;
   }
 
+  /**
+   * Records a node this client created or changed; a cached listing of its folder is updated in
+   * place (not dropped: a folder put would otherwise list the folder again for every file).
+   */
   remember(n: RemoteNode): void {
     this.nodes.set(n.id, n);
-    if (n.parentId) this.kids.delete(n.parentId);
+    const kids = n.parentId ? this.kids.get(n.parentId) : undefined;
+    if (!kids) return;
+    const i = kids.findIndex((k) => k.id === n.id);
+    if (n.trashedAt) {
+      if (i >= 0) kids.splice(i, 1);
+    } else if (i >= 0) {
+      kids[i] = n;
+    } else {
+      kids.push(n);
+    }
   }
 
   forgetChildren(folderId: string): void {
