@@ -80,11 +80,18 @@ async function* paddedChunks(
 
 /**
  * Recycles chunk buffers (each max + padding bytes), so the pipeline does not allocate and
- * collect a multi-MiB buffer per chunk. At most `limit` buffers are kept.
+ * collect a multi-MiB buffer per chunk. At most `limit` buffers are kept. One pool per buffer size
+ * is shared by every encryptStream of the process: a folder of small files would otherwise
+ * allocate (and zero, and collect) two or three such buffers per file.
  */
 class BodyPool {
   private readonly free: ArrayBuffer[] = [];
-  constructor(private readonly size: number, private readonly limit: number) {}
+  constructor(private readonly size: number, private limit: number) {}
+  /** Keeps up to `limit` buffers (a stream with more chunks in flight raises it). */
+  atLeast(limit: number): this {
+    this.limit = Math.max(this.limit, Math.min(limit, MAX_POOLED));
+    return this;
+  }
   take(): ArrayBuffer {
     return this.free.pop() ?? new ArrayBuffer(this.size);
   }
@@ -95,6 +102,14 @@ class BodyPool {
   }
 }
 
+const MAX_POOLED = 8;
+const pools = new Map<number, BodyPool>();
+const poolFor = (size: number, limit: number): BodyPool => {
+  let pool = pools.get(size);
+  if (!pool) pools.set(size, (pool = new BodyPool(size, 0)));
+  return pool.atLeast(limit);
+};
+
 /** Internal form of encryptStream with explicit chunk parameters (tests use small ones). */
 export async function* encryptStreamWith(
   vault: Vault, source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
@@ -104,7 +119,7 @@ export async function* encryptStreamWith(
   const concurrency = checkConcurrency(opts?.concurrency);
   const inFlight: Promise<EncryptedChunk>[] = [];
   let offset = 0;
-  const pool = new BodyPool(padLen(params.max + 1), concurrency + 2);
+  const pool = poolFor(padLen(params.max + 1), concurrency + 2);
   for await (const { body, plainLength, buffer } of paddedChunks(source, vault, params, pool)) {
     const at = offset;
     const p = sealPaddedChunk(vault, body, plainLength, (back = buffer) => pool.give(back)).then(({ entry, record }) => ({ entry, record, offset: at }));
