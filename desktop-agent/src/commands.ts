@@ -131,6 +131,9 @@ const cmdMkdir: Run = async (inv) => {
   emit(inv, { ok: true, path: '/' + names.join('/'), id: node.id }, `/${names.join('/')}`);
 };
 
+const FILES_IN_FLIGHT = 4;           // small files of a folder put sent at once
+const SMALL_FILE = 4 * 1024 * 1024;  // larger files go up alone
+
 const cmdPut: Run = async (inv) => {
   const ctx = await openContext();
   const local = inv.positionals[0]!;
@@ -145,33 +148,60 @@ const cmdPut: Run = async (inv) => {
   const results: PutResult[] = [];
   const progressOn = !inv.json && !inv.quiet;
 
-  const putOne = async (path: string, parentNames: string[], name: string) => {
-    const size = (await stat(path)).size;
-    const remotePath = '/' + [...parentNames, name].join('/');
-    const parent = await ensureFolder(ctx, parentNames);
-    const progress = new Progress(name, size, progressOn);
-    const r = await putFile(ctx, path, parent, name, { progress, remotePath });
-    progress.finish();
-    results.push(r);
-    if (r.conflictCopy) note(inv, `coffer: ${remotePath} changed on the server meanwhile; uploaded as ${r.conflictCopy}`);
-    if (!inv.json) emit(inv, null, `${r.conflictCopy ?? r.path}  v${r.version}  ${formatBytes(r.size)}, sent ${formatBytes(r.bytesSent)} (${r.chunksSent}/${r.chunks} chunks new)${r.resumed ? ', resumed' : ''}`);
-  };
-
+  // A folder: its folders are made first, in order; then its files go up several at a time (a
+  // small file is mostly round trips), a large one alone (it has chunks in flight of its own).
+  // One progress bar for the whole folder; a line per file as it completes.
+  interface Job { path: string; parentNames: string[]; name: string; size: number }
+  const jobs: Job[] = [];
   const walk = async (dir: string, remote: string[]) => {
     await ensureFolder(ctx, remote);
     const entries = await readdir(dir, { withFileTypes: true });
     entries.sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const e of entries) {
       const name = e.name.normalize('NFC');
-      if (e.isDirectory()) await walk(join(dir, e.name), [...remote, name]);
-      else if (e.isFile()) await putOne(join(dir, e.name), remote, name);
-      else note(inv, `coffer: skipping ${join(dir, e.name)} (not a regular file or folder)`);
+      const path = join(dir, e.name);
+      if (e.isDirectory()) await walk(path, [...remote, name]);
+      else if (e.isFile()) jobs.push({ path, parentNames: remote, name, size: (await stat(path)).size });
+      else note(inv, `coffer: skipping ${path} (not a regular file or folder)`);
     }
   };
-
   if (st.isDirectory()) await walk(local, names);
-  else if (st.isFile()) await putOne(local, names.slice(0, -1), names[names.length - 1]!);
+  else if (st.isFile()) jobs.push({ path: local, parentNames: names.slice(0, -1), name: names[names.length - 1]!, size: st.size });
   else throw new CliError(`${local} is not a regular file or folder`);
+
+  const folderBar = st.isDirectory()
+    ? new Progress(localName, jobs.reduce((sum, j) => sum + j.size, 0), progressOn)
+    : null;
+  const say = (text: string, err = false) => {
+    if (inv.quiet && err) return;
+    if (folderBar) folderBar.above(err ? process.stderr : process.stdout, text);
+    else (err ? process.stderr : process.stdout).write(text + '\n');
+  };
+  const putOne = async (job: Job) => {
+    const remotePath = '/' + [...job.parentNames, job.name].join('/');
+    const parent = await ensureFolder(ctx, job.parentNames);
+    const progress = folderBar ?? new Progress(job.name, job.size, progressOn);
+    const r = await putFile(ctx, job.path, parent, job.name, { progress, remotePath });
+    if (!folderBar) progress.finish();
+    results.push(r);
+    if (r.conflictCopy && !inv.json) say(`coffer: ${remotePath} changed on the server meanwhile; uploaded as ${r.conflictCopy}`, true);
+    if (!inv.json) say(`${r.conflictCopy ?? r.path}  v${r.version}  ${formatBytes(r.size)}, sent ${formatBytes(r.bytesSent)} (${r.chunksSent}/${r.chunks} chunks new)${r.resumed ? ', resumed' : ''}`);
+  };
+
+  const running = new Set<Promise<void>>();
+  let failure: unknown = null;
+  for (const job of jobs) {
+    const alone = job.size > SMALL_FILE;
+    while (running.size > 0 && (alone || running.size >= FILES_IN_FLIGHT) && !failure) await Promise.race(running);
+    if (failure) break;
+    const p: Promise<void> = putOne(job).catch((err) => void (failure ??= err)).finally(() => running.delete(p));
+    running.add(p);
+    if (alone) await p;
+  }
+  await Promise.all(running);
+  folderBar?.finish();
+  if (failure) throw failure;
+  results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const total = results.reduce((a, r) => ({ size: a.size + r.size, sent: a.sent + r.bytesSent, chunks: a.chunks + r.chunks, chunksSent: a.chunksSent + r.chunksSent }), { size: 0, sent: 0, chunks: 0, chunksSent: 0 });
   if (inv.json) emit(inv, { ok: true, files: results, totalBytes: total.size, bytesSent: total.sent, chunks: total.chunks, chunksSent: total.chunksSent }, '');
 };

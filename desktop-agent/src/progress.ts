@@ -48,12 +48,19 @@ export class Progress {
     this.draw(false);
   }
 
+  /** Prints `text` on its own line above the bar (the bar is cleared, then drawn again below). */
+  above(stream: NodeJS.WriteStream, text: string): void {
+    if (this.enabled) process.stderr.write('\r\x1b[K');
+    stream.write(text + '\n');
+    if (this.enabled) this.draw(true, false);
+  }
+
   finish(): void {
     this.draw(true);
     if (this.enabled) process.stderr.write('\n');
   }
 
-  private draw(force: boolean): void {
+  private draw(force: boolean, final = force): void {
     if (!this.enabled) return;
     const now = Date.now();
     if (!force && now - this.lastDraw < 100) return;
@@ -72,7 +79,7 @@ export class Progress {
     const line =
       `${name.padEnd(24)} ${(frac * 100).toFixed(0).padStart(3)}% [${bar}] ` +
       `${formatBytes(this.done)} / ${formatBytes(this.total)}  ${formatBytes(Math.round(speed))}/s  ` +
-      (force ? `in ${formatDuration((now - this.started) / 1000)}` : `ETA ${formatDuration(eta)}`);
+      (final ? `in ${formatDuration((now - this.started) / 1000)}` : `ETA ${formatDuration(eta)}`);
     process.stderr.write(`\r\x1b[K${line}`);
   }
 }

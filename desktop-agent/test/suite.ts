@@ -162,6 +162,25 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     for (const [rel, data] of Object.entries(files)) expect((await readFile(join(dest, rel))).equals(data)).toBe(true);
   });
 
+  it('puts a folder of many files, several at a time and a large one alone, and reports each', async () => {
+    const root = join(work, 'many-Ωmega');
+    const files: Record<string, Buffer> = {
+      ...Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`small-${i}.txt`, seededBytes(`small-${i}`, 100 + i * 997)])),
+      'sub/large.bin': seededBytes('large', 5 * 1024 * 1024 + 3),
+    };
+    secretNames.push('many-Ωmega');
+    for (const [rel, data] of Object.entries(files)) {
+      await mkdir(join(root, rel, '..'), { recursive: true });
+      await writeFile(join(root, rel), data);
+      secretContents.push(data.subarray(0, 16));
+    }
+    const put = json<{ files: Array<{ path: string; size: number }> }>(await A(['put', '--json', root]));
+    expect(put.files.map((f) => f.path)).toEqual(Object.keys(files).map((rel) => `/many-Ωmega/${rel}`).sort());
+    const dest = join(work, 'many-copy');
+    ok(await B(['get', '--quiet', '/many-Ωmega', dest]));
+    for (const [rel, data] of Object.entries(files)) expect((await readFile(join(dest, rel))).equals(data)).toBe(true);
+  });
+
   it('moves, renames, trashes and restores from the trash', async () => {
     const local = await localFile('movable.txt', Buffer.from('movable contents that are secret ' + 'm'.repeat(64)));
     secretNames.push('Verschiebbar-Ωmega', 'renamed-Ωmega.txt');
