@@ -26,7 +26,9 @@ describe('nodes', () => {
       after = page.next;
     } while (after);
     expect(seen).toEqual([...ids].sort());
-    expect((await c.request('GET', `/api/nodes/${folder.id}/children?limit=5000`)).status).toBe(400);
+    expect((await c.request('GET', `/api/nodes/${folder.id}/children?limit=5000`)).status).toBe(200);
+    expect((await c.request('GET', `/api/nodes/${folder.id}/children?limit=5001`)).status).toBe(400);
+    expect((await c.request('GET', '/api/trash?limit=1001')).status).toBe(400);
   });
 
   it('keeps names unique among live children only', async () => {

@@ -24,9 +24,15 @@ async function guardName<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-function page(after: string | undefined, limit: string | undefined) {
+/**
+ * Most children one listing page may hold (docs/api.md): the web vault asks for growing pages, so a
+ * 10,000-entry folder takes 5 requests (trash pages stay at 1,000).
+ */
+const MAX_CHILDREN_PAGE = 5000;
+
+function page(after: string | undefined, limit: string | undefined, max = 1000) {
   if (after !== undefined && !/^[0-9a-f]{32}$/.test(after)) throw invalid('after must be a node id');
-  return { after, limit: queryInt(limit, 'limit', 100, 1, 1000) };
+  return { after, limit: queryInt(limit, 'limit', 100, 1, max) };
 }
 
 function paged<T extends { id: string }>(rows: T[], limit: number) {
@@ -44,7 +50,7 @@ export function nodeRoutes(ctx: AppContext): Hono<AppEnv> {
   r.get('/:id/children', async (c) => {
     const { accountId } = c.get('session');
     const parent = await findNode(ctx.db, accountId, c.req.param('id'));
-    const { after, limit } = page(c.req.query('after'), c.req.query('limit'));
+    const { after, limit } = page(c.req.query('after'), c.req.query('limit'), MAX_CHILDREN_PAGE);
     const rows = await ctx.db.select().from(nodes).where(and(
       eq(nodes.accountId, accountId), eq(nodes.parentId, parent.id), isNull(nodes.trashedAt),
       after ? gt(nodes.id, after) : undefined,
