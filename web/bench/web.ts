@@ -299,6 +299,76 @@ async function timeClick(page: Page, click: string, until: string | { selector: 
   })`);
 }
 
+/**
+ * Opens the seeded 10,000-entry folder `runs` times, each from a fresh worker (lock, unlock: no
+ * name cached), in a Chromium driven over the CDP pipe (no Network domain on page or worker, as a
+ * user's browser). Timed in the page as in runWebBench. With COFFER_WEB_BENCH_PROFILE=<dir>, CPU
+ * profiles of the page and the workers during the last open.
+ */
+async function pipeFolderOpens(chromiumPath: string, url: string, email: string, pass: string, work: string, entries: number,
+  runs: number): Promise<{ first: number; all: number }[]> {
+  const profile = await mkdtemp(join(work, 'profile-'));
+  const b = new PipeBrowser(chromiumPath, [...CHROMIUM_ARGS, `--user-data-dir=${profile}`, '--window-size=1280,900']);
+  const out: { first: number; all: number }[] = [];
+  try {
+    const page = await PipePage.open(b, '');
+    await page.goto(url + '/');
+    await page.until(`document.querySelector('#login-email')`, 30_000);
+    await page.fill('#login-email', email);
+    await page.fill('#login-pass', pass);
+    await page.click(`document.querySelector('form[aria-labelledby="login-title"] button[type=submit]')`);
+    await page.until(`document.querySelector('.row[data-name="many"]')`, 60_000);
+    for (let r = 0; r < runs; r++) {
+      if (r > 0) {
+        await page.click(`[...document.querySelectorAll('header button')].find((e) => e.textContent.trim() === 'Lock')`);
+        await page.until(`document.querySelector('#unlock-pass')`, 30_000);
+        await page.fill('#unlock-pass', pass);
+        await page.click(`document.querySelector('form[aria-labelledby="unlock-title"] button[type=submit]')`);
+        await page.until(`document.querySelector('.row[data-name="many"]')`, 60_000);
+      }
+      await new Promise((res) => setTimeout(res, 500)); // let unlock's work settle
+      const profileDir = process.env.COFFER_WEB_BENCH_PROFILE;
+      const profiled = profileDir && r === runs - 1 ? [page.sessionId, ...page.workerSessions] : [];
+      for (const s of profiled) {
+        await b.send('Profiler.enable', {}, s);
+        await b.send('Profiler.start', {}, s);
+      }
+      out.push(await page.eval<{ first: number; all: number }>(openFolderScript(entries)));
+      for (const [i, s] of profiled.entries()) {
+        const { profile: p } = await b.send<{ profile: unknown }>('Profiler.stop', {}, s);
+        await writeFile(join(profileDir!, `list-${i === 0 ? 'page' : `worker${i}`}.cpuprofile`), JSON.stringify(p));
+      }
+    }
+  } finally {
+    await b.close();
+  }
+  return out;
+}
+
+/** In-page: clicks the "many" folder; first entry row in the DOM, then the status line with every name. */
+function openFolderScript(entries: number): string {
+  return `new Promise((resolve) => {
+      const want = ${JSON.stringify(`${entries} items`)};
+      const t0 = performance.now();
+      let first = 0, mo;
+      const check = () => {
+        if (!first && document.querySelector('.row[data-name^="entry-"]')) first = performance.now() - t0;
+        if (first && (document.querySelector('[data-testid="status"]')?.textContent || '').includes(want)) {
+          mo.disconnect();
+          requestAnimationFrame(() => resolve({ first, all: performance.now() - t0 }));
+        }
+      };
+      mo = new MutationObserver(check);
+      mo.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+      document.querySelector('.row[data-name="many"] button.name').click();
+    })`;
+}
+
+const range = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return `${s[Math.floor((s.length - 1) / 2)]!.toFixed(0)} (${s.map((x) => x.toFixed(0)).join(', ')})`;
+};
+
 export async function runWebBench(opts: { sizeMiB?: number; entries?: number } = {}): Promise<Record<string, number | string>> {
   const sizeMiB = opts.sizeMiB ?? Number(process.env.COFFER_WEB_BENCH_MIB || 1024);
   const entries = opts.entries ?? 10_000;
@@ -332,6 +402,15 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
     await page.getByRole('button', { name: 'Continue to my vault' }).click();
     await page.getByTestId('vault').waitFor();
 
+    if (process.env.COFFER_WEB_BENCH_LIST_ONLY) {
+      // Only the 10,000-entry folder: COFFER_WEB_BENCH_LIST_RUNS cold opens (default 5) in the pipe browser.
+      await seedFolder(server.url, email, pass, 'many', entries);
+      const runs = await pipeFolderOpens(chromiumPath, server.url, email, pass, work, entries, Number(process.env.COFFER_WEB_BENCH_LIST_RUNS || 5));
+      figures[`${entries}-entry folder, CDP pipe: first rows ms, median (runs)`] = range(runs.map((r) => r.first));
+      figures[`${entries}-entry folder, CDP pipe: all names ms, median (runs)`] = range(runs.map((r) => r.all));
+      return figures;
+    }
+
     const file = join(work, 'large.bin');
     const digest = await writeRandomFile(file, sizeMiB * 2 ** 20);
     if (process.env.COFFER_WEB_BENCH_PLAYWRIGHT) {
@@ -358,21 +437,7 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
     await page.getByRole('button', { name: 'Unlock' }).click();
     await page.locator('.row[data-name="many"]').waitFor({ timeout: 60_000 });
     // Both figures from one click: first rows, then the status line once every name is in.
-    const opening = page.evaluate<{ first: number; all: number }>(`new Promise((resolve) => {
-      const want = ${JSON.stringify(`${entries} items`)};
-      const t0 = performance.now();
-      let first = 0, mo;
-      const check = () => {
-        if (!first && document.querySelector('.row[data-name^="entry-"]')) first = performance.now() - t0;
-        if (first && (document.querySelector('[data-testid="status"]')?.textContent || '').includes(want)) {
-          mo.disconnect();
-          requestAnimationFrame(() => resolve({ first, all: performance.now() - t0 }));
-        }
-      };
-      mo = new MutationObserver(check);
-      mo.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
-      document.querySelector('.row[data-name="many"] button.name').click();
-    })`);
+    const opening = page.evaluate<{ first: number; all: number }>(openFolderScript(entries));
     const opened = await opening;
     figures[`${entries}-entry folder: first rows shown ms`] = opened.first;
     figures[`${entries}-entry folder: all names decrypted + rendered ms`] = opened.all;
