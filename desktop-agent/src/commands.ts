@@ -185,7 +185,8 @@ const cmdPut: Run = async (inv) => {
     if (!folderBar) progress.finish();
     results.push(r);
     if (r.conflictCopy && !inv.json) say(`coffer: ${remotePath} changed on the server meanwhile; uploaded as ${r.conflictCopy}`, true);
-    if (!inv.json) say(`${r.conflictCopy ?? r.path}  v${r.version}  ${formatBytes(r.size)}, sent ${formatBytes(r.bytesSent)} (${r.chunksSent}/${r.chunks} chunks new)${r.resumed ? ', resumed' : ''}`);
+    if (!inv.json && r.unchanged) say(`${r.path}  v${r.version}  ${formatBytes(r.size)}, unchanged`);
+    else if (!inv.json) say(`${r.conflictCopy ?? r.path}  v${r.version}  ${formatBytes(r.size)}, sent ${formatBytes(r.bytesSent)} (${r.chunksSent}/${r.chunks} chunks new)${r.resumed ? ', resumed' : ''}`);
   };
 
   const running = new Set<Promise<void>>();

@@ -34,6 +34,8 @@ export interface PutResult {
   chunksSent: number;
   bytesSent: number;
   resumed: boolean;
+  /** The file already held these bytes: no new version was made. */
+  unchanged?: boolean;
   conflictCopy?: string;
 }
 
@@ -152,8 +154,18 @@ export async function putFile(
     throw err;
   }
   const { manifest } = sent;
-  const version = state.baseVersion + 1;
   const chunkIds = [...new Set(manifest.chunks.map((c) => c.chunkId))];
+  if (state.baseVersion > 0 && await sameContent(ctx, node, state.baseVersion, manifest)) {
+    // The file holds what its current version holds (chunk ids are keyed hashes of the plaintext,
+    // in order): no new version, which would push real history out of the retention window and
+    // tell every other device of a change. The upload expires on the server by itself.
+    await rm(statePath, { force: true });
+    return {
+      path: opts.remotePath, nodeId: node.id, version: state.baseVersion, size: manifest.size,
+      chunks: manifest.chunks.length, chunksSent: sent.chunksSent, bytesSent: sent.bytesSent, resumed, unchanged: true,
+    };
+  }
+  const version = state.baseVersion + 1;
   const meta = { name, mime: guessMime(name), size: manifest.size, mtime: Math.round(st.mtimeMs) };
   const metadata = b64(await cc.sealMetadata(keys, meta));
   try {
@@ -186,6 +198,13 @@ export async function putFile(
     }
     throw err;
   }
+}
+
+/** Whether version `v` of `node` lists exactly the chunks of `manifest`, in the same order. */
+async function sameContent(ctx: Context, node: RemoteNode, v: number, manifest: Manifest): Promise<boolean> {
+  const current = await ctx.tree.version(node, v);
+  return current.chunkIds.length === manifest.chunks.length
+    && manifest.chunks.every((c, i) => c.chunkId === current.chunkIds[i]);
 }
 
 /** Streams, chunks, encrypts and sends the chunks the server lacks; returns the manifest. */

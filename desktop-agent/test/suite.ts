@@ -130,11 +130,21 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     secretNames.push(name);
     const first = json<{ bytesSent: number; chunksSent: number; chunks: number }>(await A(['put', '--json', local, `/${name}`]));
     expect(first.chunksSent).toBe(first.chunks);
-    const again = json<{ bytesSent: number; chunksSent: number }>(await B(['put', '--json', local, `/${name}`]));
+    const again = json<{ bytesSent: number; chunksSent: number; files: Array<{ unchanged?: boolean; version: number }> }>(
+      await B(['put', '--json', local, `/${name}`]));
     expect(again.chunksSent).toBe(0);
     expect(again.bytesSent).toBe(0);
-    const versions = json<{ versions: unknown[] }>(await A(['versions', '--json', `/${name}`]));
-    expect(versions.versions.length).toBe(2);
+    // The same bytes make no new version (daily re-puts would push real history out of retention).
+    expect(again.files[0]).toMatchObject({ unchanged: true, version: 1 });
+    expect(json<{ versions: unknown[] }>(await A(['versions', '--json', `/${name}`])).versions.length).toBe(1);
+    // One changed byte does.
+    const edited = seededBytes(name, 3 * 1024 * 1024);
+    edited[1_000_000] = edited[1_000_000]! ^ 1;
+    await writeFile(local, edited);
+    const third = json<{ files: Array<{ unchanged?: boolean; version: number }> }>(await B(['put', '--json', local, `/${name}`]));
+    expect(third.files[0]).toMatchObject({ version: 2 });
+    expect(third.files[0]!.unchanged).toBeUndefined();
+    expect(json<{ versions: unknown[] }>(await A(['versions', '--json', `/${name}`])).versions.length).toBe(2);
   });
 
   it('round-trips nested folders with unicode names', async () => {
