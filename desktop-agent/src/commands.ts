@@ -207,23 +207,50 @@ const cmdPut: Run = async (inv) => {
   if (inv.json) emit(inv, { ok: true, files: results, totalBytes: total.size, bytesSent: total.sent, chunks: total.chunks, chunksSent: total.chunksSent }, '');
 };
 
+/**
+ * Downloads a file, or a folder with everything in it: its folders are made first, then its files
+ * come down like a folder put goes up (several small ones at once, a large one alone), under one
+ * progress bar. On an error the files in flight finish, no new one starts, and the first error
+ * is thrown.
+ */
 async function getTree(inv: Invocation, tree: Tree, node: RemoteNode, dest: string, results: GetResult[]): Promise<void> {
   const progressOn = !inv.json && !inv.quiet;
   if (node.kind === 'file') {
     const meta = await tree.meta(node);
     const progress = new Progress(meta.name, meta.size, progressOn);
-    const r = await getFile(tree, node, dest, { progress });
+    results.push(await getFile(tree, node, dest, { progress }));
     progress.finish();
-    results.push(r);
-    if (!inv.json && inv.quiet === false && !progress) note(inv, dest);
     return;
   }
-  await mkdir(dest, { recursive: true });
-  for (const child of await tree.children(node)) {
-    const meta = await tree.meta(child);
-    const name = cc.validateName(meta.name);
-    await getTree(inv, tree, child, join(dest, name), results);
+  const jobs: Array<{ node: RemoteNode; dest: string; size: number }> = [];
+  const walk = async (folder: RemoteNode, into: string) => {
+    await mkdir(into, { recursive: true });
+    for (const child of await tree.children(folder)) {
+      const meta = await tree.meta(child);
+      const path = join(into, cc.validateName(meta.name));
+      if (child.kind === 'folder') await walk(child, path);
+      else jobs.push({ node: child, dest: path, size: meta.size });
+    }
+  };
+  await walk(node, dest);
+  const bar = new Progress(basename(dest), jobs.reduce((sum, j) => sum + j.size, 0), progressOn);
+  // getFile sets its own count once (the bytes of a resumed file), then adds: both add here.
+  const progress = { add: (n: number) => bar.add(n), set: (n: number) => bar.add(n) };
+  const running = new Set<Promise<void>>();
+  let failure: unknown = null;
+  for (const job of jobs) {
+    const alone = job.size > SMALL_FILE;
+    while (running.size > 0 && (alone || running.size >= FILES_IN_FLIGHT) && !failure) await Promise.race(running);
+    if (failure) break;
+    const p: Promise<void> = getFile(tree, job.node, job.dest, { progress })
+      .then((r) => void results.push(r), (err) => void (failure ??= err))
+      .finally(() => running.delete(p));
+    running.add(p);
+    if (alone) await p;
   }
+  await Promise.all(running);
+  bar.finish();
+  if (failure) throw failure;
 }
 
 async function localDest(node: RemoteNode, tree: Tree, requested: string | undefined): Promise<string> {

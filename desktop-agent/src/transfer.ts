@@ -288,7 +288,7 @@ interface Sidecar {
 }
 
 /** Downloads the current version of file `node` to `dest` (atomically: partial file, then rename). */
-export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: { progress?: Progress } = {}): Promise<GetResult> {
+export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: { progress?: Pick<Progress, 'add' | 'set'> } = {}): Promise<GetResult> {
   const keys = await tree.keysOf(node);
   const meta = await tree.meta(node);
   const partial = `${dest}.coffer-partial`;
