@@ -131,8 +131,27 @@ const cmdMkdir: Run = async (inv) => {
   emit(inv, { ok: true, path: '/' + names.join('/'), id: node.id }, `/${names.join('/')}`);
 };
 
-const FILES_IN_FLIGHT = 4;           // small files of a folder put sent at once
-const SMALL_FILE = 4 * 1024 * 1024;  // larger files go up alone
+const FILES_IN_FLIGHT = 4;           // small files of a folder put or get moved at once
+const SMALL_FILE = 4 * 1024 * 1024;  // larger files move alone (they have chunks in flight)
+
+/**
+ * Runs `work` over `jobs` in order: up to FILES_IN_FLIGHT small ones at once, a large one alone.
+ * After a failure no job starts; the ones in flight end, then the first failure is thrown.
+ */
+async function eachFile<J extends { size: number }>(jobs: J[], work: (job: J) => Promise<void>): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let failure: unknown = null;
+  for (const job of jobs) {
+    const alone = job.size > SMALL_FILE;
+    while (running.size > 0 && (alone || running.size >= FILES_IN_FLIGHT) && !failure) await Promise.race(running);
+    if (failure) break;
+    const p: Promise<void> = work(job).catch((err) => void (failure ??= err)).finally(() => running.delete(p));
+    running.add(p);
+    if (alone) await p;
+  }
+  await Promise.all(running);
+  if (failure) throw failure;
+}
 
 const cmdPut: Run = async (inv) => {
   const ctx = await openContext();
@@ -189,19 +208,11 @@ const cmdPut: Run = async (inv) => {
     else if (!inv.json) say(`${r.conflictCopy ?? r.path}  v${r.version}  ${formatBytes(r.size)}, sent ${formatBytes(r.bytesSent)} (${r.chunksSent}/${r.chunks} chunks new)${r.resumed ? ', resumed' : ''}`);
   };
 
-  const running = new Set<Promise<void>>();
-  let failure: unknown = null;
-  for (const job of jobs) {
-    const alone = job.size > SMALL_FILE;
-    while (running.size > 0 && (alone || running.size >= FILES_IN_FLIGHT) && !failure) await Promise.race(running);
-    if (failure) break;
-    const p: Promise<void> = putOne(job).catch((err) => void (failure ??= err)).finally(() => running.delete(p));
-    running.add(p);
-    if (alone) await p;
+  try {
+    await eachFile(jobs, putOne);
+  } finally {
+    folderBar?.finish();
   }
-  await Promise.all(running);
-  folderBar?.finish();
-  if (failure) throw failure;
   results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const total = results.reduce((a, r) => ({ size: a.size + r.size, sent: a.sent + r.bytesSent, chunks: a.chunks + r.chunks, chunksSent: a.chunksSent + r.chunksSent }), { size: 0, sent: 0, chunks: 0, chunksSent: 0 });
   if (inv.json) emit(inv, { ok: true, files: results, totalBytes: total.size, bytesSent: total.sent, chunks: total.chunks, chunksSent: total.chunksSent }, '');
@@ -209,9 +220,7 @@ const cmdPut: Run = async (inv) => {
 
 /**
  * Downloads a file, or a folder with everything in it: its folders are made first, then its files
- * come down like a folder put goes up (several small ones at once, a large one alone), under one
- * progress bar. On an error the files in flight finish, no new one starts, and the first error
- * is thrown.
+ * come down as a folder put sends them (eachFile), under one progress bar.
  */
 async function getTree(inv: Invocation, tree: Tree, node: RemoteNode, dest: string, results: GetResult[]): Promise<void> {
   const progressOn = !inv.json && !inv.quiet;
@@ -236,21 +245,11 @@ async function getTree(inv: Invocation, tree: Tree, node: RemoteNode, dest: stri
   const bar = new Progress(basename(dest), jobs.reduce((sum, j) => sum + j.size, 0), progressOn);
   // getFile sets its own count once (the bytes of a resumed file), then adds: both add here.
   const progress = { add: (n: number) => bar.add(n), set: (n: number) => bar.add(n) };
-  const running = new Set<Promise<void>>();
-  let failure: unknown = null;
-  for (const job of jobs) {
-    const alone = job.size > SMALL_FILE;
-    while (running.size > 0 && (alone || running.size >= FILES_IN_FLIGHT) && !failure) await Promise.race(running);
-    if (failure) break;
-    const p: Promise<void> = getFile(tree, job.node, job.dest, { progress })
-      .then((r) => void results.push(r), (err) => void (failure ??= err))
-      .finally(() => running.delete(p));
-    running.add(p);
-    if (alone) await p;
+  try {
+    await eachFile(jobs, async (job) => void results.push(await getFile(tree, job.node, job.dest, { progress })));
+  } finally {
+    bar.finish();
   }
-  await Promise.all(running);
-  bar.finish();
-  if (failure) throw failure;
 }
 
 async function localDest(node: RemoteNode, tree: Tree, requested: string | undefined): Promise<string> {
