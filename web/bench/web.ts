@@ -194,6 +194,16 @@ async function playwrightTransfers(page: Page, cdp: CDPSession, browserPid: numb
 }
 
 /** Upload then download of `file` in a second Chromium driven over a CDP pipe without the Network domain. */
+/** Opens the vault's login page and logs in; resolves when `ready` (a page expression) is truthy. */
+async function pipeLogIn(page: PipePage, url: string, email: string, pass: string, ready: string): Promise<void> {
+  await page.goto(url + '/');
+  await page.until(`document.querySelector('#login-email')`, 30_000);
+  await page.fill('#login-email', email);
+  await page.fill('#login-pass', pass);
+  await page.click(`document.querySelector('form[aria-labelledby="login-title"] button[type=submit]')`);
+  await page.until(ready, 60_000);
+}
+
 async function pipeTransfers(chromiumPath: string, url: string, email: string, pass: string, work: string, file: string,
   digest: string, sizeMiB: number, figures: Record<string, number | string>): Promise<void> {
   const profile = await mkdtemp(join(work, 'profile-'));
@@ -202,12 +212,7 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
   try {
     const page = await PipePage.open(b, `localStorage.setItem('coffer.download', 'sw')`);
     await b.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads, eventsEnabled: true });
-    await page.goto(url + '/');
-    await page.until(`document.querySelector('#login-email')`, 30_000);
-    await page.fill('#login-email', email);
-    await page.fill('#login-pass', pass);
-    await page.click(`document.querySelector('form[aria-labelledby="login-title"] button[type=submit]')`);
-    await page.until(`document.querySelector('[data-testid="vault"]')`, 60_000);
+    await pipeLogIn(page, url, email, pass, `document.querySelector('[data-testid="vault"]')`);
 
     let phase = 'upload';
     let peakPage = 0;
@@ -312,12 +317,7 @@ async function pipeFolderOpens(chromiumPath: string, url: string, email: string,
   const out: { first: number; all: number }[] = [];
   try {
     const page = await PipePage.open(b, '');
-    await page.goto(url + '/');
-    await page.until(`document.querySelector('#login-email')`, 30_000);
-    await page.fill('#login-email', email);
-    await page.fill('#login-pass', pass);
-    await page.click(`document.querySelector('form[aria-labelledby="login-title"] button[type=submit]')`);
-    await page.until(`document.querySelector('.row[data-name="many"]')`, 60_000);
+    await pipeLogIn(page, url, email, pass, `document.querySelector('.row[data-name="many"]')`);
     for (let r = 0; r < runs; r++) {
       if (r > 0) {
         await page.click(`[...document.querySelectorAll('header button')].find((e) => e.textContent.trim() === 'Lock')`);
