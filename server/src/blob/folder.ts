@@ -98,8 +98,11 @@ export class FolderBlobStore implements BlobStore {
       }
       // Blobs are written once and renamed into place, so the size cannot change under us.
       const bytes = new Uint8Array(size);
-      const { bytesRead } = await file.read(bytes, 0, size, 0);
-      if (bytesRead !== size) throw new Error(`blob ${key} ended after ${bytesRead} of ${size} bytes`);
+      for (let at = 0; at < size; ) {
+        const { bytesRead } = await file.read(bytes, at, size - at, at);
+        if (bytesRead === 0) throw new Error(`blob ${key} ended after ${at} of ${size} bytes`);
+        at += bytesRead;
+      }
       return { size, bytes, get stream() { return oneShot(bytes); } };
     } finally {
       if (!streaming) await file.close();

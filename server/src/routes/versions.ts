@@ -32,15 +32,22 @@ export function versionRoutes(ctx: AppContext): Hono<AppEnv> {
     const { version, repeated } = await writeForAccount(ctx, accountId, async (tx, record) => {
       const node = await findNode(tx, accountId, c.req.param('id'), true);
       if (node.kind !== 'file') throw new ApiError(400, 'NOT_A_FILE', 'Only files have versions');
-      // The same commit again (its answer was lost, the client retried): the upload is gone, and the
-      // version it made is answered again instead of a 404 the client would take for a failure.
-      const [done] = await tx.select({ version: versions.version }).from(versions).where(and(
-        eq(versions.accountId, accountId), eq(versions.nodeId, node.id), eq(versions.uploadId, uploadId),
-        eq(versions.version, baseVersion + 1),
-      ));
-      if (done) return { version: done.version, repeated: true };
       if (node.trashedAt !== null) throw new ApiError(409, 'NODE_TRASHED', 'Restore the file before changing it');
-      const upload = await liveUpload(tx, accountId, uploadId, ctx.config.uploadTtlSeconds);
+      let upload;
+      try {
+        upload = await liveUpload(tx, accountId, uploadId, ctx.config.uploadTtlSeconds);
+      } catch (err) {
+        // The same commit again (its answer was lost, the client retried): the commit ended the
+        // upload; the version it made is answered again instead of a 404 the client would take
+        // for a failure.
+        if (!(err instanceof ApiError && err.code === 'UPLOAD_NOT_FOUND')) throw err;
+        const [done] = await tx.select({ version: versions.version }).from(versions).where(and(
+          eq(versions.accountId, accountId), eq(versions.nodeId, node.id), eq(versions.uploadId, uploadId),
+          eq(versions.version, baseVersion + 1),
+        ));
+        if (done) return { version: done.version, repeated: true };
+        throw err;
+      }
       if (upload.nodeId !== node.id) throw new ApiError(404, 'UPLOAD_NOT_FOUND', 'The upload belongs to another file');
       if (baseVersion !== node.version) {
         throw new ApiError(409, 'VERSION_CONFLICT', 'The file changed since baseVersion', { currentVersion: node.version });
