@@ -6,7 +6,7 @@ import { NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
 import type { FolderBlobStore } from '../src/blob/folder.js';
 import { blobKey, type Blob, type BlobStore } from '../src/blob/store.js';
 import { queryRows } from '../src/db/client.js';
-import { attachToUpload, touchChunks } from '../src/services/chunks.js';
+import { checkChunks } from '../src/services/chunks.js';
 import { collectChunk, collectGarbage } from '../src/services/gc.js';
 import { chunkIdOf, digestHeader, rand, signup, startTestServer, type Client, type TestServer } from './helpers.js';
 
@@ -66,10 +66,9 @@ describe.skipIf(!postgresUrl)(`GC against concurrent uploads (PostgreSQL) ${post
     let attached!: () => void;
     const held = new Promise<void>((r) => (release = r));
     const isAttached = new Promise<void>((r) => (attached = r));
-    // The check's transaction: touch + attach, then stay open until released.
+    // The check's statement, inside a transaction that stays open until released.
     const check = s.ctx.db.transaction(async (tx) => {
-      const present = await touchChunks(tx, c.accountId, [chunk.id]);
-      await attachToUpload(tx, c.accountId, uploadId, present.keys());
+      const present = await checkChunks(tx, c.accountId, uploadId, [chunk.id], 3600);
       attached();
       await held;
       return present.has(chunk.id);

@@ -11,7 +11,7 @@ import { blobKey } from '../blob/store.js';
 import { readBody } from '../body.js';
 import { ApiError, notFound } from '../errors.js';
 import { MAX_CHUNK_BYTES } from '../limits.js';
-import { attachToUpload, chunkReferenced, liveUpload, touchChunks, uploadNotFound } from '../services/chunks.js';
+import { checkChunks, chunkReferenced, uploadNotFound } from '../services/chunks.js';
 import { findNode } from '../services/nodes.js';
 import { array, id16, id32, readJson } from '../validate.js';
 import { refuseOtherMethods } from './method.js';
@@ -51,13 +51,9 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     const body = await readJson(c);
     const uploadId = id16(body.uploadId, 'uploadId');
     const ids = array(body.ids, 'ids', 1000).map((v, i) => id32(v, `ids[${i}]`));
-    const missing = await ctx.db.transaction(async (tx) => {
-      const upload = await liveUpload(tx, accountId, uploadId, ctx.config.uploadTtlSeconds);
-      const present = await touchChunks(tx, accountId, ids);
-      await attachToUpload(tx, accountId, upload.id, present.keys());
-      return [...new Set(ids)].filter((id) => !present.has(id));
-    });
-    return c.json({ missing });
+    const distinct = [...new Set(ids)];
+    const present = await checkChunks(ctx.db, accountId, uploadId, distinct, ctx.config.uploadTtlSeconds);
+    return c.json({ missing: distinct.filter((id) => !present.has(id)) });
   });
 
   const preCheck = (() => {

@@ -2,7 +2,7 @@
 // on a stored chunk first UPDATEs its row (`touched_at`), which takes the row lock the collector
 // also needs: whichever comes second sees the other's committed result (see gc.ts).
 import { and, eq, gt, inArray, sql } from 'drizzle-orm';
-import type { Executor, Tx } from '../db/client.js';
+import { queryRows, type Executor, type Tx } from '../db/client.js';
 import { chunks, uploadChunks, uploads, versionChunks } from '../db/schema/core.js';
 import { ApiError } from '../errors.js';
 
@@ -21,12 +21,34 @@ export async function touchChunks(tx: Tx, accountId: string, ids: readonly strin
   return found;
 }
 
-/** Attaches chunks to an upload, so the collector keeps them until the upload ends. */
-export async function attachToUpload(tx: Tx, accountId: string, uploadId: string, ids: Iterable<string>): Promise<void> {
-  const rows = [...ids].map((chunkId) => ({ uploadId, accountId, chunkId }));
-  for (let i = 0; i < rows.length; i += BATCH) {
-    await tx.insert(uploadChunks).values(rows.slice(i, i + BATCH)).onConflictDoNothing();
-  }
+/**
+ * The chunk check of an upload, in one statement: renews (and locks) the live upload, touches the
+ * account's chunks among `ids` that exist (locking them against the collector) and attaches those
+ * to the upload, so they are kept until it ends. Returns the ids that exist; 404 UPLOAD_NOT_FOUND
+ * when the upload is not live. Clients check a few ids at a time as they encrypt, so this runs
+ * about once per chunk; as a transaction it took five round trips, each queued behind PGlite's one
+ * connection.
+ */
+export async function checkChunks(ex: Executor, accountId: string, uploadId: string, ids: readonly string[], ttlSeconds: number): Promise<Set<string>> {
+  const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+  const [result] = await queryRows<{ live: boolean; present: string[] | null }>(ex, sql`
+    with up as (
+      update uploads set expires_at = ${expiresAt}
+      where id = ${uploadId} and account_id = ${accountId} and expires_at > now()
+      returning id
+    ), touched as (
+      update chunks set touched_at = now()
+      where account_id = ${accountId} and ${ids.length > 0 ? sql`id in ${ids}` : sql`false`}
+        and exists (select 1 from up)
+      returning id
+    ), att as (
+      insert into upload_chunks (upload_id, account_id, chunk_id)
+      select up.id, ${accountId}, touched.id from up, touched
+      on conflict do nothing
+    )
+    select exists (select 1 from up) as live, array(select id from touched) as present`);
+  if (!result?.live) throw uploadNotFound();
+  return new Set(result.present ?? []);
 }
 
 export type UploadRow = typeof uploads.$inferSelect;
