@@ -75,9 +75,12 @@ export class FolderBlobStore implements BlobStore {
   }
 
   async #makeDir(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
+    const first = await mkdir(dir, { recursive: true });
+    // Make the new entries durable: the parent of each folder made. Usually only the second level
+    // is new (one fsync). When mkdir made nothing, another request may have made the folders a
+    // moment ago without syncing them yet, so both parents are synced.
     await syncDir(dirname(dir));
-    await syncDir(dirname(dirname(dir)));
+    if (first !== dir) await syncDir(dirname(dirname(dir)));
     this.#dirs.add(dir);
   }
 
