@@ -19,6 +19,7 @@ interface Timed {
   stdout: string;
   stderr: string;
   maxRssKiB: number | null;
+  cpuSeconds: number | null; // user + system
 }
 
 /** Runs a command under /usr/bin/time -v (when present) and returns its wall time and peak RSS. */
@@ -36,7 +37,10 @@ function timed(cmd: string, args: string[], env: Record<string, string>, cwd?: s
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-      res({ code: code ?? -1, seconds, stdout, stderr, maxRssKiB: m ? Number(m[1]) : null });
+      const user = /User time \(seconds\): ([\d.]+)/.exec(stderr);
+      const sys = /System time \(seconds\): ([\d.]+)/.exec(stderr);
+      const cpuSeconds = user && sys ? Number(user[1]) + Number(sys[1]) : null;
+      res({ code: code ?? -1, seconds, stdout, stderr, maxRssKiB: m ? Number(m[1]) : null, cpuSeconds });
     });
   });
 }
@@ -88,7 +92,17 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     const file = join(work, 'bench.bin');
     await generate(file, bytes, 'coffer-cli-bench');
 
-    const put = must(await run(['put', '--json', file, '/bench.bin']), 'put');
+    // CPU seconds per GiB moved, of the CLI and of the server (both on this machine's cores).
+    const cpuFigures = async (what: string, step: () => Promise<Timed>): Promise<Timed> => {
+      const before = server.cpuSeconds();
+      const t = await step();
+      const after = server.cpuSeconds();
+      const gib = bytes / 2 ** 30;
+      if (t.cpuSeconds !== null) figures[`${what}: CLI CPU-s per GiB`] = t.cpuSeconds / gib;
+      if (before !== null && after !== null) figures[`${what}: server CPU-s per GiB`] = (after - before) / gib;
+      return t;
+    };
+    const put = must(await cpuFigures('put', () => run(['put', '--json', file, '/bench.bin'])), 'put');
     figures['coffer put (MB/s)'] = bytes / 1e6 / put.seconds;
     figures['coffer put wall time (s)'] = put.seconds;
     if (put.maxRssKiB !== null) figures['coffer put peak RSS (MiB)'] = put.maxRssKiB / 1024;
@@ -97,7 +111,7 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     figures['stored bytes / plaintext (%)'] = (putJson.bytesSent / bytes) * 100;
 
     const out = join(work, 'bench.out');
-    const get = must(await run(['get', '--quiet', '/bench.bin', out]), 'get');
+    const get = must(await cpuFigures('get', () => run(['get', '--quiet', '/bench.bin', out])), 'get');
     figures['coffer get (MB/s)'] = bytes / 1e6 / get.seconds;
     if (get.maxRssKiB !== null) figures['coffer get peak RSS (MiB)'] = get.maxRssKiB / 1024;
     figures['get matches put'] = (await sha256File(out)) === (await sha256File(file)) ? 'yes' : 'NO';

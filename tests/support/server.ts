@@ -1,5 +1,6 @@
 // Starts the real Coffer server as a child process for end-to-end tests.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,7 +12,20 @@ export interface RunningServer {
   dataDir: string;
   process: ChildProcess;
   output: () => string;   // everything the server printed so far (stdout + stderr)
+  /** CPU seconds (user + system) the server process used so far; null where /proc is missing. */
+  cpuSeconds: () => number | null;
   stop: () => Promise<void>;
+}
+
+/** User + system CPU seconds of a process, from /proc (Linux; clock ticks assumed 100 Hz). */
+export function processCpuSeconds(pid: number | undefined): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -20,7 +34,9 @@ export interface RunningServer {
  */
 export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
   const dataDir = env.COFFER_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'coffer-server-')));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'server/src/main.ts')], {
+  // COFFER_SERVER_PROFILE=<dir>: a V8 CPU profile of the server, written when it stops (benchmarks).
+  const profile = process.env.COFFER_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COFFER_SERVER_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(REPO_ROOT, 'server/src/main.ts')], {
     cwd: REPO_ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', COFFER_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -51,6 +67,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
     dataDir,
     process: child,
     output: () => out,
+    cpuSeconds: () => processCpuSeconds(child.pid),
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

@@ -57,6 +57,28 @@ async function treeRss(rootPid: number): Promise<Record<string, number>> {
   return out;
 }
 
+/** User + system CPU seconds of a process and all its descendants alive now (clock ticks: 100 Hz). */
+async function treeCpuSeconds(rootPid: number): Promise<number> {
+  const children = new Map<number, number[]>();
+  const ticks = new Map<number, number>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const st = await readFile(`/proc/${name}/stat`, 'utf8');
+      const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      ticks.set(Number(name), Number(fields[11]) + Number(fields[12]));
+      children.set(Number(fields[1]), [...(children.get(Number(fields[1])) ?? []), Number(name)]);
+    } catch { /* gone */ }
+  }
+  let total = 0;
+  for (const stack = [rootPid]; stack.length > 0; ) {
+    const p = stack.pop()!;
+    total += ticks.get(p) ?? 0;
+    stack.push(...(children.get(p) ?? []));
+  }
+  return total / 100;
+}
+
 async function findPid(marker: string): Promise<number | null> {
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -193,7 +215,6 @@ async function playwrightTransfers(page: Page, cdp: CDPSession, browserPid: numb
 
 }
 
-/** Upload then download of `file` in a second Chromium driven over a CDP pipe without the Network domain. */
 /** Opens the vault's login page and logs in; resolves when `ready` (a page expression) is truthy. */
 async function pipeLogIn(page: PipePage, url: string, email: string, pass: string, ready: string): Promise<void> {
   await page.goto(url + '/');
@@ -204,8 +225,12 @@ async function pipeLogIn(page: PipePage, url: string, email: string, pass: strin
   await page.until(ready, 60_000);
 }
 
+/**
+ * Upload then download of `file` in a second Chromium driven over a CDP pipe without the Network
+ * domain. `serverCpu` reads the server's CPU seconds, to report its share per GiB.
+ */
 async function pipeTransfers(chromiumPath: string, url: string, email: string, pass: string, work: string, file: string,
-  digest: string, sizeMiB: number, figures: Record<string, number | string>): Promise<void> {
+  digest: string, sizeMiB: number, figures: Record<string, number | string>, serverCpu: () => number | null): Promise<void> {
   const profile = await mkdtemp(join(work, 'profile-'));
   const downloads = await mkdtemp(join(work, 'downloads-'));
   const b = new PipeBrowser(chromiumPath, [...CHROMIUM_ARGS, `--user-data-dir=${profile}`, '--window-size=1280,900']);
@@ -231,7 +256,8 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
             for (const [k, v] of Object.entries(now)) pk[k] = Math.max(pk[k] ?? 0, v);
           }
         } catch { /* busy or closing */ }
-        await new Promise((r) => setTimeout(r, 250));
+        // Once a second: the sampler (CDP heap queries, /proc reads) costs CPU the transfer shares.
+        await new Promise((r) => setTimeout(r, 1000));
       }
     })();
 
@@ -242,6 +268,10 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
       await b.send('Profiler.enable', {}, s);
       await b.send('Profiler.start', {}, s);
     }
+    const gib = (sizeMiB * 2 ** 20) / 2 ** 30;
+    const chromiumCpu = async () => (b.proc.pid ? treeCpuSeconds(b.proc.pid) : null);
+    let cpu0 = serverCpu();
+    let chr0 = await chromiumCpu();
     let t0 = performance.now();
     await page.setInputFiles('#upload-files', [file]);
     await page.until(`document.querySelector('[data-upload="large.bin"][data-phase="done"]')`, 3_600_000, 20);
@@ -252,16 +282,26 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
     }
     figures['upload MB/s (chunk + encrypt + check + PUT)'] = (sizeMiB * 2 ** 20) / 1e6 / upS;
     figures['upload seconds'] = upS;
+    let cpu1 = serverCpu();
+    let chr1 = await chromiumCpu();
+    if (cpu0 !== null && cpu1 !== null) figures['upload: server CPU-s per GiB'] = (cpu1 - cpu0) / gib;
+    if (chr0 !== null && chr1 !== null) figures['upload: Chromium CPU-s per GiB (all processes)'] = (chr1 - chr0) / gib;
 
     phase = 'download';
     await page.until(`document.querySelector('[aria-label="Actions for large.bin"]')`, 30_000);
     const done = b.waitFor((m) => m.method === 'Browser.downloadProgress' && ['completed', 'canceled'].includes((m.params as { state: string }).state), 3_600_000);
     t0 = performance.now();
+    cpu0 = serverCpu();
+    chr0 = await chromiumCpu();
     await page.click(`document.querySelector('[aria-label="Actions for large.bin"]')`);
     await page.until(`[...document.querySelectorAll('[role=menuitem]')].find((e) => e.textContent.trim() === 'Download')`, 30_000);
     await page.click(`[...document.querySelectorAll('[role=menuitem]')].find((e) => e.textContent.trim() === 'Download')`);
     const end = await done;
     const downS = (performance.now() - t0) / 1000;
+    cpu1 = serverCpu();
+    chr1 = await chromiumCpu();
+    if (cpu0 !== null && cpu1 !== null) figures['download: server CPU-s per GiB'] = (cpu1 - cpu0) / gib;
+    if (chr0 !== null && chr1 !== null) figures['download: Chromium CPU-s per GiB (all processes)'] = (chr1 - chr0) / gib;
     figures['download MB/s (fetch + decrypt + stream to disk)'] = (sizeMiB * 2 ** 20) / 1e6 / downS;
     figures['download seconds'] = downS;
     const names = (await readdir(downloads)).filter((n) => !n.endsWith('.crdownload'));
@@ -419,7 +459,7 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
       await playwrightTransfers(page, cdp, browserPid, file, digest, sizeMiB, figures);
     } else {
       figures['transfers driven by'] = 'CDP pipe, no Network domain (as a user\'s browser)';
-      await pipeTransfers(chromiumPath, server.url, email, pass, work, file, digest, sizeMiB, figures);
+      await pipeTransfers(chromiumPath, server.url, email, pass, work, file, digest, sizeMiB, figures, server.cpuSeconds);
     }
     await rm(file, { force: true });
 
