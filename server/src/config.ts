@@ -28,6 +28,8 @@ export interface Config {
   uploadTtlSeconds: number;
   /** A session unused this long ends. */
   sessionIdleSeconds: number;
+  /** Changes older than this leave the feed (a client further behind reloads fully). */
+  changesRetentionDays: number;
   logLevel: LogLevel;
   /** The web vault's build, served from the same origin. */
   webDist: string;
@@ -59,6 +61,7 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
     gcIntervalSeconds: 600,
     uploadTtlSeconds: 24 * 3600,
     sessionIdleSeconds: 30 * 24 * 3600,
+    changesRetentionDays: 30,
     logLevel: 'info',
     webDist: resolve(import.meta.dirname, '../../web/dist'),
     rateLimits: { account: { limit: 10, windowSeconds: 60 }, address: { limit: 60, windowSeconds: 60 } },
@@ -151,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     gcIntervalSeconds: int('COFFER_GC_INTERVAL_SECONDS', base.gcIntervalSeconds, 1),
     uploadTtlSeconds: int('COFFER_UPLOAD_TTL_SECONDS', base.uploadTtlSeconds, 1),
     sessionIdleSeconds: int('COFFER_SESSION_IDLE_SECONDS', base.sessionIdleSeconds, 60),
+    changesRetentionDays: int('COFFER_CHANGES_RETENTION_DAYS', base.changesRetentionDays, 1, 36_500),
     logLevel,
     webDist: resolve(env.COFFER_WEB_DIST || base.webDist),
     rateLimits: {

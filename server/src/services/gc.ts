@@ -15,8 +15,9 @@ import { accounts, chunks, rateLimits, sessions, uploads } from '../db/schema/co
 import { blobKey } from '../blob/store.js';
 import { describeError } from '../logger.js';
 import { sessionCacheFor } from '../session-cache.js';
+import { pruneChanges } from './changes.js';
 
-export interface GcResult { expiredUploads: number; deletedChunks: number; freedBytes: number }
+export interface GcResult { expiredUploads: number; prunedChanges: number; deletedChunks: number; freedBytes: number }
 
 const unreferenced = sql`not exists (select 1 from version_chunks vc where vc.account_id = c.account_id and vc.chunk_id = c.id)
   and not exists (select 1 from upload_chunks uc where uc.account_id = c.account_id and uc.chunk_id = c.id)`;
@@ -40,7 +41,10 @@ export async function collectChunk(ctx: AppContext, accountId: string, chunkId: 
   });
 }
 
-/** One collection pass: expired uploads, idle sessions, old rate-limit windows, then unreferenced chunks past the grace period. */
+/**
+ * One collection pass: expired uploads, idle sessions, old rate-limit windows, changes past
+ * retention, then unreferenced chunks past the grace period.
+ */
 export async function collectGarbage(ctx: AppContext, options: { graceSeconds?: number; batch?: number } = {}): Promise<GcResult> {
   const grace = options.graceSeconds ?? ctx.config.gcGraceSeconds;
   const expired = await ctx.db.delete(uploads).where(lt(uploads.expiresAt, sql`now()`)).returning({ id: uploads.id });
@@ -48,6 +52,7 @@ export async function collectGarbage(ctx: AppContext, options: { graceSeconds?: 
   await ctx.db.delete(sessions)
     .where(lt(sessions.lastSeenAt, sql`now() - make_interval(secs => ${ctx.config.sessionIdleSeconds})`));
   sessionCacheFor(ctx).clear();
+  const prunedChanges = await pruneChanges(ctx);
 
   const candidates = await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
     select c.account_id, c.id from chunks c
@@ -62,7 +67,7 @@ export async function collectGarbage(ctx: AppContext, options: { graceSeconds?: 
       freedBytes += size;
     }
   }
-  return { expiredUploads: expired.length, deletedChunks, freedBytes };
+  return { expiredUploads: expired.length, prunedChanges, deletedChunks, freedBytes };
 }
 
 /** Runs collectGarbage every `intervalSeconds`; returns a function that stops it. */

@@ -1,6 +1,8 @@
 // Live sync: a WebSocket on /api/ws (cookie auth) says "changed"; we then page through
-// GET /api/changes?since= and tell the view which nodes changed.
-import { api } from '../http';
+// GET /api/changes?since= and tell the view which nodes changed. When the server no longer keeps
+// the changes after our cursor (410 CURSOR_EXPIRED), we take its current cursor and have the view
+// reload everything instead.
+import { api, ApiError } from '../http';
 
 export type SyncState = { state: 'synced' | 'syncing' | 'offline'; pending: number };
 
@@ -27,15 +29,24 @@ export function startSync(
         const ids = new Set<string>();
         let more = true;
         let pages = 0;
+        let expired = false;
         while (more && !stopped) {
-          const page = await api<Changes>(`/api/changes?since=${cursor}&limit=500`);
+          let page: Changes;
+          try {
+            page = await api<Changes>(`/api/changes?since=${cursor}&limit=500`);
+          } catch (err) {
+            if (!(err instanceof ApiError && err.code === 'CURSOR_EXPIRED' && typeof err.body.cursor === 'number')) throw err;
+            cursor = err.body.cursor; // follow on from the server's cursor; the view reloads below
+            expired = true;
+            continue;
+          }
           for (const c of page.changes) ids.add(c.nodeId);
           cursor = page.next ?? cursor;
           more = page.more;
           pages++;
           onState({ state: 'syncing', pending: ids.size });
         }
-        if (ids.size > 0) await onChanged([...ids], pages > 4);
+        if (ids.size > 0 || expired) await onChanged([...ids], pages > 4 || expired);
       } while (again && !stopped);
     })().finally(() => { running = null; });
     return running;

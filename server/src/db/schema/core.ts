@@ -21,6 +21,8 @@ export const accounts = pgTable('accounts', {
   rootNodeId: text('root_node_id').notNull(),
   usedBytes: bytes('used_bytes').notNull().default(0),
   cursor: bytes('cursor').notNull().default(0),
+  /** Changes up to this cursor may have been pruned (services/changes.ts); a feed request from before it is refused. */
+  prunedCursor: bytes('pruned_cursor').notNull().default(0),
   createdAt: ts('created_at').notNull().defaultNow(),
 });
 
@@ -146,14 +148,21 @@ export const uploadChunks = pgTable('upload_chunks', {
   index('upload_chunks_chunk_idx').on(t.accountId, t.chunkId),
 ]);
 
-/** One row per change; `cursor` comes from `accounts.cursor`, bumped in the same transaction. */
+/**
+ * One row per change; `cursor` comes from `accounts.cursor`, bumped in the same transaction. Rows
+ * older than the retention period are pruned, oldest first (`accounts.pruned_cursor` records how far).
+ */
 export const changes = pgTable('changes', {
   accountId: text('account_id').notNull().references(() => accounts.id, { onDelete: 'cascade' }),
   cursor: bytes('cursor').notNull(),
   nodeId: text('node_id').notNull(),
   op: text('op').notNull(),
   createdAt: ts('created_at').notNull().defaultNow(),
-}, (t) => [primaryKey({ columns: [t.accountId, t.cursor] })]);
+}, (t) => [
+  primaryKey({ columns: [t.accountId, t.cursor] }),
+  // Finds the changes past retention without reading the recent ones.
+  index('changes_created_idx').on(t.createdAt),
+]);
 
 /** Fixed-window counters for rate limits, shared by every server process using the database. */
 export const rateLimits = pgTable('rate_limits', {
