@@ -105,16 +105,20 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     for (const d of status.devices) expect(d.name).toMatch(/^coffer CLI on /);
   });
 
-  it('puts and gets files of 0 bytes, 1 byte and several chunks, across devices', async () => {
-    const sizes: Array<[string, number]> = [['empty-Ωmega.bin', 0], ['one-byte-Ωmega.bin', 1], ['several-chunks-Ωmega.bin', 5 * 1024 * 1024 + 12345]];
+  it('puts and gets files of 0 bytes, 1 byte and several chunks, and of zeros (chunks of the maximum size), across devices', async () => {
+    const sizes: Array<[string, number]> = [
+      ['empty-Ωmega.bin', 0], ['one-byte-Ωmega.bin', 1], ['several-chunks-Ωmega.bin', 5 * 1024 * 1024 + 12345],
+      ['zeros-Ωmega.bin', 9 * 1024 * 1024 + 5], // no cut point in zeros: two 4 MiB chunks, whose records are the largest
+    ];
     await A(['mkdir', '/files-Ωmega']).then(ok);
     secretNames.push('files-Ωmega', ...sizes.map(([n]) => n));
     for (const [name, size] of sizes) {
-      const data = seededBytes(name, size);
+      const data = name.startsWith('zeros') ? Buffer.alloc(size) : seededBytes(name, size);
       const local = await localFile(name, data);
       const put = json<{ files: Array<{ chunks: number; size: number }> }>(await A(['put', '--json', local, '/files-Ωmega/']));
       expect(put.files[0]!.size).toBe(size);
       if (size > 4 * 1024 * 1024) expect(put.files[0]!.chunks).toBeGreaterThan(1);
+      if (name.startsWith('zeros')) expect(put.files[0]!.chunks).toBe(3);
       const out = join(work, `got-${name}`);
       ok(await B(['get', '--quiet', `/files-Ωmega/${name}`, out]));
       expect((await readFile(out)).equals(data)).toBe(true);

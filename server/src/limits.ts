@@ -1,7 +1,11 @@
 // Size limits of what clients send (docs/api.md "Conventions").
 
-/** A chunk record: at most 4 MiB of content plus record overhead (format §6.1, §2). */
-export const MAX_CHUNK_BYTES = 4 * 1024 * 1024 + 1024;
+/**
+ * The largest chunk record: that of a chunk of the maximum 4 MiB (format §6.1), whose body is padded
+ * to padLen(4 MiB + 1) = 4,325,376 bytes (§3), plus header, nonce and tag (§2). A test checks it
+ * against crypto-core's storedLengthOf.
+ */
+export const MAX_CHUNK_BYTES = 4_325_406;
 /** JSON bodies in general, and a version commit (manifest + chunk ids). */
 export const MAX_JSON_BYTES = 1024 * 1024;
 export const MAX_COMMIT_BYTES = 32 * 1024 * 1024;

@@ -1,3 +1,4 @@
+import { CHUNK_PARAMS, storedLengthOf } from '@coffer/crypto-core';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobKey } from '../src/blob/store.js';
@@ -74,6 +75,21 @@ describe('uploads, chunks and versions', () => {
     const stale = await commit(0, [a.id], second.uploadId);
     expect(stale.status).toBe(409);
     expect((await stale.json()).currentVersion).toBe(1);
+  });
+
+  it('takes the largest chunk record (a 4 MiB chunk, padded) and refuses one byte more', async () => {
+    // The limit once was 4 MiB + 1 KiB, under the record of a 4 MiB chunk: every file with 4 MiB
+    // and no cut point in them (a run of zeros) failed to upload.
+    expect(MAX_CHUNK_BYTES).toBe(storedLengthOf(CHUNK_PARAMS.max));
+    const roomy = await startTestServer();
+    try {
+      const owner = await signup(roomy.app);
+      const file = await owner.createNode('file');
+      const { uploadId } = await owner.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+      expect((await put(owner, uploadId, chunkIdOf(), rand(MAX_CHUNK_BYTES))).status).toBe(201);
+    } finally {
+      await roomy.close();
+    }
   });
 
   it('refuses chunks over the size limit', async () => {
