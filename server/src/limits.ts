@@ -17,3 +17,9 @@ export const MAX_METADATA = 64 * 1024;
 export const MAX_SLOT = 1024;
 /** Chunks in one version: 100,000 × ~1 MiB average is a ~100 GB file. */
 export const MAX_CHUNKS_PER_VERSION = 100_000;
+/**
+ * The largest manifest record: that of MAX_CHUNKS_PER_VERSION entries, 13 + 72 × 100,000 bytes of
+ * plaintext (format §7) padded to padLen(7,200,014) = 7,208,960 (§3), plus header, nonce and tag
+ * (§2). A test checks it against crypto-core's padLen.
+ */
+export const MAX_MANIFEST_BYTES = 7_208_990;

@@ -1,8 +1,8 @@
-import { CHUNK_PARAMS, storedLengthOf } from '@coffer/crypto-core';
+import { CHUNK_PARAMS, padLen, storedLengthOf } from '@coffer/crypto-core';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobKey } from '../src/blob/store.js';
-import { MAX_CHUNK_BYTES } from '../src/limits.js';
+import { MAX_CHUNK_BYTES, MAX_CHUNKS_PER_VERSION, MAX_MANIFEST_BYTES } from '../src/limits.js';
 import { collectGarbage } from '../src/services/gc.js';
 import { b64, chunkIdOf, digestHeader, rand, signup, startTestServer, type Client, type TestServer } from './helpers.js';
 
@@ -90,6 +90,20 @@ describe('uploads, chunks and versions', () => {
     } finally {
       await roomy.close();
     }
+  });
+
+  it('takes the manifest record of the most chunks a version may have, and refuses one byte more', async () => {
+    // Padding (format §3) may add up to 12 %: the limit is the padded record, not the plaintext.
+    expect(MAX_MANIFEST_BYTES).toBe(2 + 12 + padLen(13 + 72 * MAX_CHUNKS_PER_VERSION + 1) + 16);
+    const file = await c.createNode('file');
+    const { uploadId } = await c.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+    const commit = async (size: number) => (await c.json<{ code: string; message: string }>('POST', `/api/nodes/${file.id}/versions`, {
+      uploadId, baseVersion: 0, manifest: b64(rand(size)), chunkIds: [chunkIdOf()], metadata: b64(rand(300)),
+    }, 400));
+    // At the limit the size passes and the commit fails later, on the chunk it never uploaded.
+    expect((await commit(MAX_MANIFEST_BYTES)).code).toBe('CHUNK_MISSING');
+    const over = await commit(MAX_MANIFEST_BYTES + 1);
+    expect([over.code, over.message]).toEqual(['INVALID_INPUT', expect.stringContaining('manifest')]);
   });
 
   it('refuses chunks over the size limit', async () => {

@@ -5,14 +5,13 @@ import { Hono } from 'hono';
 import type { AppContext, AppEnv } from '../context.js';
 import { nodes, uploads, versionChunks, versions } from '../db/schema/core.js';
 import { ApiError, notFound } from '../errors.js';
-import { MAX_CHUNKS_PER_VERSION, MAX_METADATA } from '../limits.js';
+import { MAX_CHUNKS_PER_VERSION, MAX_MANIFEST_BYTES, MAX_METADATA } from '../limits.js';
 import { writeForAccount } from '../services/changes.js';
 import { liveUpload, touchChunks } from '../services/chunks.js';
 import { findNode } from '../services/nodes.js';
 import { array, base64url, id16, id32, integer, onlyKeys, optional, readJson } from '../validate.js';
 import { refuseOtherMethods } from './method.js';
 
-const MAX_MANIFEST = 13 + 72 * MAX_CHUNKS_PER_VERSION + 4096; // format §7, plus record overhead and padding slack
 const ROWS_PER_INSERT = 5000;
 
 export function versionRoutes(ctx: AppContext): Hono<AppEnv> {
@@ -24,7 +23,7 @@ export function versionRoutes(ctx: AppContext): Hono<AppEnv> {
     onlyKeys(body, ['uploadId', 'baseVersion', 'manifest', 'chunkIds', 'metadata', 'deviceId']);
     const uploadId = id16(body.uploadId, 'uploadId');
     const baseVersion = integer(body.baseVersion, 'baseVersion', 0, 2 ** 31 - 2);
-    const manifest = base64url(body.manifest, 'manifest', MAX_MANIFEST);
+    const manifest = base64url(body.manifest, 'manifest', MAX_MANIFEST_BYTES);
     const chunkIds = array(body.chunkIds, 'chunkIds', MAX_CHUNKS_PER_VERSION).map((v, i) => id32(v, `chunkIds[${i}]`));
     const metadata = base64url(body.metadata, 'metadata', MAX_METADATA);
     const deviceId = optional(body.deviceId, (v) => id16(v, 'deviceId')) ?? null;
