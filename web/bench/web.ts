@@ -21,62 +21,55 @@ const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/
 
 const typeOf = new Map<number, string>(); // pid → Chromium process type (cmdline read once)
 
-/** Resident memory of a process and all its descendants (Linux /proc), in bytes, by Chromium process type. */
-async function treeRss(rootPid: number): Promise<Record<string, number>> {
+/** The processes of a tree (a pid and all its descendants alive now) with their /proc/<pid>/stat fields. */
+async function processTree(rootPid: number): Promise<{ pid: number; fields: string[] }[]> {
   const children = new Map<number, number[]>();
-  const rss = new Map<number, number>();
+  const stats = new Map<number, string[]>();
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const st = await readFile(`/proc/${name}/stat`, 'utf8');
       const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      const ppid = Number(fields[1]);
-      rss.set(Number(name), Number(fields[21]) * 4096);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+      stats.set(Number(name), fields);
+      children.set(Number(fields[1]), [...(children.get(Number(fields[1])) ?? []), Number(name)]);
     } catch { /* gone */ }
   }
+  const out: { pid: number; fields: string[] }[] = [];
+  for (const stack = [rootPid]; stack.length > 0; ) {
+    const pid = stack.pop()!;
+    const fields = stats.get(pid);
+    if (fields) out.push({ pid, fields });
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** Resident memory of a process and all its descendants (Linux /proc), in bytes, by Chromium process type. */
+async function treeRss(rootPid: number): Promise<Record<string, number>> {
   const out: Record<string, number> = { total: 0 };
-  const stack = [rootPid];
-  while (stack.length) {
-    const p = stack.pop()!;
-    const r = rss.get(p) ?? 0;
-    let type = typeOf.get(p);
+  for (const { pid, fields } of await processTree(rootPid)) {
+    const r = Number(fields[21]) * 4096;
+    let type = typeOf.get(pid);
     if (type === undefined) {
       type = 'browser';
       try {
-        const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8');
+        const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
         const m = /--type=([a-z-]+)/.exec(cmd);
         if (m) type = m[1] === 'utility' ? (/NetworkService/.test(cmd) ? 'network' : 'utility') : m[1]!;
-        typeOf.set(p, type);
+        typeOf.set(pid, type);
       } catch { /* gone */ }
     }
     out[type] = (out[type] ?? 0) + r;
     out.total! += r;
-    stack.push(...(children.get(p) ?? []));
   }
   return out;
 }
 
 /** User + system CPU seconds of a process and all its descendants alive now (clock ticks: 100 Hz). */
 async function treeCpuSeconds(rootPid: number): Promise<number> {
-  const children = new Map<number, number[]>();
-  const ticks = new Map<number, number>();
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const st = await readFile(`/proc/${name}/stat`, 'utf8');
-      const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      ticks.set(Number(name), Number(fields[11]) + Number(fields[12]));
-      children.set(Number(fields[1]), [...(children.get(Number(fields[1])) ?? []), Number(name)]);
-    } catch { /* gone */ }
-  }
-  let total = 0;
-  for (const stack = [rootPid]; stack.length > 0; ) {
-    const p = stack.pop()!;
-    total += ticks.get(p) ?? 0;
-    stack.push(...(children.get(p) ?? []));
-  }
-  return total / 100;
+  let ticks = 0;
+  for (const { fields } of await processTree(rootPid)) ticks += Number(fields[11]) + Number(fields[12]);
+  return ticks / 100;
 }
 
 async function findPid(marker: string): Promise<number | null> {
@@ -261,7 +254,7 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
       }
     })();
 
-    // COFFER_WEB_BENCH_PROFILE=<dir>: CPU profiles of the page and the crypto worker during the upload.
+    // COFFER_WEB_BENCH_PROFILE=<dir>: CPU profiles of the page and the workers during the upload and the download.
     const profileDir = process.env.COFFER_WEB_BENCH_PROFILE;
     const profiled = profileDir ? [page.sessionId, ...page.workerSessions] : [];
     for (const s of profiled) {
@@ -290,6 +283,7 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
     phase = 'download';
     await page.until(`document.querySelector('[aria-label="Actions for large.bin"]')`, 30_000);
     const done = b.waitFor((m) => m.method === 'Browser.downloadProgress' && ['completed', 'canceled'].includes((m.params as { state: string }).state), 3_600_000);
+    for (const s of profiled) await b.send('Profiler.start', {}, s);
     t0 = performance.now();
     cpu0 = serverCpu();
     chr0 = await chromiumCpu();
@@ -301,6 +295,10 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
     cpu1 = serverCpu();
     chr1 = await chromiumCpu();
     if (cpu0 !== null && cpu1 !== null) figures['download: server CPU-s per GiB'] = (cpu1 - cpu0) / gib;
+    for (const [i, s] of profiled.entries()) {
+      const { profile } = await b.send<{ profile: unknown }>('Profiler.stop', {}, s);
+      await writeFile(join(profileDir!, `download-${i === 0 ? 'page' : `worker${i}`}.cpuprofile`), JSON.stringify(profile));
+    }
     if (chr0 !== null && chr1 !== null) figures['download: Chromium CPU-s per GiB (all processes)'] = (chr1 - chr0) / gib;
     figures['download MB/s (fetch + decrypt + stream to disk)'] = (sizeMiB * 2 ** 20) / 1e6 / downS;
     figures['download seconds'] = downS;
