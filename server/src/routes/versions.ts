@@ -66,9 +66,12 @@ export function versionRoutes(ctx: AppContext): Hono<AppEnv> {
         .where(and(eq(nodes.accountId, accountId), eq(nodes.id, node.id)));
       await tx.delete(uploads).where(eq(uploads.id, upload.id));
       // Retention: keep the newest `keepVersions`; the chunks of pruned versions go to the collector.
-      await tx.delete(versions).where(and(
-        eq(versions.accountId, accountId), eq(versions.nodeId, node.id), lte(versions.version, next - ctx.config.keepVersions),
-      ));
+      // (Nothing to prune before there are that many: a new file's first commits skip the statement.)
+      if (next > ctx.config.keepVersions) {
+        await tx.delete(versions).where(and(
+          eq(versions.accountId, accountId), eq(versions.nodeId, node.id), lte(versions.version, next - ctx.config.keepVersions),
+        ));
+      }
       await record(node.id, 'version');
       return { version: next, repeated: false };
     });
