@@ -1,6 +1,7 @@
 // Server configuration, read once from the environment and validated with one clear message per
 // mistake (main.ts prints them and exits with status 2).
 import { resolve } from 'node:path';
+import { SESSION_CACHE_MS } from './session-cache.js';
 
 export interface S3Config {
   endpoint?: string;
@@ -28,6 +29,11 @@ export interface Config {
   uploadTtlSeconds: number;
   /** A session unused this long ends. */
   sessionIdleSeconds: number;
+  /**
+   * How long a process may answer from its session cache. Ended sessions are announced to every
+   * process at once (session-cache.ts); this bounds the rest, when an announcement is missed.
+   */
+  sessionCacheMs: number;
   /** Changes older than this leave the feed (a client further behind reloads fully). */
   changesRetentionDays: number;
   logLevel: LogLevel;
@@ -61,6 +67,7 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
     gcIntervalSeconds: 600,
     uploadTtlSeconds: 24 * 3600,
     sessionIdleSeconds: 30 * 24 * 3600,
+    sessionCacheMs: SESSION_CACHE_MS,
     changesRetentionDays: 30,
     logLevel: 'info',
     webDist: resolve(import.meta.dirname, '../../web/dist'),
@@ -154,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     gcIntervalSeconds: int('COFFER_GC_INTERVAL_SECONDS', base.gcIntervalSeconds, 1),
     uploadTtlSeconds: int('COFFER_UPLOAD_TTL_SECONDS', base.uploadTtlSeconds, 1),
     sessionIdleSeconds: int('COFFER_SESSION_IDLE_SECONDS', base.sessionIdleSeconds, 60),
+    sessionCacheMs: int('COFFER_SESSION_CACHE_MS', base.sessionCacheMs, 0, 60_000),
     changesRetentionDays: int('COFFER_CHANGES_RETENTION_DAYS', base.changesRetentionDays, 1, 36_500),
     logLevel,
     webDist: resolve(env.COFFER_WEB_DIST || base.webDist),

@@ -11,7 +11,7 @@ import { sessions } from './db/schema/core.js';
 import { ApiError } from './errors.js';
 import type { Events } from './events.js';
 import type { Logger } from './logger.js';
-import { sessionCacheFor } from './session-cache.js';
+import { sessionCacheFor, sessionsEnded } from './session-cache.js';
 import { SESSION_COOKIE, csrfToken, hashToken, isTokenForm, safeEqual } from './sessions.js';
 
 export interface AppContext {
@@ -61,9 +61,12 @@ export function requireSession(ctx: AppContext) {
     const cache = sessionCacheFor(ctx);
     let row = cache.get(tokenHash);
     if (!row) {
+      // Sessions ended while the query ran (here or, announced, in another process) may be in its
+      // answer, read before their deletion committed: such a row serves this request only.
+      const epoch = cache.epoch;
       [row] = await ctx.db.select().from(sessions).where(eq(sessions.tokenHash, tokenHash)).limit(1);
       if (!row) throw unauthenticated();
-      cache.set(tokenHash, row);
+      if (cache.epoch === epoch) cache.set(tokenHash, row);
     }
 
     if (viaCookie && !SAFE_METHODS.has(c.req.method)) {
@@ -76,7 +79,7 @@ export function requireSession(ctx: AppContext) {
     const idleMs = now.getTime() - row.lastSeenAt.getTime();
     if (idleMs > ctx.config.sessionIdleSeconds * 1000) {
       await ctx.db.delete(sessions).where(eq(sessions.id, row.id));
-      cache.clear();
+      sessionsEnded(ctx, row.accountId);
       throw unauthenticated();
     }
     if (idleMs > LAST_SEEN_GRANULARITY_MS) {

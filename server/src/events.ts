@@ -1,13 +1,19 @@
 // A tiny typed emitter. After every committed transaction that writes to `changes`, the server
-// emits `changed` with the account's new cursor; the realtime push subscribes to it.
+// emits `changed` with the account's new cursor; after every committed deletion of sessions it
+// emits `sessionsEnded` (session-cache.ts). The realtime fan-out subscribes to both and tells the
+// other server processes.
 export interface ChangedEvent { accountId: string; cursor: number }
+/** Sessions of this account ended; `null`: of any number of accounts (the collector). */
+export interface SessionsEndedEvent { accountId: string | null }
 
-export interface EventMap { changed: ChangedEvent }
+export interface EventMap { changed: ChangedEvent; sessionsEnded: SessionsEndedEvent }
 
 type Listener<T> = (event: T) => void;
 
 export class Events {
-  readonly #listeners: { [K in keyof EventMap]: Set<Listener<EventMap[K]>> } = { changed: new Set() };
+  readonly #listeners: { [K in keyof EventMap]: Set<Listener<EventMap[K]>> } = {
+    changed: new Set(), sessionsEnded: new Set(),
+  };
 
   /** Subscribes; returns the function that unsubscribes. */
   on<K extends keyof EventMap>(name: K, listener: Listener<EventMap[K]>): () => void {

@@ -6,9 +6,13 @@
 // the hub drops the repeat because the cursor is not newer). With PGlite there is one process, so
 // delivery is in-process only.
 //
+// The same channel carries "sessions of an account ended" (`sessions:<accountId>`, or `sessions:*`
+// for any account), sent after the deletion commits, so that every process drops those sessions
+// from its cache (session-cache.ts). The account id is the only thing in it: no token, no hash.
+//
 // Notifications sent while a LISTEN connection is down are lost; after each (re)connect the
 // fan-out asks `loadCursor` for the current cursor of every account with sockets here, so no
-// client stays behind.
+// client stays behind, and reports every session as possibly ended.
 import postgres from 'postgres';
 import type { RealtimeHub } from './hub.js';
 
@@ -22,6 +26,8 @@ export interface ChangeEvent {
 export interface Fanout {
   /** Delivers a committed change to every socket of the account in every process. */
   publish(event: ChangeEvent): Promise<void>;
+  /** Tells every process that sessions of the account (`null`: of any account) ended. */
+  endSessions(accountId: string | null): Promise<void>;
   /** Stops listening and closes the connections this fan-out opened. */
   close(): Promise<void>;
 }
@@ -42,12 +48,32 @@ export function decodePayload(payload: string): ChangeEvent | null {
   return { accountId: m[1]!, cursor: Number(m[2]) };
 }
 
-/** In-process fan-out, for PGlite (one process owns the database). */
+const SESSIONS_PREFIX = 'sessions:';
+
+/** `sessions:<accountId>`, or `sessions:*` for any account. */
+export function encodeSessionsPayload(accountId: string | null): string {
+  if (accountId !== null && !ACCOUNT_ID.test(accountId)) throw new TypeError('accountId must be 32 lowercase hex digits');
+  return `${SESSIONS_PREFIX}${accountId ?? '*'}`;
+}
+
+/** The account of a `sessions:` payload, `null` for any account, `undefined` when it is not one. */
+export function decodeSessionsPayload(payload: string): string | null | undefined {
+  if (!payload.startsWith(SESSIONS_PREFIX)) return undefined;
+  const rest = payload.slice(SESSIONS_PREFIX.length);
+  if (rest === '*') return null;
+  return ACCOUNT_ID.test(rest) ? rest : undefined;
+}
+
+/**
+ * In-process fan-out, for PGlite (one process owns the database). Ended sessions need no message:
+ * the process that ended them has already forgotten them.
+ */
 export function localFanout(hub: RealtimeHub): Fanout {
   return {
     publish: async (event) => {
       hub.publish(event.accountId, event.cursor);
     },
+    endSessions: async () => {},
     close: async () => {},
   };
 }
@@ -58,6 +84,12 @@ export interface PgFanoutOptions {
   hub: RealtimeHub;
   /** Current cursor of an account, used to catch up after the LISTEN connection (re)connects. */
   loadCursor?: (accountId: string) => Promise<number | null>;
+  /**
+   * Sessions of an account (`null`: of any account) ended, in some process (this one too: its own
+   * notifications come back). Also called with `null` after each (re)LISTEN, since notifications
+   * sent while nobody listened are lost.
+   */
+  onSessionsEnded?: (accountId: string | null) => void;
   /** Reports failures (connection errors, failed NOTIFY). Messages carry no secrets. */
   onError?: (message: string, err: unknown) => void;
   /**
@@ -83,6 +115,7 @@ export interface PgFanoutOptions {
 export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
   const { hub } = options;
   const onError = options.onError ?? (() => {});
+  const onSessionsEnded = options.onSessionsEnded ?? (() => {});
   const heartbeatMs = options.heartbeatMs ?? 10_000;
   const retryMs = options.retryMs ?? 500;
   const connection = { application_name: options.applicationName ?? 'coffer-realtime' };
@@ -100,6 +133,11 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
   const onNotify = (payload: string) => {
     if (payload.startsWith('hb:')) {
       if (payload.startsWith(`${tag}:`)) heartbeatSeen = Math.max(heartbeatSeen, Number(payload.slice(tag.length + 1)));
+      return;
+    }
+    const ended = decodeSessionsPayload(payload);
+    if (ended !== undefined) {
+      onSessionsEnded(ended);
       return;
     }
     const event = decodePayload(payload);
@@ -124,6 +162,7 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
   const onListen = (generation: postgres.Sql) => () => {
     if (generation !== sql) return;
     heartbeatSeen = heartbeatSent;
+    onSessionsEnded(null);
     void resync();
   };
 
@@ -173,6 +212,13 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
         await sql.notify(CHANNEL, payload);
       } catch (err) {
         onError('realtime: NOTIFY failed', err);
+      }
+    },
+    endSessions: async (accountId) => {
+      try {
+        await sql.notify(CHANNEL, encodeSessionsPayload(accountId));
+      } catch (err) {
+        onError('realtime: NOTIFY of ended sessions failed; other processes rely on their cache lifetime', err);
       }
     },
     close: async () => {

@@ -6,7 +6,9 @@
 // `GET /api/changes?since=` from its own cursor; the socket carries no change contents.
 //
 // One `Realtime` per AppContext: the hub of this process, fed by `ctx.events` ("changed" after
-// each commit) through the fan-out (LISTEN/NOTIFY with PostgreSQL, in-process with PGlite).
+// each commit) through the fan-out (LISTEN/NOTIFY with PostgreSQL, in-process with PGlite). The
+// fan-out also carries "sessions ended" (`ctx.events` "sessionsEnded") to the session caches of
+// the other processes (session-cache.ts): its connections are the ones every process already has.
 import { eq, inArray } from 'drizzle-orm';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
@@ -16,6 +18,7 @@ import type { AppContext, AppEnv, ClientKind } from '../context.js';
 import { accounts, sessions } from '../db/schema/core.js';
 import { ApiError } from '../errors.js';
 import { describeError } from '../logger.js';
+import { sessionCacheFor } from '../session-cache.js';
 import { SESSION_COOKIE, hashToken, isTokenForm } from '../sessions.js';
 import { localFanout, startPgFanout, type ChangeEvent, type Fanout } from './fanout.js';
 import { RealtimeHub } from './hub.js';
@@ -72,7 +75,8 @@ export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Rea
   const local = localFanout(hub);
   let fanout: Promise<Fanout>;
   if (ctx.config.databaseUrl) {
-    fanout = startPgFanout({ url: ctx.config.databaseUrl, hub, loadCursor, onError: log }).catch((err: unknown) => {
+    const onSessionsEnded = (accountId: string | null) => sessionCacheFor(ctx).forget(accountId);
+    fanout = startPgFanout({ url: ctx.config.databaseUrl, hub, loadCursor, onSessionsEnded, onError: log }).catch((err: unknown) => {
       log('realtime: cross-process fan-out unavailable; delivering in this process only', err);
       return local;
     });
@@ -86,6 +90,11 @@ export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Rea
   };
   const unsubscribe = ctx.events.on('changed', (event) => {
     publish(event).catch((err: unknown) => log('realtime: publishing a change failed', err));
+  });
+  // This process has already forgotten them (sessionsEnded); the others learn it from the NOTIFY.
+  // Not awaited by the request that ended them: a stalled fan-out must not hold up a log-out.
+  const unsubscribeSessions = ctx.events.on('sessionsEnded', ({ accountId }) => {
+    fanout.then((f) => f.endSessions(accountId)).catch((err: unknown) => log('realtime: announcing ended sessions failed', err));
   });
 
   // A socket lives no longer than its session: on each keep-alive round, sockets whose session
@@ -114,6 +123,7 @@ export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Rea
     publish,
     close: async () => {
       unsubscribe();
+      unsubscribeSessions();
       clearInterval(sessionCheck);
       hub.stop();
       await (await fanout).close();

@@ -7,7 +7,7 @@ import { ApiError, notFound } from '../errors.js';
 import { MAX_SLOT } from '../limits.js';
 import { kdfParams, loginVerifier, verifierMatches } from '../services/accounts.js';
 import { consume, limitKey } from '../services/rate-limit.js';
-import { sessionCacheFor } from '../session-cache.js';
+import { sessionsEnded } from '../session-cache.js';
 import { base64url, base64urlExact, readJson } from '../validate.js';
 import { refuseOtherMethods } from './method.js';
 
@@ -45,7 +45,7 @@ export function accountRoutes(ctx: AppContext): Hono<AppEnv> {
       const others = await tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.accountId, accountId));
       for (const s of others) if (s.id !== sessionId) await tx.delete(sessions).where(eq(sessions.id, s.id));
     });
-    sessionCacheFor(ctx).clear();
+    sessionsEnded(ctx, accountId);
     return c.body(null, 204);
   });
 

@@ -10,7 +10,7 @@ import { MAX_METADATA, MAX_SLOT, MAX_WRAPPED_KEY } from '../limits.js';
 import { DUMMY_VERIFIER, fakeKdf, kdfParams, loginVerifier, verifierMatches } from '../services/accounts.js';
 import { isUniqueViolation } from '../services/errors-db.js';
 import { clientAddress, consume, limitKey } from '../services/rate-limit.js';
-import { sessionCacheFor } from '../session-cache.js';
+import { sessionsEnded } from '../session-cache.js';
 import { refuseOtherMethods } from './method.js';
 import { SESSION_COOKIE, csrfToken, hashToken, newToken } from '../sessions.js';
 import {
@@ -105,8 +105,9 @@ export function authRoutes(ctx: AppContext): Hono<AppEnv> {
 
   r.use('/logout', requireSession(ctx));
   r.post('/logout', async (c) => {
-    await ctx.db.delete(sessions).where(eq(sessions.id, c.get('session').sessionId));
-    sessionCacheFor(ctx).clear();
+    const { accountId, sessionId } = c.get('session');
+    await ctx.db.delete(sessions).where(eq(sessions.id, sessionId));
+    sessionsEnded(ctx, accountId);
     deleteCookie(c, SESSION_COOKIE, { path: '/' });
     return c.body(null, 204);
   });
@@ -130,8 +131,8 @@ export function authRoutes(ctx: AppContext): Hono<AppEnv> {
     if (!/^[0-9a-f]{32}$/.test(id)) throw notFound('No such session');
     const gone = await ctx.db.delete(sessions).where(and(eq(sessions.id, id), eq(sessions.accountId, accountId)))
       .returning({ id: sessions.id });
-    sessionCacheFor(ctx).clear();
     if (gone.length === 0) throw notFound('No such session');
+    sessionsEnded(ctx, accountId);
     return c.body(null, 204);
   });
 

@@ -14,7 +14,7 @@ import { queryRows } from '../db/client.js';
 import { accounts, chunks, rateLimits, sessions, uploads } from '../db/schema/core.js';
 import { blobKey } from '../blob/store.js';
 import { describeError } from '../logger.js';
-import { sessionCacheFor } from '../session-cache.js';
+import { sessionsEnded } from '../session-cache.js';
 import { pruneChanges } from './changes.js';
 
 export interface GcResult { expiredUploads: number; prunedChanges: number; deletedChunks: number; freedBytes: number }
@@ -49,9 +49,10 @@ export async function collectGarbage(ctx: AppContext, options: { graceSeconds?: 
   const grace = options.graceSeconds ?? ctx.config.gcGraceSeconds;
   const expired = await ctx.db.delete(uploads).where(lt(uploads.expiresAt, sql`now()`)).returning({ id: uploads.id });
   await ctx.db.delete(rateLimits).where(lt(rateLimits.windowStart, sql`now() - interval '1 day'`));
-  await ctx.db.delete(sessions)
-    .where(lt(sessions.lastSeenAt, sql`now() - make_interval(secs => ${ctx.config.sessionIdleSeconds})`));
-  sessionCacheFor(ctx).clear();
+  const idle = await ctx.db.delete(sessions)
+    .where(lt(sessions.lastSeenAt, sql`now() - make_interval(secs => ${ctx.config.sessionIdleSeconds})`))
+    .returning({ id: sessions.id });
+  if (idle.length > 0) sessionsEnded(ctx, null); // of any number of accounts: every process forgets all
   const prunedChanges = await pruneChanges(ctx);
 
   const candidates = await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
