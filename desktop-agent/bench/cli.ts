@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServer } from '../../tests/support/server.ts';
@@ -74,6 +74,8 @@ function ensureRestic(): string | null {
   return again.status === 0 ? again.stdout.toString().trim() : null;
 }
 
+const SMALL_FILES = 300;
+
 export async function runCliBench(): Promise<Record<string, number | string>> {
   const sizeMiB = Number(process.env.COFFER_BENCH_MIB ?? 1024);
   const bytes = sizeMiB * MiB;
@@ -92,14 +94,13 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     const file = join(work, 'bench.bin');
     await generate(file, bytes, 'coffer-cli-bench');
 
-    // CPU seconds per GiB moved, of the CLI and of the server (both on this machine's cores).
-    const cpuFigures = async (what: string, step: () => Promise<Timed>): Promise<Timed> => {
+    // CPU seconds of the CLI and of the server (both on this machine's cores), per `unit` moved.
+    const cpuFigures = async (what: string, step: () => Promise<Timed>, unit = 'GiB', amount = bytes / 2 ** 30): Promise<Timed> => {
       const before = server.cpuSeconds();
       const t = await step();
       const after = server.cpuSeconds();
-      const gib = bytes / 2 ** 30;
-      if (t.cpuSeconds !== null) figures[`${what}: CLI CPU-s per GiB`] = t.cpuSeconds / gib;
-      if (before !== null && after !== null) figures[`${what}: server CPU-s per GiB`] = (after - before) / gib;
+      if (t.cpuSeconds !== null) figures[`${what}: CLI CPU-s per ${unit}`] = t.cpuSeconds / amount;
+      if (before !== null && after !== null) figures[`${what}: server CPU-s per ${unit}`] = (after - before) / amount;
       return t;
     };
     const put = must(await cpuFigures('put', () => run(['put', '--json', file, '/bench.bin'])), 'put');
@@ -148,6 +149,17 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
       figures['restic'] = 'not installed (apt-get install -y restic failed)';
     }
     figures['plaintext file size on disk (MiB)'] = (await stat(file)).size / MiB;
+
+    // A folder of many small files: per-file costs (requests, database statements) instead of bytes.
+    const folder = join(work, 'small');
+    await mkdir(folder);
+    for (let i = 0; i < SMALL_FILES; i++) {
+      await writeFile(join(folder, `file-${i}.txt`), createHash('sha256').update(`small ${i}`).digest('hex').repeat(16 + (i % 20) * 20));
+    }
+    const small = must(await cpuFigures('small-file put', () => run(['put', '--quiet', folder, '/small']), 'file', SMALL_FILES), 'small put');
+    figures[`put of a folder of ${SMALL_FILES} files of 1-21 kB (s)`] = small.seconds;
+    const smallGet = must(await run(['get', '--quiet', '/small', join(work, 'small-out')]), 'small get');
+    figures[`get of that folder (s)`] = smallGet.seconds;
   } finally {
     await server.stop();
     await rm(work, { recursive: true, force: true });
