@@ -34,6 +34,10 @@ function update(id: number, f: (t: Task) => void): void {
 }
 
 export function enqueue(file: File, parentId: string, existingId: string | null): void {
+  // Picked again where it was interrupted (with any button): this task resumes it, so the tray
+  // must stop offering to.
+  const name = file.name.normalize('NFC');
+  setInterrupted((l) => l.filter((i) => i.parentId !== parentId || i.name !== name || i.size !== file.size || i.lastModified !== file.lastModified));
   setTasks(tasks.length, {
     id: nextTask++, name: file.name, mime: file.type, size: file.size, done: 0, phase: 'queued', error: '',
     callId: null, file, parentId, existingId,
@@ -198,7 +202,6 @@ export async function discardInterrupted(key: string): Promise<void> {
 /** Resumes an interrupted upload with the file the user selected again; false if it is another file. */
 export function resumeInterrupted(item: Interrupted, file: File): boolean {
   if (file.name.normalize('NFC') !== item.name || file.size !== item.size || file.lastModified !== item.lastModified) return false;
-  setInterrupted((l) => l.filter((i) => i.key !== item.key));
   enqueue(file, item.parentId, item.nodeId);
   return true;
 }

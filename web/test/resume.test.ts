@@ -1,0 +1,254 @@
+// Upload resume, in real Chromium against a real server: an upload cut off by a page reload, a
+// closed tab or a network loss finishes later by sending only the chunks the server lacks, with
+// no duplicate node, the same bytes back, and no resume record left behind.
+// Uploads are cut off with page.route by request count, never by timing.
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
+import type { RunningServer } from '../../tests/support/server';
+import { launch, login, newContext, row, rowAction, seededBytes, signup, startWebServer, watchConsole } from './support';
+
+const EMAIL = 'resume@example.test';
+const PASS = 'harbor pepper silent 42 kettle drum';
+const MiB = 1024 * 1024;
+// The server's log reaches the test through a pipe, a moment after the tray shows the result.
+const LATE = { timeout: 10_000 };
+
+/**
+ * Counts the chunk PUTs the server answered from now on, from its request log (one line per
+ * request). The server is the authority here: Playwright can miss a dedicated worker's request
+ * events in a freshly opened page.
+ */
+function putLog(server: RunningServer) {
+  const from = server.output().length;
+  const statuses = () => [...server.output().slice(from).matchAll(/"method":"PUT","path":"\/api\/chunks\/[0-9a-f]{64}","status":(\d+)/g)].map((m) => Number(m[1]));
+  return { puts: () => statuses().length, stored: () => statuses().filter((st) => st === 201).length };
+}
+
+/** Number of records in the worker's resume store (IndexedDB `coffer-uploads`). */
+function resumeRecords(page: Page): Promise<number> {
+  return page.evaluate(() => new Promise<number>((resolve, reject) => {
+    const open = indexedDB.open('coffer-uploads', 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('uploads');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const req = open.result.transaction('uploads').objectStore('uploads').count();
+      req.onsuccess = () => { open.result.close(); resolve(req.result); };
+      req.onerror = () => reject(req.error);
+    };
+  }));
+}
+
+describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let ctx: BrowserContext;
+  let page: Page;
+  let dir: string;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'coffer-resume-test-'));
+    server = await startWebServer({ LOG_LEVEL: 'info' }); // a log line per request: the PUT count
+    browser = await launch();
+    ctx = await newContext(browser);
+    page = await ctx.newPage();
+    watchConsole(page, logs);
+    await signup(page, server.url, EMAIL, PASS);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function download(name: string): Promise<Buffer> {
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), rowAction(page, name, 'Download')]);
+    const target = join(dir, `dl-${Math.random().toString(36).slice(2)}`);
+    await dl.saveAs(target);
+    expect(await dl.failure()).toBeNull();
+    return readFile(target);
+  }
+
+  /** Chunk PUTs from now on: the first `pass` go through, every later one fails as a network error. */
+  async function failPutsAfter(pass: number) {
+    let seen = 0;
+    const p = page;
+    const match = (u: URL) => /\/api\/chunks\/[0-9a-f]{64}$/.test(u.pathname);
+    const handler = async (route: Route) => {
+      if (route.request().method() !== 'PUT' || seen++ < pass) return route.fallback();
+      await route.abort('internetdisconnected');
+    };
+    await p.route(match, handler);
+    return () => p.unroute(match, handler);
+  }
+
+  /**
+   * Freezes an upload part-way: the first `pass` chunk checks go through (counting the chunks the
+   * server reports missing, which the upload then PUTs), later ones are held, so the upload stalls
+   * with exactly those stored. Checks are held rather than PUTs: a page that goes away can let a
+   * paused request through to the server, and a late check stores nothing.
+   */
+  async function holdChecksAfter(pass: number) {
+    let seen = 0;
+    let missing = 0;
+    const held: Route[] = [];
+    const p = page;
+    const handler = async (route: Route) => {
+      if (seen++ >= pass) return void held.push(route);
+      const res = await route.fetch();
+      missing += ((await res.json()) as { missing: string[] }).missing.length;
+      await route.fulfill({ response: res });
+    };
+    await p.route('**/api/chunks/check', handler);
+    return {
+      /** Chunks the passed checks reported missing: final once a later check is held. */
+      missing: () => missing,
+      held: () => held.length,
+      /** Fails the held checks (as a network error) and lets later ones through. */
+      release: async () => {
+        await Promise.all(held.splice(0).map((r) => r.abort('internetdisconnected').catch(() => {}))); // gone with their page
+        await p.unroute('**/api/chunks/check', handler).catch(() => {});
+      },
+    };
+  }
+
+  /** Blob files the server's folder store holds (one per distinct chunk of this account). */
+  async function blobCount(): Promise<number> {
+    const walk = async (d: string): Promise<number> => {
+      let n = 0;
+      for (const e of await readdir(d, { withFileTypes: true })) {
+        if (e.isDirectory()) n += await walk(join(d, e.name));
+        else if (/^[0-9a-f]{64}$/.test(e.name)) n++;
+      }
+      return n;
+    };
+    return walk(server.dataDir);
+  }
+
+  test('a reload mid-upload: picking the file again sends only the missing chunks', async () => {
+    const bytes = seededBytes('coffer-resume-reload', 32 * MiB + 4321); // ~32 chunks of ~1 MiB
+    const file = join(dir, 'reload.bin');
+    await writeFile(file, bytes);
+
+    // First attempt: two chunk checks pass (at most 16 chunks: the upload holds no more in flight)
+    // and the chunks they report missing are stored; the third check is held, so the upload is
+    // still running when the page reloads.
+    const gate = await holdChecksAfter(2);
+    const first = putLog(server);
+    await page.locator('#upload-files').setInputFiles(file);
+    await expect.poll(() => gate.held(), { timeout: 60_000 }).toBeGreaterThan(0);
+    const STORED = gate.missing();
+    expect(STORED).toBeGreaterThan(0);
+    await expect.poll(() => first.stored(), LATE).toBe(STORED);
+    expect(await resumeRecords(page)).toBe(1);
+
+    await page.reload();
+    await gate.release();
+    expect(await blobCount()).toBe(STORED);
+    await page.getByLabel('Passphrase').fill(PASS);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.locator('[data-interrupted="reload.bin"]').waitFor({ timeout: 60_000 }); // the tray offers to resume
+    await row(page, 'reload.bin').waitFor();
+
+    // Second attempt: the same file, picked again in the same folder.
+    const second = putLog(server);
+    await page.locator('#upload-files').setInputFiles(file);
+    await page.locator('[data-upload="reload.bin"][data-phase="done"]').waitFor({ timeout: 90_000 });
+    const total = await blobCount();
+    expect(total).toBeGreaterThan(STORED + 8);
+    await expect.poll(() => second.puts(), LATE).toBe(total - STORED); // only the chunks the server lacked were sent
+    await expect.poll(() => second.stored(), LATE).toBe(total - STORED);
+
+    expect(await resumeRecords(page)).toBe(0);
+    await page.locator('[data-interrupted="reload.bin"]').waitFor({ state: 'detached' });
+    expect(await page.locator('.row').count()).toBe(1); // no second node, no conflict copy
+    await rowAction(page, 'reload.bin', 'Versions');
+    const dlg = page.getByRole('dialog');
+    await dlg.locator('tr[data-version="1"]').waitFor();
+    expect(await dlg.locator('tr[data-version]').count()).toBe(1);
+    await dlg.getByRole('button', { name: 'Close' }).click();
+    expect((await download('reload.bin')).equals(bytes)).toBe(true);
+  });
+
+  test('a network loss mid-upload: Retry sends only the missing chunks', async () => {
+    const bytes = seededBytes('coffer-resume-offline', 24 * MiB + 99);
+    const file = join(dir, 'offline.bin');
+    await writeFile(file, bytes);
+    const STORED = 5;
+    const before = await blobCount();
+
+    // The connection drops after five chunk PUTs: every later one fails as a network error.
+    const ungate = await failPutsAfter(STORED);
+    const first = putLog(server);
+    await page.locator('#upload-files').setInputFiles(file);
+    const task = page.locator('[data-upload="offline.bin"]');
+    await page.locator('[data-upload="offline.bin"][data-phase="error"]').waitFor({ timeout: 60_000 });
+    expect(await task.textContent()).toContain('cannot be reached');
+    await expect.poll(() => first.stored(), { timeout: 30_000 }).toBe(STORED);
+    expect(await resumeRecords(page)).toBe(1); // kept, so a retry continues this upload
+
+    // Back online: Retry continues the same upload.
+    await ungate();
+    const second = putLog(server);
+    await page.getByRole('button', { name: 'Retry offline.bin' }).click();
+    await page.locator('[data-upload="offline.bin"][data-phase="done"]').waitFor({ timeout: 90_000 });
+    const total = (await blobCount()) - before;
+    expect(total).toBeGreaterThanOrEqual(15);
+    await expect.poll(() => second.puts(), LATE).toBe(total - STORED);
+    await expect.poll(() => second.stored(), LATE).toBe(total - STORED);
+
+    expect(await resumeRecords(page)).toBe(0);
+    expect(await row(page, 'offline.bin').count()).toBe(1);
+    expect(await page.locator('.row').count()).toBe(2);
+    expect((await download('offline.bin')).equals(bytes)).toBe(true);
+  });
+
+  test('a failed upload, tab closed: after logging in again, the tray\'s Resume button finishes it', async () => {
+    const bytes = seededBytes('coffer-resume-tab', 12 * MiB + 7);
+    const file = join(dir, 'tab.bin');
+    await writeFile(file, bytes);
+    const before = await blobCount();
+
+    const gate = await holdChecksAfter(1); // the first check carries the first chunk alone
+    const first = putLog(server);
+    await page.locator('#upload-files').setInputFiles(file);
+    await expect.poll(() => gate.held(), { timeout: 60_000 }).toBeGreaterThan(0);
+    const STORED = gate.missing();
+    expect(STORED).toBe(1);
+    await expect.poll(() => first.stored(), LATE).toBe(STORED);
+
+    // The connection drops (the held check fails) and the tab is closed; IndexedDB and the session
+    // cookie stay with the context. The failure is awaited first: a closed page's worker can run on
+    // for a moment, and this one must send nothing more.
+    await gate.release();
+    await page.locator('[data-upload="tab.bin"][data-phase="error"]').waitFor({ timeout: 60_000 });
+    await page.close();
+    expect((await blobCount()) - before).toBe(STORED);
+    page = await ctx.newPage();
+    watchConsole(page, logs);
+    await login(page, server.url, EMAIL, PASS);
+    await page.locator('[data-interrupted="tab.bin"]').waitFor({ timeout: 60_000 });
+
+    const second = putLog(server);
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.getByRole('button', { name: 'Resume tab.bin' }).click()]);
+    await chooser.setFiles(file);
+    await page.locator('[data-upload="tab.bin"][data-phase="done"]').waitFor({ timeout: 90_000 });
+    await page.locator('[data-interrupted="tab.bin"]').waitFor({ state: 'detached' });
+    const total = (await blobCount()) - before;
+    expect(total).toBeGreaterThan(STORED + 5);
+    await expect.poll(() => second.puts(), LATE).toBe(total - STORED);
+    expect(await resumeRecords(page)).toBe(0);
+    expect(await row(page, 'tab.bin').count()).toBe(1);
+    expect(await page.locator('.row').count()).toBe(3);
+    expect((await download('tab.bin')).equals(bytes)).toBe(true);
+  });
+
+  test('nothing secret reached the console or the server log', () => {
+    expect(logs.join('\n') + server.output()).not.toContain(PASS);
+  });
+});
