@@ -87,6 +87,21 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     return () => p.unroute(match, handler);
   }
 
+  /** Chunk PUTs from now on: the first `pass` go through, the next `fail` fail as a network error, the rest go through. */
+  async function blipAfter(pass: number, fail: number) {
+    let seen = 0;
+    const p = page;
+    const match = (u: URL) => /\/api\/chunks\/[0-9a-f]{64}$/.test(u.pathname);
+    const handler = async (route: Route) => {
+      if (route.request().method() !== 'PUT') return route.fallback();
+      seen++;
+      if (seen <= pass || seen > pass + fail) return route.fallback();
+      await route.abort('internetdisconnected');
+    };
+    await p.route(match, handler);
+    return () => p.unroute(match, handler);
+  }
+
   /**
    * Freezes an upload part-way: the first `pass` chunk checks go through (counting the chunks the
    * server reports missing, which the upload then PUTs), later ones are held, so the upload stalls
@@ -96,9 +111,11 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
   async function holdChecksAfter(pass: number) {
     let seen = 0;
     let missing = 0;
+    let failing = false;
     const held: Route[] = [];
     const p = page;
     const handler = async (route: Route) => {
+      if (failing) return route.abort('internetdisconnected');
       if (seen++ >= pass) return void held.push(route);
       const res = await route.fetch();
       missing += ((await res.json()) as { missing: string[] }).missing.length;
@@ -109,6 +126,11 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
       /** Chunks the passed checks reported missing: final once a later check is held. */
       missing: () => missing,
       held: () => held.length,
+      /** Fails the held checks and every later one (as a network error): the connection is gone. */
+      fail: async () => {
+        failing = true;
+        await Promise.all(held.splice(0).map((r) => r.abort('internetdisconnected').catch(() => {})));
+      },
       /** Fails the held checks (as a network error) and lets later ones through. */
       release: async () => {
         await Promise.all(held.splice(0).map((r) => r.abort('internetdisconnected').catch(() => {}))); // gone with their page
@@ -175,6 +197,24 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     expect((await download('reload.bin')).equals(bytes)).toBe(true);
   });
 
+  test('a short network loss mid-upload heals by itself: failed requests are sent again', async () => {
+    const bytes = seededBytes('coffer-resume-blip', 8 * MiB + 5);
+    const file = join(dir, 'blip.bin');
+    await writeFile(file, bytes);
+    const before = await blobCount();
+    const ungate = await blipAfter(2, 2); // two PUTs lost after the second
+    const log = putLog(server);
+    await page.locator('#upload-files').setInputFiles(file);
+    await page.locator('[data-upload="blip.bin"][data-phase="done"]').waitFor({ timeout: 60_000 });
+    await ungate();
+    const total = (await blobCount()) - before;
+    expect(total).toBeGreaterThanOrEqual(4);
+    await expect.poll(() => log.stored(), LATE).toBe(total); // every chunk once; the lost PUTs never reached it
+    expect(await resumeRecords(page)).toBe(0);
+    expect(await row(page, 'blip.bin').count()).toBe(1);
+    expect((await download('blip.bin')).equals(bytes)).toBe(true);
+  });
+
   test('a network loss mid-upload: Retry sends only the missing chunks', async () => {
     const bytes = seededBytes('coffer-resume-offline', 24 * MiB + 99);
     const file = join(dir, 'offline.bin');
@@ -204,7 +244,7 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
 
     expect(await resumeRecords(page)).toBe(0);
     expect(await row(page, 'offline.bin').count()).toBe(1);
-    expect(await page.locator('.row').count()).toBe(2);
+    expect(await page.locator('.row').count()).toBe(3); // with reload.bin and blip.bin
     expect((await download('offline.bin')).equals(bytes)).toBe(true);
   });
 
@@ -222,10 +262,10 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     expect(STORED).toBe(1);
     await expect.poll(() => first.stored(), LATE).toBe(STORED);
 
-    // The connection drops (the held check fails) and the tab is closed; IndexedDB and the session
-    // cookie stay with the context. The failure is awaited first: a closed page's worker can run on
-    // for a moment, and this one must send nothing more.
-    await gate.release();
+    // The connection drops (the held check and its retries fail) and the tab is closed; IndexedDB
+    // and the session cookie stay with the context. The failure is awaited first: a closed page's
+    // worker can run on for a moment, and this one must send nothing more.
+    await gate.fail();
     await page.locator('[data-upload="tab.bin"][data-phase="error"]').waitFor({ timeout: 60_000 });
     await page.close();
     expect((await blobCount()) - before).toBe(STORED);
@@ -244,7 +284,7 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     await expect.poll(() => second.puts(), LATE).toBe(total - STORED);
     expect(await resumeRecords(page)).toBe(0);
     expect(await row(page, 'tab.bin').count()).toBe(1);
-    expect(await page.locator('.row').count()).toBe(3);
+    expect(await page.locator('.row').count()).toBe(4);
     expect((await download('tab.bin')).equals(bytes)).toBe(true);
   });
 

@@ -267,6 +267,28 @@ async function gate(c: Control): Promise<void> {
   if (c.cancelled) throw new ApiError('CANCELLED', 'Cancelled.', 0);
 }
 
+/**
+ * Sends one request of an upload, again after a transient failure (the network gone, 429, 502,
+ * 503, 504: a blip heals without the user), waiting 0.5, 1, 2 and 4 s (or Retry-After) and
+ * honouring pause and cancel meanwhile. Then the error stands: the upload fails, keeping its
+ * resume record, and Retry continues it.
+ */
+const RETRY_DELAYS_MS = [500, 1000, 2000, 4000];
+async function retrying<T>(c: Control, send: () => Promise<T>, failed: () => boolean = () => false): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await send();
+    } catch (err) {
+      const transient = err instanceof ApiError && (err.code === 'UNREACHABLE' || [429, 502, 503, 504].includes(err.status));
+      if (!transient || attempt >= RETRY_DELAYS_MS.length) throw err;
+      const wait = err.retryAfter ? Math.min(err.retryAfter * 1000, 30_000) : RETRY_DELAYS_MS[attempt]!;
+      await new Promise((r) => setTimeout(r, wait * (0.8 + Math.random() * 0.4)));
+      await gate(c);
+      if (failed()) throw err; // the upload failed meanwhile (another request gave up): no more sending
+    }
+  }
+}
+
 // Resume after reload: uploads in progress, keyed by file identity (IndexedDB, no secrets).
 const DB = 'coffer-uploads';
 function idb(): Promise<IDBDatabase> {
@@ -521,10 +543,11 @@ const impl: Impl = {
           const c = toPut.shift()!;
           putting++;
           void (async () => {
-            await api(`/api/chunks/${c.id}?upload=${uploadId}`, {
+            const digest = `sha-256=:${await sha256b64(c.record)}:`;
+            await retrying(ctl, () => api(`/api/chunks/${c.id}?upload=${uploadId}`, {
               method: 'PUT', body: c.record as Uint8Array<ArrayBuffer>,
-              headers: { 'Content-Type': 'application/octet-stream', 'Content-Digest': `sha-256=:${await sha256b64(c.record)}:` },
-            });
+              headers: { 'Content-Type': 'application/octet-stream', 'Content-Digest': digest },
+            }), () => failure !== null);
           })().then(() => { putting--; finish(c); pump(); }, fail);
         }
       };
@@ -534,7 +557,7 @@ const impl: Impl = {
         if (checking || toCheck.length === 0 || failure) return;
         const b = toCheck.splice(0, CHECK_MAX);
         checking = true;
-        api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: b.map((c) => c.id) } }).then(({ missing }) => {
+        retrying(ctl, () => api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: b.map((c) => c.id) } }), () => failure !== null).then(({ missing }) => {
           const need = new Set(missing);
           for (const c of b) {
             if (need.has(c.id)) toPut.push(c);
@@ -568,12 +591,12 @@ const impl: Impl = {
       const version = baseVersion + 1;
       const manifest: Manifest = { size: file.size, chunks };
       const meta: Metadata = { name: k.meta.name, mime: file.type || k.meta.mime, size: file.size, mtime: file.lastModified || Date.now() };
-      await api(`/api/nodes/${nodeId}/versions`, {
-        json: {
-          uploadId, baseVersion, manifest: b64(await sealManifest(k.keys, version, manifest)),
-          chunkIds: chunks.map((c) => c.chunkId), metadata: b64(await sealMetadata(k.keys, meta)),
-        },
-      });
+      const commit = {
+        uploadId, baseVersion, manifest: b64(await sealManifest(k.keys, version, manifest)),
+        chunkIds: chunks.map((c) => c.chunkId), metadata: b64(await sealMetadata(k.keys, meta)),
+      };
+      // A repeated commit (its answer lost) is answered with the version it made (docs/api.md).
+      await retrying(ctl, () => api(`/api/nodes/${nodeId}/versions`, { json: commit }));
       await idbDo('readwrite', (s) => s.delete(key));
       known.delete(nodeId);
       const entry = toEntry(await ensure(nodeId));
