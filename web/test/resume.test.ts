@@ -215,6 +215,25 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     expect((await download('blip.bin')).equals(bytes)).toBe(true);
   });
 
+  test('a short network loss mid-download heals by itself: the lost chunk fetches are sent again', async () => {
+    const bytes = seededBytes('coffer-resume-blip', 8 * MiB + 5); // blip.bin, uploaded above
+    let gets = 0;
+    const match = (u: URL) => /\/api\/chunks\/[0-9a-f]{64}$/.test(u.pathname);
+    const handler = async (route: Route) => {
+      if (route.request().method() !== 'GET') return route.fallback();
+      gets++;
+      if (gets === 2 || gets === 3) return route.abort('internetdisconnected'); // the second and third fetch
+      return route.fallback();
+    };
+    await page.route(match, handler);
+    try {
+      expect((await download('blip.bin')).equals(bytes)).toBe(true);
+      expect(gets).toBeGreaterThanOrEqual(6); // at least 4 chunks, and the two lost fetches again
+    } finally {
+      await page.unroute(match, handler);
+    }
+  });
+
   test('a network loss mid-upload: Retry sends only the missing chunks', async () => {
     const bytes = seededBytes('coffer-resume-offline', 24 * MiB + 99);
     const file = join(dir, 'offline.bin');

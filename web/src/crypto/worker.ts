@@ -268,13 +268,13 @@ async function gate(c: Control): Promise<void> {
 }
 
 /**
- * Sends one request of an upload, again after a transient failure (the network gone, 429, 502,
+ * Sends one request of an upload or download, again after a transient failure (the network gone, 429, 502,
  * 503, 504: a blip heals without the user), waiting 0.5, 1, 2 and 4 s (or Retry-After) and
- * honouring pause and cancel meanwhile. Then the error stands: the upload fails, keeping its
- * resume record, and Retry continues it.
+ * honouring an upload's pause and cancel meanwhile. Then the error stands: an upload fails, keeping
+ * its resume record, and Retry continues it; a download fails, its partial file discarded.
  */
 const RETRY_DELAYS_MS = [500, 1000, 2000, 4000];
-async function retrying<T>(c: Control, send: () => Promise<T>, failed: () => boolean = () => false): Promise<T> {
+async function retrying<T>(c: Control | null, send: () => Promise<T>, failed: () => boolean = () => false): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await send();
@@ -283,7 +283,7 @@ async function retrying<T>(c: Control, send: () => Promise<T>, failed: () => boo
       if (!transient || attempt >= RETRY_DELAYS_MS.length) throw err;
       const wait = err.retryAfter ? Math.min(err.retryAfter * 1000, 30_000) : RETRY_DELAYS_MS[attempt]!;
       await new Promise((r) => setTimeout(r, wait * (0.8 + Math.random() * 0.4)));
-      await gate(c);
+      if (c) await gate(c);
       if (failed()) throw err; // the upload failed meanwhile (another request gave up): no more sending
     }
   }
@@ -690,7 +690,9 @@ async function streamOf(nodeId: string, version: number | null): Promise<Downloa
     const ver = await api<{ manifest: string }>(`${nodePath(nodeId)}/versions/${v}`);
     manifest = await openManifest(k.keys, v, unb64(ver.manifest));
   }
-  const it = decryptStream(manifest, (chunkId) => apiBytes(chunkPath(chunkId)), { concurrency: 6 })[Symbol.asyncIterator]();
+  let failed = false;
+  const fetchChunk = (chunkId: string) => retrying(null, () => apiBytes(chunkPath(chunkId)), () => failed);
+  const it = decryptStream(manifest, fetchChunk, { concurrency: 6 })[Symbol.asyncIterator]();
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -699,6 +701,7 @@ async function streamOf(nodeId: string, version: number | null): Promise<Downloa
           if (r.done) controller.close();
           else controller.enqueue(r.value);
         } catch (err) {
+          failed = true; // chunk fetches still waiting to retry give up
           // No partial file is presented as good: the stream errors, the sink aborts.
           const code = (err as { code?: string }).code ?? 'AUTH_FAILED';
           // Stream errors cross postMessage as plain Errors: the code leads the message.
@@ -706,6 +709,7 @@ async function streamOf(nodeId: string, version: number | null): Promise<Downloa
         }
       },
       async cancel() {
+        failed = true;
         await it.return?.(undefined);
       },
     },
