@@ -517,14 +517,18 @@ const impl: Impl = {
       const chunks: Manifest['chunks'] = [];
       let done = 0;
       // A continuous pipeline (nothing waits for a whole batch): encryption runs ahead while ids are
-      // checked (/chunks/check, deduplication) and the missing chunks are PUT, PUTS at a time. A check
-      // starts as soon as the previous one answered, with every chunk encrypted meanwhile, so checks
-      // overlap the PUTs. Memory: at most HELD encrypted chunks wait for the server (≤ HELD × 4 MiB,
-      // ~HELD MiB on average), plus encryptStream's own (concurrency + 1) chunks.
+      // checked (/chunks/check, deduplication) and the missing chunks are PUT, PUTS at a time. Checks
+      // overlap the PUTs: one starts when the previous one answered and either the PUTs are running
+      // out of work or CHECK_MIN ids wait (or the file ended), so a check carries several ids rather
+      // than one per chunk (each is a request and a statement on the server). Memory: at most HELD
+      // encrypted chunks wait for the server (≤ HELD × 4 MiB, ~HELD MiB on average), plus
+      // encryptStream's own (concurrency + 1) chunks.
       type Item = { id: string; record: Uint8Array; plain: number };
       const PUTS = 5; // of Chromium's 6 HTTP/1.1 connections per origin: the rest for checks and the UI
       const HELD = 16;
+      const CHECK_MIN = 4;
       const CHECK_MAX = 64;
+      let ended = false;
       let failure: unknown = null;
       let held = 0;
       let waiters: (() => void)[] = [];
@@ -548,13 +552,14 @@ const impl: Impl = {
               method: 'PUT', body: c.record as Uint8Array<ArrayBuffer>,
               headers: { 'Content-Type': 'application/octet-stream', 'Content-Digest': digest },
             }), () => failure !== null);
-          })().then(() => { putting--; finish(c); pump(); }, fail);
+          })().then(() => { putting--; finish(c); pump(); check(); }, fail);
         }
       };
       let toCheck: Item[] = [];
       let checking = false;
       const check = () => {
         if (checking || toCheck.length === 0 || failure) return;
+        if (toCheck.length < CHECK_MIN && toPut.length + putting >= PUTS && !ended) return; // PUTs busy: gather ids
         const b = toCheck.splice(0, CHECK_MAX);
         checking = true;
         retrying(ctl, () => api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: b.map((c) => c.id) } }), () => failure !== null).then(({ missing }) => {
@@ -584,6 +589,8 @@ const impl: Impl = {
         toCheck.push(c);
         check();
       }
+      ended = true;
+      check();
       while (held > 0 && !failure) await new Promise<void>((r) => waiters.push(r));
       if (failure) throw failure;
       await gate(ctl);
