@@ -94,13 +94,15 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     const file = join(work, 'bench.bin');
     await generate(file, bytes, 'coffer-cli-bench');
 
-    // CPU seconds of the CLI and of the server (both on this machine's cores), per `unit` moved.
-    const cpuFigures = async (what: string, step: () => Promise<Timed>, unit = 'GiB', amount = bytes / 2 ** 30): Promise<Timed> => {
+    // CPU time of the CLI and of the server (both on this machine's cores), per `unit` moved, in
+    // seconds (or milliseconds: `ms`).
+    const cpuFigures = async (what: string, step: () => Promise<Timed>, unit = 'GiB', amount = bytes / 2 ** 30, ms = false): Promise<Timed> => {
       const before = server.cpuSeconds();
       const t = await step();
       const after = server.cpuSeconds();
-      if (t.cpuSeconds !== null) figures[`${what}: CLI CPU-s per ${unit}`] = t.cpuSeconds / amount;
-      if (before !== null && after !== null) figures[`${what}: server CPU-s per ${unit}`] = (after - before) / amount;
+      const [label, scale] = ms ? ['CPU-ms', 1000] : ['CPU-s', 1];
+      if (t.cpuSeconds !== null) figures[`${what}: CLI ${label} per ${unit}`] = (t.cpuSeconds * scale) / amount;
+      if (before !== null && after !== null) figures[`${what}: server ${label} per ${unit}`] = ((after - before) * scale) / amount;
       return t;
     };
     const put = must(await cpuFigures('put', () => run(['put', '--json', file, '/bench.bin'])), 'put');
@@ -156,7 +158,7 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     for (let i = 0; i < SMALL_FILES; i++) {
       await writeFile(join(folder, `file-${i}.txt`), createHash('sha256').update(`small ${i}`).digest('hex').repeat(16 + (i % 20) * 20));
     }
-    const small = must(await cpuFigures('small-file put', () => run(['put', '--quiet', folder, '/small']), 'file', SMALL_FILES), 'small put');
+    const small = must(await cpuFigures('small-file put', () => run(['put', '--quiet', folder, '/small']), 'file', SMALL_FILES, true), 'small put');
     figures[`put of a folder of ${SMALL_FILES} files of 1-21 kB (s)`] = small.seconds;
     const smallGet = must(await run(['get', '--quiet', '/small', join(work, 'small-out')]), 'small get');
     figures[`get of that folder (s)`] = smallGet.seconds;
