@@ -323,6 +323,17 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
     expect(await row(a, 'cancel.bin').count()).toBe(0);
   });
 
+  test('an empty file and a file of zeros (chunks of the maximum size, the largest records) round-trip', async () => {
+    const files: Array<[string, Buffer]> = [['empty.bin', Buffer.alloc(0)], ['zeros.bin', Buffer.alloc(9 * 1024 * 1024 + 5)]];
+    for (const [name, bytes] of files) {
+      await writeFile(join(dir, name), bytes);
+      await a.locator('#upload-files').setInputFiles(join(dir, name));
+      await a.locator(`[data-upload="${name}"][data-phase="done"]`).waitFor({ timeout: 90_000 });
+      await a.getByTestId('upload-tray').getByRole('button', { name: 'Clear' }).click(); // the tray covers the lowest rows
+      expect((await download(a, name)).equals(bytes)).toBe(true);
+    }
+  });
+
   test('a tampered chunk fails the download plainly; no file is kept as good', async () => {
     // Flip one byte in every stored blob (the server's folder store under its data dir).
     const { readdir, open } = await import('node:fs/promises');
