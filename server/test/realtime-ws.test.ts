@@ -160,14 +160,14 @@ describe('WebSocket push on one PGlite process', () => {
     expect(code).not.toBe('still open');
   });
 
-  it('closes the socket (4001) when its session logs out', async () => {
-    const alice = await signup(fast.url);
-    const a = await connect(fast.url, bearer(alice));
+  it('closes the socket (4001) at once when its session logs out, not at the next keep-alive (25 s)', async () => {
+    const alice = await signup(server.url);
+    const a = await connect(server.url, bearer(alice));
     clients.push(a.ws);
     await a.waitFor((m) => m.type === 'hello', 'hello');
-    const out = await fetch(`${fast.url}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${alice.token}` } });
+    const out = await fetch(`${server.url}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${alice.token}` } });
     expect(out.status).toBe(204);
-    const code = await Promise.race([a.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 20_000))]);
+    const code = await Promise.race([a.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 5_000))]);
     expect(code).toBe(4001);
   });
 
@@ -247,5 +247,17 @@ describe.skipIf(!postgresUrl)(`WebSocket push across two processes on PostgreSQL
     // each socket hears each cursor once, even though its own process also got the NOTIFY
     await new Promise((r) => setTimeout(r, 300));
     expect(onOne.messages.filter((m) => m.type === 'changed').map((m) => m.cursor)).toEqual([hello.cursor! + 1, hello.cursor! + 2]);
+  });
+
+  it('a log-out through one process closes the session\'s socket on the other at once (4001)', async () => {
+    const alice = await signup(one.url);
+    const onTwo = await connect(two.url, bearer(alice));
+    clients.push(onTwo.ws);
+    await onTwo.waitFor((m) => m.type === 'hello', 'hello');
+    const out = await fetch(`${one.url}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${alice.token}` } });
+    expect(out.status).toBe(204);
+    // The keep-alive round is 25 s: only the NOTIFY of the ended session closes it this soon.
+    const code = await Promise.race([onTwo.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 5_000))]);
+    expect(code).toBe(4001);
   });
 });

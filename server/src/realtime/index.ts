@@ -72,10 +72,46 @@ export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Rea
     return row?.cursor ?? null;
   };
 
+  // A socket lives no longer than its session: sockets whose session was logged out or revoked
+  // (in any process) are closed with code 4001, at once when sessions end (announced here or by
+  // another process), and on each keep-alive round in any case. A check asked for while one runs
+  // runs again after it.
+  let checking = false;
+  let again = false;
+  const checkSessions = (): void => {
+    if (checking) {
+      again = true;
+      return;
+    }
+    const ids = hub.sessionIds();
+    if (ids.length === 0) return;
+    checking = true;
+    (async () => {
+      const alive = new Set<string>();
+      for (let i = 0; i < ids.length; i += 1000) {
+        const batch = ids.slice(i, i + 1000);
+        const rows = await ctx.db.select({ id: sessions.id }).from(sessions).where(inArray(sessions.id, batch));
+        for (const r of rows) alive.add(r.id);
+      }
+      hub.endSessions(ids.filter((id) => !alive.has(id)));
+    })().catch((err: unknown) => log('realtime: checking sessions failed', err)).finally(() => {
+      checking = false;
+      if (again) {
+        again = false;
+        checkSessions();
+      }
+    });
+  };
+  const sessionCheck = setInterval(checkSessions, hubInterval);
+  sessionCheck.unref?.();
+
   const local = localFanout(hub);
   let fanout: Promise<Fanout>;
   if (ctx.config.databaseUrl) {
-    const onSessionsEnded = (accountId: string | null) => sessionCacheFor(ctx).forget(accountId);
+    const onSessionsEnded = (accountId: string | null) => {
+      sessionCacheFor(ctx).forget(accountId);
+      checkSessions();
+    };
     fanout = startPgFanout({ url: ctx.config.databaseUrl, hub, loadCursor, onSessionsEnded, onError: log }).catch((err: unknown) => {
       log('realtime: cross-process fan-out unavailable; delivering in this process only', err);
       return local;
@@ -94,28 +130,10 @@ export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Rea
   // This process has already forgotten them (sessionsEnded); the others learn it from the NOTIFY.
   // Not awaited by the request that ended them: a stalled fan-out must not hold up a log-out.
   const unsubscribeSessions = ctx.events.on('sessionsEnded', ({ accountId }) => {
+    checkSessions();
     fanout.then((f) => f.endSessions(accountId)).catch((err: unknown) => log('realtime: announcing ended sessions failed', err));
   });
 
-  // A socket lives no longer than its session: on each keep-alive round, sockets whose session
-  // was logged out or revoked (in any process) are closed with code 4001.
-  let checking = false;
-  const sessionCheck = setInterval(() => {
-    if (checking) return;
-    const ids = hub.sessionIds();
-    if (ids.length === 0) return;
-    checking = true;
-    (async () => {
-      const alive = new Set<string>();
-      for (let i = 0; i < ids.length; i += 1000) {
-        const batch = ids.slice(i, i + 1000);
-        const rows = await ctx.db.select({ id: sessions.id }).from(sessions).where(inArray(sessions.id, batch));
-        for (const r of rows) alive.add(r.id);
-      }
-      hub.endSessions(ids.filter((id) => !alive.has(id)));
-    })().catch((err: unknown) => log('realtime: checking sessions failed', err)).finally(() => (checking = false));
-  }, hubInterval);
-  sessionCheck.unref?.();
 
   const realtime: Realtime = {
     hub,
