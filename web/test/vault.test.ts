@@ -329,7 +329,7 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
       await writeFile(join(dir, name), bytes);
       await a.locator('#upload-files').setInputFiles(join(dir, name));
       await a.locator(`[data-upload="${name}"][data-phase="done"]`).waitFor({ timeout: 90_000 });
-      await a.getByTestId('upload-tray').getByRole('button', { name: 'Clear' }).click(); // the tray covers the lowest rows
+      // The tray stays open over the list's lowest rows: the list has room to scroll them above it.
       expect((await download(a, name)).equals(bytes)).toBe(true);
     }
   });

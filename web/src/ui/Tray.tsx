@@ -1,4 +1,4 @@
-import { createSignal, For, Show } from 'solid-js';
+import { createSignal, For, onCleanup, Show } from 'solid-js';
 import { Icon } from './Icon';
 import { formatSize } from './format';
 import * as uploads from './uploads';
@@ -8,13 +8,27 @@ const phaseText: Record<string, string> = {
   done: 'Done', error: 'Failed', cancelled: 'Cancelled',
 };
 
+/**
+ * Keeps `--tray-height` on the document at the tray's height (0 without it): the file list adds
+ * that much room below its last row, so rows under the tray can be scrolled above it.
+ */
+function reserveSpace(el: HTMLElement): void {
+  const root = document.documentElement.style;
+  const ro = new ResizeObserver(() => root.setProperty('--tray-height', `${el.offsetHeight + 16}px`));
+  ro.observe(el);
+  onCleanup(() => {
+    ro.disconnect();
+    root.removeProperty('--tray-height');
+  });
+}
+
 export function Tray() {
   const [collapsed, setCollapsed] = createSignal(false);
   const [note, setNote] = createSignal('');
   const active = () => uploads.tasks.filter((t) => !['done', 'error', 'cancelled'].includes(t.phase)).length;
   return (
     <Show when={uploads.tasks.length > 0 || uploads.interrupted().length > 0}>
-      <section class="tray" aria-label="Uploads" data-testid="upload-tray">
+      <section class="tray" aria-label="Uploads" data-testid="upload-tray" ref={reserveSpace}>
         <header>
           <span aria-live="polite">{active() > 0 ? `Uploading ${active()} item${active() === 1 ? '' : 's'}` : uploads.tasks.length > 0 ? 'Uploads finished' : 'Interrupted uploads'}</span>
           <span class="spacer" />
