@@ -96,6 +96,20 @@ function connect(base: string, protocols: string[] | undefined, headers: Record<
 
 const bearer = (a: Account) => ['coffer', `bearer.${a.token}`];
 
+/**
+ * Signs up through `apiBase`, opens a socket on `wsBase`, logs out through `apiBase`, and resolves
+ * with the socket's close code, or 'still open' after 5 s (the keep-alive round is 25 s).
+ */
+async function closeByLogout(apiBase: string, wsBase: string, clients: WebSocket[]): Promise<number | string> {
+  const alice = await signup(apiBase);
+  const socket = await connect(wsBase, bearer(alice));
+  clients.push(socket.ws);
+  await socket.waitFor((m) => m.type === 'hello', 'hello');
+  const out = await fetch(`${apiBase}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${alice.token}` } });
+  expect(out.status).toBe(204);
+  return Promise.race([socket.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 5_000))]);
+}
+
 describe('WebSocket push on one PGlite process', () => {
   // `server` keeps the default 25 s keep-alive, so no socket of a busy test is taken for dead;
   // `fast` pings every 500 ms for the keep-alive tests.
@@ -161,14 +175,7 @@ describe('WebSocket push on one PGlite process', () => {
   });
 
   it('closes the socket (4001) at once when its session logs out, not at the next keep-alive (25 s)', async () => {
-    const alice = await signup(server.url);
-    const a = await connect(server.url, bearer(alice));
-    clients.push(a.ws);
-    await a.waitFor((m) => m.type === 'hello', 'hello');
-    const out = await fetch(`${server.url}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${alice.token}` } });
-    expect(out.status).toBe(204);
-    const code = await Promise.race([a.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 5_000))]);
-    expect(code).toBe(4001);
+    expect(await closeByLogout(server.url, server.url, clients)).toBe(4001);
   });
 
   it('caps the sockets one account holds in a process (429 beyond 200)', async () => {
@@ -250,14 +257,7 @@ describe.skipIf(!postgresUrl)(`WebSocket push across two processes on PostgreSQL
   });
 
   it('a log-out through one process closes the session\'s socket on the other at once (4001)', async () => {
-    const alice = await signup(one.url);
-    const onTwo = await connect(two.url, bearer(alice));
-    clients.push(onTwo.ws);
-    await onTwo.waitFor((m) => m.type === 'hello', 'hello');
-    const out = await fetch(`${one.url}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${alice.token}` } });
-    expect(out.status).toBe(204);
-    // The keep-alive round is 25 s: only the NOTIFY of the ended session closes it this soon.
-    const code = await Promise.race([onTwo.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 5_000))]);
-    expect(code).toBe(4001);
+    // Only the NOTIFY of the ended session closes it this soon.
+    expect(await closeByLogout(one.url, two.url, clients)).toBe(4001);
   });
 });
