@@ -152,10 +152,16 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     return walk(server.dataDir);
   }
 
-  test('a reload mid-upload: picking the file again sends only the missing chunks', async () => {
-    const bytes = seededBytes('coffer-resume-reload', 32 * MiB + 4321); // ~32 chunks of ~1 MiB
-    const file = join(dir, 'reload.bin');
+  /** Writes `<name>.bin` of `size` seeded bytes into the temp folder; the bytes, the path, and the server's blob count now. */
+  async function localFile(name: string, size: number): Promise<{ bytes: Buffer; file: string; before: number }> {
+    const bytes = seededBytes(`coffer-resume-${name}`, size);
+    const file = join(dir, `${name}.bin`);
     await writeFile(file, bytes);
+    return { bytes, file, before: await blobCount() };
+  }
+
+  test('a reload mid-upload: picking the file again sends only the missing chunks', async () => {
+    const { bytes, file } = await localFile('reload', 32 * MiB + 4321); // ~32 chunks of ~1 MiB
 
     // First attempt: two chunk checks pass (at most 16 chunks: the upload holds no more in flight)
     // and the chunks they report missing are stored; the third check is held, so the upload is
@@ -198,10 +204,7 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
   });
 
   test('a short network loss mid-upload heals by itself: failed requests are sent again', async () => {
-    const bytes = seededBytes('coffer-resume-blip', 8 * MiB + 5);
-    const file = join(dir, 'blip.bin');
-    await writeFile(file, bytes);
-    const before = await blobCount();
+    const { bytes, file, before } = await localFile('blip', 8 * MiB + 5);
     const ungate = await blipAfter(2, 2); // two PUTs lost after the second
     const log = putLog(server);
     await page.locator('#upload-files').setInputFiles(file);
@@ -235,11 +238,8 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
   });
 
   test('a network loss mid-upload: Retry sends only the missing chunks', async () => {
-    const bytes = seededBytes('coffer-resume-offline', 24 * MiB + 99);
-    const file = join(dir, 'offline.bin');
-    await writeFile(file, bytes);
+    const { bytes, file, before } = await localFile('offline', 24 * MiB + 99);
     const STORED = 5;
-    const before = await blobCount();
 
     // The connection drops after five chunk PUTs: every later one fails as a network error.
     const ungate = await failPutsAfter(STORED);
@@ -268,10 +268,7 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
   });
 
   test('a failed upload, tab closed: after logging in again, the tray\'s Resume button finishes it', async () => {
-    const bytes = seededBytes('coffer-resume-tab', 12 * MiB + 7);
-    const file = join(dir, 'tab.bin');
-    await writeFile(file, bytes);
-    const before = await blobCount();
+    const { bytes, file, before } = await localFile('tab', 12 * MiB + 7);
 
     const gate = await holdChecksAfter(1); // the first check carries the first chunk alone
     const first = putLog(server);
