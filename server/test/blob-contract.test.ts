@@ -79,6 +79,33 @@ blobStoreContract('s3 (s3rver)', async () => {
   return { store, close: async () => { await store.close(); await s3!.stop(); } };
 });
 
+describe('folder store read buffers', () => {
+  it('reuses a read buffer only after it was handed back, never while it is in use', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'coffer-folder-'));
+    try {
+      const store = new FolderBlobStore(root);
+      const key = (s: string) => createHash('sha256').update(s).digest('hex');
+      const [a, b, c] = [rand(300_000), rand(310_000), rand(305_000)]; // one size class (256 KiB steps)
+      await Promise.all([store.put(key('a'), a), store.put(key('b'), b), store.put(key('c'), c)]);
+      const first = (await store.get(key('a')))!;
+      const second = (await store.get(key('b')))!; // `first` is still in use: a buffer of its own
+      expect(second.bytes!.buffer).not.toBe(first.bytes!.buffer);
+      expect(Buffer.from(first.bytes!).equals(a)).toBe(true);
+      expect(Buffer.from(second.bytes!).equals(b)).toBe(true);
+      first.release!();
+      first.release!(); // twice is once
+      const third = (await store.get(key('c')))!;
+      expect(third.bytes!.buffer).toBe(first.bytes!.buffer);
+      expect(Buffer.from(third.bytes!).equals(c)).toBe(true);
+      const fourth = (await store.get(key('a')))!; // the one handed back twice is not handed out twice
+      expect(fourth.bytes!.buffer).not.toBe(third.bytes!.buffer);
+      expect(Buffer.from(fourth.bytes!).equals(a)).toBe(true);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('folder store layout', () => {
   it('shards by key prefix, writes atomically and leaves no temp files', async () => {
     const root = await mkdtemp(join(tmpdir(), 'coffer-folder-'));

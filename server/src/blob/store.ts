@@ -10,6 +10,11 @@ export interface Blob {
    * chunk's size: one read instead of a stream of 64 KiB pieces). Then `stream` yields these bytes.
    */
   bytes?: Uint8Array<ArrayBuffer>;
+  /**
+   * Hands `bytes` back to the store for reuse, once nothing reads them any more (the response that
+   * sends them has closed). Optional to call: bytes never handed back are collected as usual.
+   */
+  release?(): void;
 }
 
 export interface BlobStore {

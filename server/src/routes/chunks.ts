@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
 import { queryRows, type Executor } from '../db/client.js';
 import { accounts, chunks, uploads } from '../db/schema/core.js';
+import { blobResponse } from '../blob/send.js';
 import { blobKey } from '../blob/store.js';
 import { readBody } from '../body.js';
 import { ApiError, notFound } from '../errors.js';
@@ -147,11 +148,7 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
       ctx.logger.error('referenced chunk has no blob', { blobStore: ctx.blobs.kind });
       throw notFound('No such chunk');
     }
-    return c.body(blob.bytes ?? blob.stream, 200, {
-      'Content-Type': 'application/octet-stream',
-      'Content-Length': String(blob.size),
-      'Cache-Control': 'private, max-age=31536000, immutable',
-    });
+    return blobResponse(c, blob, { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'private, max-age=31536000, immutable' });
   });
 
   refuseOtherMethods(r, ['/check', '/:chunkId']);

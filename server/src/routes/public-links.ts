@@ -14,6 +14,7 @@ import { queryRows } from '../db/client.js';
 import { nodes } from '../db/schema/core.js';
 import { linkAccess, linkChallenges, links } from '../db/schema/links.js';
 import { ApiError } from '../errors.js';
+import { blobResponse } from '../blob/send.js';
 import { blobKey } from '../blob/store.js';
 import { clientAddress, consume, limitKey } from '../services/rate-limit.js';
 import { hashToken, isTokenForm, newToken } from '../sessions.js';
@@ -281,7 +282,7 @@ export function publicLinkRoutes(ctx: AppContext): Hono<LinkEnv> {
     if (!inside) throw new ApiError(404, 'NOT_FOUND', 'No such chunk in this share');
     const blob = await ctx.blobs.get(blobKey(l.accountId, chunkId));
     if (!blob) throw new ApiError(404, 'NOT_FOUND', 'No such chunk in this share');
-    return c.body(blob.bytes ?? blob.stream, 200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(blob.size) });
+    return blobResponse(c, blob, { 'Content-Type': 'application/octet-stream' });
   });
 
   return app;
