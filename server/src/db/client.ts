@@ -43,14 +43,16 @@ type QueryOptions = Parameters<PGlite['query']>[2];
  * through drizzle with this same set), they are left out of each call.
  */
 function parsersInstalledOnce(client: PGlite): PGlite {
-  const installed = new WeakSet<object>(); // drizzle makes one parsers object per prepared query
+  // drizzle keeps one options object per prepared query: each is installed and stripped once.
+  const stripped = new WeakMap<object, QueryOptions>();
   const strip = (query: PGlite['query']): PGlite['query'] => ((text: string, params?: unknown[], opts?: QueryOptions) => {
     if (!opts?.parsers) return query(text, params, opts);
-    if (!installed.has(opts.parsers)) {
+    let rest = stripped.get(opts);
+    if (!rest) {
       Object.assign(client.parsers, opts.parsers);
-      installed.add(opts.parsers);
+      const { parsers: _, ...others } = opts;
+      stripped.set(opts, (rest = others));
     }
-    const { parsers: _, ...rest } = opts;
     return query(text, params, rest);
   }) as PGlite['query'];
   client.query = strip(client.query.bind(client));
