@@ -139,6 +139,20 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     };
   }
 
+  /**
+   * Starts uploading `file` with the chunk checks after the first `pass` held, and resolves once the
+   * upload stalls: with the gate, and the number of chunks the passed checks had stored.
+   */
+  async function stallUpload(file: string, pass: number) {
+    const gate = await holdChecksAfter(pass);
+    const log = putLog(server);
+    await page.locator('#upload-files').setInputFiles(file);
+    await expect.poll(() => gate.held(), { timeout: 60_000 }).toBeGreaterThan(0);
+    const stored = gate.missing();
+    await expect.poll(() => log.stored(), LATE).toBe(stored);
+    return { gate, stored };
+  }
+
   /** Blob files the server's folder store holds (one per distinct chunk of this account). */
   async function blobCount(): Promise<number> {
     const walk = async (d: string): Promise<number> => {
@@ -166,13 +180,8 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     // First attempt: two chunk checks pass (at most 16 chunks: the upload holds no more in flight)
     // and the chunks they report missing are stored; the third check is held, so the upload is
     // still running when the page reloads.
-    const gate = await holdChecksAfter(2);
-    const first = putLog(server);
-    await page.locator('#upload-files').setInputFiles(file);
-    await expect.poll(() => gate.held(), { timeout: 60_000 }).toBeGreaterThan(0);
-    const STORED = gate.missing();
+    const { gate, stored: STORED } = await stallUpload(file, 2);
     expect(STORED).toBeGreaterThan(0);
-    await expect.poll(() => first.stored(), LATE).toBe(STORED);
     expect(await resumeRecords(page)).toBe(1);
 
     await page.reload();
@@ -270,13 +279,8 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
   test('a failed upload, tab closed: after logging in again, the tray\'s Resume button finishes it', async () => {
     const { bytes, file, before } = await localFile('tab', 12 * MiB + 7);
 
-    const gate = await holdChecksAfter(1); // the first check carries the first chunk alone
-    const first = putLog(server);
-    await page.locator('#upload-files').setInputFiles(file);
-    await expect.poll(() => gate.held(), { timeout: 60_000 }).toBeGreaterThan(0);
-    const STORED = gate.missing();
+    const { gate, stored: STORED } = await stallUpload(file, 1); // the first check carries the first chunk alone
     expect(STORED).toBe(1);
-    await expect.poll(() => first.stored(), LATE).toBe(STORED);
 
     // The connection drops (the held check and its retries fail) and the tab is closed; IndexedDB
     // and the session cookie stay with the context. The failure is awaited first: a closed page's
