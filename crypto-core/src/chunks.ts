@@ -33,10 +33,12 @@ export async function chunkIdOf(vault: Vault, bytes: Uint8Array): Promise<string
  * Encrypts one chunk whose plaintext is `body[0 .. plainLength)` and whose padding (format §3) is
  * already in place after it. Taking the padded buffer saves a copy of every chunk. `release` is
  * called once the buffer may be reused: with no argument for body.buffer itself, or with the
- * buffer a backend's sealChunk handed back after transferring it.
+ * buffer a backend's sealChunk handed back after transferring it. `recordBuffer` gives the buffer
+ * to build the record in, where the record is built on this thread (EncryptOptions.recordBuffer).
  */
 export async function sealPaddedChunk(
   vault: Vault, body: Uint8Array, plainLength: number, release?: (buffer?: ArrayBufferLike) => void,
+  recordBuffer: (length: number) => Uint8Array = (length) => new Uint8Array(length),
 ): Promise<{ entry: ManifestEntry; record: Uint8Array }> {
   const v = vaultInternals(vault);
   // Drawn before the first await so an injected random source stays deterministic under concurrency.
@@ -66,7 +68,7 @@ export async function sealPaddedChunk(
   let record: Uint8Array;
   if (backend?.aesGcmSealInto) {
     // Encrypt straight into the record: no intermediate ciphertext buffer.
-    record = new Uint8Array(HEADER_BYTES + NONCE_BYTES + body.length + TAG_BYTES);
+    record = newRecord(recordBuffer, HEADER_BYTES + NONCE_BYTES + body.length + TAG_BYTES);
     const sealing = backend.aesGcmSealInto(chunkKey, nonce, body, aad, record.subarray(HEADER_BYTES + NONCE_BYTES));
     release?.(); // a backend must not read `body` after aesGcmSealInto returned (see backend.ts)
     await sealing;
@@ -89,12 +91,18 @@ export async function sealPaddedChunk(
     release?.();
     const out = await sealing;
     const ct = out instanceof Uint8Array ? out : new Uint8Array(out);
-    record = new Uint8Array(HEADER_BYTES + NONCE_BYTES + ct.length);
+    record = newRecord(recordBuffer, HEADER_BYTES + NONCE_BYTES + ct.length);
     record.set(ct, HEADER_BYTES + NONCE_BYTES);
   }
   record.set(CHUNK_HEADER, 0);
   record.set(nonce, HEADER_BYTES);
   return { entry: { chunkId: toHex(id), chunkKey, plainLength, storedLength: record.length }, record };
+}
+
+function newRecord(recordBuffer: (length: number) => Uint8Array, length: number): Uint8Array {
+  const record = recordBuffer(length);
+  if (!(record instanceof Uint8Array) || record.length !== length) throw new TypeError(`recordBuffer must return a Uint8Array of ${length} bytes`);
+  return record;
 }
 
 export function checkEntry(entry: ManifestEntry, name = 'entry'): Uint8Array {

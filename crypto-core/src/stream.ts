@@ -8,6 +8,17 @@ import type { Manifest } from './manifest';
 
 export interface EncryptedChunk { entry: ManifestEntry; record: Uint8Array; offset: number }
 
+export interface EncryptOptions {
+  /** Chunks being sealed at once, 1 to 64 (default 4). */
+  concurrency?: number;
+  /**
+   * Gives the buffer, of exactly `length` bytes, that the next chunk's record is built in, instead
+   * of a new one; the caller may reuse a buffer once it is done with the record built in it. A
+   * backend whose sealChunk builds the record itself (on another thread) does not call it.
+   */
+  recordBuffer?: (length: number) => Uint8Array;
+}
+
 const DEFAULT_CONCURRENCY = 4;
 
 function checkConcurrency(c: number | undefined): number {
@@ -113,7 +124,7 @@ const poolFor = (size: number, limit: number): BodyPool => {
 /** Internal form of encryptStream with explicit chunk parameters (tests use small ones). */
 export async function* encryptStreamWith(
   vault: Vault, source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
-  opts: { concurrency?: number } | undefined, params: ChunkParams,
+  opts: EncryptOptions | undefined, params: ChunkParams,
 ): AsyncGenerator<EncryptedChunk> {
   vaultInternals(vault);
   const concurrency = checkConcurrency(opts?.concurrency);
@@ -122,7 +133,7 @@ export async function* encryptStreamWith(
   const pool = poolFor(padLen(params.max + 1), concurrency + 2);
   for await (const { body, plainLength, buffer } of paddedChunks(source, vault, params, pool)) {
     const at = offset;
-    const p = sealPaddedChunk(vault, body, plainLength, (back = buffer) => pool.give(back)).then(({ entry, record }) => ({ entry, record, offset: at }));
+    const p = sealPaddedChunk(vault, body, plainLength, (back = buffer) => pool.give(back), opts?.recordBuffer).then(({ entry, record }) => ({ entry, record, offset: at }));
     p.catch(() => {}); // observed when awaited below; avoids an unhandled rejection meanwhile
     inFlight.push(p);
     offset += plainLength;
@@ -133,10 +144,11 @@ export async function* encryptStreamWith(
 
 /**
  * Chunks (keyed FastCDC), ids and encrypts a file, `concurrency` chunks in flight; yields in file
- * order. Memory ≈ (concurrency + 2) × max chunk size.
+ * order. Memory ≈ (concurrency + 2) × max chunk size. Each piece of `source` is copied before the
+ * next one is asked for, so a source may read every piece into the same buffer.
  */
 export function encryptStream(
-  vault: Vault, source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, opts?: { concurrency?: number },
+  vault: Vault, source: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, opts?: EncryptOptions,
 ): AsyncIterable<EncryptedChunk> {
   return encryptStreamWith(vault, source, opts, CHUNK_PARAMS);
 }
