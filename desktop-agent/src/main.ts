@@ -208,10 +208,11 @@ async function main(argv: string[]): Promise<void> {
       import('./commands.ts'), import('@coffer/crypto-core'), import('@coffer/crypto-core/node'),
     ]);
     // node:crypto does AES-GCM, HMAC and X25519 synchronously without WebCrypto's per-call copies
-    // (about 3x cheaper folder listings), seals file chunks on a worker thread while this thread
-    // chunks, and derives Argon2id with the native argon2 package (~0.2 s instead of ~0.35 s);
-    // crypto-core bench and crypto-core/README.md.
-    setCryptoBackend(nodeCryptoBackend);
+    // (about 3x cheaper folder listings) and derives Argon2id with the native argon2 package (~0.2 s
+    // instead of ~0.35 s); crypto-core bench and crypto-core/README.md. File chunks are sealed on
+    // this thread, not on the backend's chunk worker: in a put the server wants the other core, and
+    // the worker's transfers cost more CPU than they save (docs/benchmarks.md, "coffer CLI").
+    setCryptoBackend({ ...nodeCryptoBackend, sealChunk: undefined });
     await run(name, {
       values: values as Invocation['values'],
       positionals,

@@ -11,7 +11,6 @@
 import * as cc from '@coffer/crypto-core';
 import type { EncryptedChunk, Manifest, ManifestEntry, NodeKeys } from '@coffer/crypto-core';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { deviceLabel, type Context } from './account.ts';
@@ -24,6 +23,55 @@ const CHECK_BATCH = 4;        // chunks per /api/chunks/check call
 const BATCH_IN_FLIGHT = 2;    // batches being checked/uploaded at once (each PUTs its chunks in parallel)
 const ENCRYPT_CONCURRENCY = 2;
 const DOWNLOAD_CONCURRENCY = 4;
+const READ_BYTES = 1 << 20;   // file bytes read at a time for an upload
+
+/**
+ * Record buffers for the chunks of an upload, reused once their PUT has finished (or was not
+ * needed), in 256 KiB size classes. A new ~1 MiB buffer per chunk costs page faults on every fresh
+ * page and, as external memory, the garbage collector's full collections: on the 2-core VM of
+ * docs/benchmarks.md they were a quarter of the CLI's time in a put.
+ */
+export class RecordBuffers {
+  static readonly STEP = 256 * 1024;
+  readonly #free = new Map<number, ArrayBuffer[]>();
+  #kept = 0;
+
+  constructor(private readonly maxKept: number) {}
+
+  take = (length: number): Uint8Array => {
+    const size = Math.ceil(Math.max(length, 1) / RecordBuffers.STEP) * RecordBuffers.STEP;
+    const buffer = this.#free.get(size)?.pop();
+    if (buffer) this.#kept--;
+    return new Uint8Array(buffer ?? new ArrayBuffer(size), 0, length);
+  };
+
+  give(record: Uint8Array): void {
+    const { buffer } = record;
+    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength % RecordBuffers.STEP !== 0 || this.#kept >= this.maxKept) return;
+    const list = this.#free.get(buffer.byteLength) ?? [];
+    list.push(buffer);
+    this.#free.set(buffer.byteLength, list);
+    this.#kept++;
+  }
+}
+
+/**
+ * The file's bytes, each piece read into the same buffer: encryptStream copies a piece before it
+ * asks for the next (crypto-core API.md), so no buffer is allocated per read.
+ */
+async function* readPieces(path: string): AsyncGenerator<Uint8Array> {
+  const file = await open(path, 'r');
+  try {
+    const buffer = new Uint8Array(READ_BYTES);
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
+  }
+}
 
 export interface PutResult {
   path: string;
@@ -217,6 +265,8 @@ async function sendChunks(ctx: Context, localPath: string, uploadId: string, pro
   let bytesSent = 0;
   let size = 0;
   const abortAfter = Number(process.env.COFFER_DEBUG_ABORT_AFTER_CHUNKS ?? NaN);
+  // Enough for every record that can be alive at once: being sealed, batched, and being sent.
+  const records = new RecordBuffers(ENCRYPT_CONCURRENCY + CHECK_BATCH * (BATCH_IN_FLIGHT + 1));
 
   const runBatch = async (batch: EncryptedChunk[]): Promise<void> => {
     const ids = [...new Set(batch.map((c) => c.entry.chunkId))];
@@ -234,6 +284,7 @@ async function sendChunks(ctx: Context, localPath: string, uploadId: string, pro
           bytesSent += c.record.byteLength;
           if (chunksSent >= abortAfter) throw new CliError('aborted for a test (COFFER_DEBUG_ABORT_AFTER_CHUNKS)');
         }
+        records.give(c.record);
         progress?.add(c.entry.plainLength);
       }),
     );
@@ -250,10 +301,10 @@ async function sendChunks(ctx: Context, localPath: string, uploadId: string, pro
     inflight.add(p);
   };
 
-  const source = createReadStream(localPath, { highWaterMark: 1 << 20 });
+  const source = readPieces(localPath);
   try {
     let batch: EncryptedChunk[] = [];
-    for await (const chunk of cc.encryptStream(ctx.vault, source as AsyncIterable<Uint8Array>, { concurrency: ENCRYPT_CONCURRENCY })) {
+    for await (const chunk of cc.encryptStream(ctx.vault, source, { concurrency: ENCRYPT_CONCURRENCY, recordBuffer: records.take })) {
       if (failure) throw failure;
       entries.push(chunk.entry);
       size += chunk.entry.plainLength;
@@ -268,7 +319,7 @@ async function sendChunks(ctx: Context, localPath: string, uploadId: string, pro
     await Promise.all(inflight);
     if (failure) throw failure;
   } finally {
-    source.destroy();
+    await source.return(undefined);
   }
   return { manifest: { size, chunks: entries }, chunksSent, bytesSent };
 }

@@ -1,0 +1,39 @@
+// The upload's record buffers (transfer.ts): a buffer comes back only after it was handed back, in
+// its size class, and no more than the cap are kept. (That every uploaded byte is right with reuse
+// is checked end to end by the put/get tests in cli.test.ts.)
+import { describe, expect, it } from 'vitest';
+import { RecordBuffers } from '../src/transfer.ts';
+
+const STEP = RecordBuffers.STEP;
+
+describe('RecordBuffers', () => {
+  it('gives views of exactly the asked length over buffers rounded up to 256 KiB', () => {
+    const pool = new RecordBuffers(4);
+    const a = pool.take(1_000_000);
+    expect(a.length).toBe(1_000_000);
+    expect(a.buffer.byteLength).toBe(Math.ceil(1_000_000 / STEP) * STEP);
+    expect(pool.take(1).buffer.byteLength).toBe(STEP);
+  });
+
+  it('reuses a buffer only after it was given back, and only for its size class', () => {
+    const pool = new RecordBuffers(4);
+    const a = pool.take(STEP + 10);
+    const b = pool.take(STEP + 10);
+    expect(b.buffer).not.toBe(a.buffer);
+    pool.give(a);
+    expect(pool.take(10).buffer).not.toBe(a.buffer); // another size class
+    const c = pool.take(2 * STEP);
+    expect(c.buffer).toBe(a.buffer);
+    expect(c.length).toBe(2 * STEP);
+    expect(pool.take(2 * STEP).buffer).not.toBe(a.buffer); // handed out once
+  });
+
+  it('keeps at most maxKept buffers and ignores buffers it could not have made', () => {
+    const pool = new RecordBuffers(2);
+    const taken = [pool.take(100), pool.take(100), pool.take(100)];
+    for (const t of taken) pool.give(t);
+    pool.give(new Uint8Array(100)); // not a multiple of the step
+    const again = [pool.take(100), pool.take(100), pool.take(100)].map((t) => t.buffer);
+    expect(again.filter((b) => taken.some((t) => t.buffer === b))).toHaveLength(2);
+  });
+});
