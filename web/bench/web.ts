@@ -65,11 +65,18 @@ async function treeRss(rootPid: number): Promise<Record<string, number>> {
   return out;
 }
 
-/** User + system CPU seconds of a process and all its descendants alive now (clock ticks: 100 Hz). */
-async function treeCpuSeconds(rootPid: number): Promise<number> {
+/**
+ * User + system CPU seconds (clock ticks: 100 Hz) and minor page faults of a process and all its
+ * descendants alive now. Faults matter on VMs where a fresh page costs ~13 µs (docs/benchmarks.md).
+ */
+async function treeCounters(rootPid: number): Promise<{ cpu: number; faults: number }> {
   let ticks = 0;
-  for (const { fields } of await processTree(rootPid)) ticks += Number(fields[11]) + Number(fields[12]);
-  return ticks / 100;
+  let faults = 0;
+  for (const { fields } of await processTree(rootPid)) {
+    ticks += Number(fields[11]) + Number(fields[12]);
+    faults += Number(fields[7]);
+  }
+  return { cpu: ticks / 100, faults };
 }
 
 async function findPid(marker: string): Promise<number | null> {
@@ -262,7 +269,7 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
       await b.send('Profiler.start', {}, s);
     }
     const gib = (sizeMiB * 2 ** 20) / 2 ** 30;
-    const chromiumCpu = async () => (b.proc.pid ? treeCpuSeconds(b.proc.pid) : null);
+    const chromiumCpu = async () => (b.proc.pid ? treeCounters(b.proc.pid) : null);
     let cpu0 = serverCpu();
     let chr0 = await chromiumCpu();
     let t0 = performance.now();
@@ -278,7 +285,10 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
     let cpu1 = serverCpu();
     let chr1 = await chromiumCpu();
     if (cpu0 !== null && cpu1 !== null) figures['upload: server CPU-s per GiB'] = (cpu1 - cpu0) / gib;
-    if (chr0 !== null && chr1 !== null) figures['upload: Chromium CPU-s per GiB (all processes)'] = (chr1 - chr0) / gib;
+    if (chr0 !== null && chr1 !== null) {
+      figures['upload: Chromium CPU-s per GiB (all processes)'] = (chr1.cpu - chr0.cpu) / gib;
+      figures['upload: Chromium minor page faults per GiB (thousands)'] = (chr1.faults - chr0.faults) / gib / 1000;
+    }
 
     phase = 'download';
     await page.until(`document.querySelector('[aria-label="Actions for large.bin"]')`, 30_000);
@@ -299,7 +309,10 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
       const { profile } = await b.send<{ profile: unknown }>('Profiler.stop', {}, s);
       await writeFile(join(profileDir!, `download-${i === 0 ? 'page' : `worker${i}`}.cpuprofile`), JSON.stringify(profile));
     }
-    if (chr0 !== null && chr1 !== null) figures['download: Chromium CPU-s per GiB (all processes)'] = (chr1 - chr0) / gib;
+    if (chr0 !== null && chr1 !== null) {
+      figures['download: Chromium CPU-s per GiB (all processes)'] = (chr1.cpu - chr0.cpu) / gib;
+      figures['download: Chromium minor page faults per GiB (thousands)'] = (chr1.faults - chr0.faults) / gib / 1000;
+    }
     figures['download MB/s (fetch + decrypt + stream to disk)'] = (sizeMiB * 2 ** 20) / 1e6 / downS;
     figures['download seconds'] = downS;
     const names = (await readdir(downloads)).filter((n) => !n.endsWith('.crdownload'));
