@@ -88,6 +88,47 @@ describe('the server process', () => {
     }
   });
 
+  it('keeps every answered write when the process is killed (SIGKILL) on the embedded default', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'coffer-kill-'));
+    dirs.push(dataDir);
+    const first = await startServer({ COFFER_DATA_DIR: dataDir });
+    const chunks = [{ id: chunkIdOf(), data: rand(300_000) }, { id: chunkIdOf(), data: rand(5_000) }];
+    let c: Awaited<ReturnType<typeof signup>>;
+    let fileId: string;
+    let folderId: string;
+    try {
+      c = await signup(http(first.url));
+      fileId = (await c.createNode('file')).id;
+      await c.uploadVersion(fileId, chunks, 0);
+      folderId = (await c.createNode('folder')).id; // the last write, answered just before the kill
+    } finally {
+      const exited = new Promise((r) => first.process.once('exit', r));
+      first.process.kill('SIGKILL');
+      await exited;
+    }
+    expect(first.process.signalCode).toBe('SIGKILL');
+
+    const second = await startServer({ COFFER_DATA_DIR: dataDir });
+    try {
+      const res = await fetch(`${second.url}/api/auth/login`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: c.email, loginKey: c.loginKey, client: 'cli' }),
+      });
+      expect(res.status).toBe(200);
+      const { token } = (await res.json()) as { token: string };
+      const auth = { authorization: `Bearer ${token}` };
+      const folder = await fetch(`${second.url}/api/nodes/${folderId}`, { headers: auth });
+      expect(folder.status).toBe(200);
+      const file = (await (await fetch(`${second.url}/api/nodes/${fileId}`, { headers: auth })).json()) as { version: number };
+      expect(file.version).toBe(1);
+      for (const chunk of chunks) {
+        const back = await fetch(`${second.url}/api/chunks/${chunk.id}`, { headers: auth });
+        expect(new Uint8Array(await back.arrayBuffer())).toEqual(chunk.data);
+      }
+    } finally {
+      await second.stop();
+    }
+  });
+
   it.skipIf(!postgresUrl)(`runs on PostgreSQL and S3 from the environment ${postgresUrl ? '' : NO_POSTGRES}`, async () => {
     const db = await createTestDatabase();
     const s3 = await startS3('coffer-main');
