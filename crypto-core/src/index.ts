@@ -15,6 +15,7 @@ export {
 export { chunkIdOf, decryptChunk, storedLengthOf, type ManifestEntry } from './chunks';
 export { sealManifest, openManifest, type Manifest } from './manifest';
 export { encryptStream, decryptStream, type EncryptedChunk, type EncryptOptions } from './stream';
+export { BufferPool } from './buffer-pool';
 export { createChunker, cutPoints, gearFromChunkingKey, CHUNK_PARAMS, type Chunker, type ChunkParams, type Gear } from './fastcdc';
 export { padLen, padme } from './padding';
 export { createLink, linkKeys, linkChallengeResponse, openLinkPayload, type CreatedLink } from './link';

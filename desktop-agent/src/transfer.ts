@@ -26,36 +26,6 @@ const DOWNLOAD_CONCURRENCY = 4;
 const READ_BYTES = 1 << 20;   // file bytes read at a time for an upload
 
 /**
- * Record buffers for the chunks of an upload, reused once their PUT has finished (or was not
- * needed), in 256 KiB size classes. A new ~1 MiB buffer per chunk costs page faults on every fresh
- * page and, as external memory, the garbage collector's full collections: on the 2-core VM of
- * docs/benchmarks.md they were a quarter of the CLI's time in a put.
- */
-export class RecordBuffers {
-  static readonly STEP = 256 * 1024;
-  readonly #free = new Map<number, ArrayBuffer[]>();
-  #kept = 0;
-
-  constructor(private readonly maxKept: number) {}
-
-  take = (length: number): Uint8Array => {
-    const size = Math.ceil(Math.max(length, 1) / RecordBuffers.STEP) * RecordBuffers.STEP;
-    const buffer = this.#free.get(size)?.pop();
-    if (buffer) this.#kept--;
-    return new Uint8Array(buffer ?? new ArrayBuffer(size), 0, length);
-  };
-
-  give(record: Uint8Array): void {
-    const { buffer } = record;
-    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength % RecordBuffers.STEP !== 0 || this.#kept >= this.maxKept) return;
-    const list = this.#free.get(buffer.byteLength) ?? [];
-    list.push(buffer);
-    this.#free.set(buffer.byteLength, list);
-    this.#kept++;
-  }
-}
-
-/**
  * The file's bytes, each piece read into the same buffer: encryptStream copies a piece before it
  * asks for the next (crypto-core API.md), so no buffer is allocated per read.
  */
@@ -266,7 +236,7 @@ async function sendChunks(ctx: Context, localPath: string, uploadId: string, pro
   let size = 0;
   const abortAfter = Number(process.env.COFFER_DEBUG_ABORT_AFTER_CHUNKS ?? NaN);
   // Enough for every record that can be alive at once: being sealed, batched, and being sent.
-  const records = new RecordBuffers(ENCRYPT_CONCURRENCY + CHECK_BATCH * (BATCH_IN_FLIGHT + 1));
+  const records = new cc.BufferPool(ENCRYPT_CONCURRENCY + CHECK_BATCH * (BATCH_IN_FLIGHT + 1));
 
   const runBatch = async (batch: EncryptedChunk[]): Promise<void> => {
     const ids = [...new Set(batch.map((c) => c.entry.chunkId))];

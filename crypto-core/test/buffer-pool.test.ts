@@ -1,14 +1,14 @@
-// The upload's record buffers (transfer.ts): a buffer comes back only after it was handed back, in
+// BufferPool: a buffer comes back only after it was handed back, in
 // its size class, and no more than the cap are kept. (That every uploaded byte is right with reuse
-// is checked end to end by the put/get tests in cli.test.ts.)
+// is checked end to end by the CLI's put/get tests and the web vault's upload tests.)
 import { describe, expect, it } from 'vitest';
-import { RecordBuffers } from '../src/transfer.ts';
+import { BufferPool } from '../src/index';
 
-const STEP = RecordBuffers.STEP;
+const STEP = BufferPool.STEP;
 
-describe('RecordBuffers', () => {
+describe('BufferPool', () => {
   it('gives views of exactly the asked length over buffers rounded up to 256 KiB', () => {
-    const pool = new RecordBuffers(4);
+    const pool = new BufferPool(4);
     const a = pool.take(1_000_000);
     expect(a.length).toBe(1_000_000);
     expect(a.buffer.byteLength).toBe(Math.ceil(1_000_000 / STEP) * STEP);
@@ -16,7 +16,7 @@ describe('RecordBuffers', () => {
   });
 
   it('reuses a buffer only after it was given back, and only for its size class', () => {
-    const pool = new RecordBuffers(4);
+    const pool = new BufferPool(4);
     const a = pool.take(STEP + 10);
     const b = pool.take(STEP + 10);
     expect(b.buffer).not.toBe(a.buffer);
@@ -29,7 +29,7 @@ describe('RecordBuffers', () => {
   });
 
   it('keeps at most maxKept buffers and ignores buffers it could not have made', () => {
-    const pool = new RecordBuffers(2);
+    const pool = new BufferPool(2);
     const taken = [pool.take(100), pool.take(100), pool.take(100)];
     for (const t of taken) pool.give(t);
     pool.give(new Uint8Array(100)); // not a multiple of the step
