@@ -210,8 +210,9 @@ async function main(argv: string[]): Promise<void> {
     // node:crypto does AES-GCM, HMAC and X25519 synchronously without WebCrypto's per-call copies
     // (about 3x cheaper folder listings) and derives Argon2id with the native argon2 package (~0.2 s
     // instead of ~0.35 s); crypto-core bench and crypto-core/README.md. File chunks are sealed on
-    // this thread, not on the backend's chunk worker: in a put the server wants the other core, and
-    // the worker's transfers cost more CPU than they save (docs/benchmarks.md, "coffer CLI").
+    // this thread, not on the backend's chunk worker: one thread seals faster than most links
+    // carry, a server on the same machine wants the other core, and the worker's transfers cost
+    // more CPU than they save (docs/benchmarks.md, "coffer CLI").
     setCryptoBackend({ ...nodeCryptoBackend, sealChunk: undefined });
     await run(name, {
       values: values as Invocation['values'],
