@@ -8,7 +8,7 @@ const STEP = BufferPool.STEP;
 
 describe('BufferPool', () => {
   it('gives views of exactly the asked length over buffers rounded up to 256 KiB', () => {
-    const pool = new BufferPool(4);
+    const pool = new BufferPool(4 * STEP);
     const a = pool.take(1_000_000);
     expect(a.length).toBe(1_000_000);
     expect(a.buffer.byteLength).toBe(Math.ceil(1_000_000 / STEP) * STEP);
@@ -16,7 +16,7 @@ describe('BufferPool', () => {
   });
 
   it('reuses a buffer only after it was given back, and only for its size class', () => {
-    const pool = new BufferPool(4);
+    const pool = new BufferPool(4 * STEP);
     const a = pool.take(STEP + 10);
     const b = pool.take(STEP + 10);
     expect(b.buffer).not.toBe(a.buffer);
@@ -28,12 +28,15 @@ describe('BufferPool', () => {
     expect(pool.take(2 * STEP).buffer).not.toBe(a.buffer); // handed out once
   });
 
-  it('keeps at most maxKept buffers and ignores buffers it could not have made', () => {
-    const pool = new BufferPool(2);
+  it('keeps at most maxBytes of buffers and ignores buffers it could not have made', () => {
+    const pool = new BufferPool(2 * STEP);
     const taken = [pool.take(100), pool.take(100), pool.take(100)];
     for (const t of taken) pool.give(t);
     pool.give(new Uint8Array(100)); // not a multiple of the step
     const again = [pool.take(100), pool.take(100), pool.take(100)].map((t) => t.buffer);
     expect(again.filter((b) => taken.some((t) => t.buffer === b))).toHaveLength(2);
+    const big = pool.take(3 * STEP);
+    pool.give(big); // over the limit on its own
+    expect(pool.take(3 * STEP).buffer).not.toBe(big.buffer);
   });
 });

@@ -235,8 +235,8 @@ async function sendChunks(ctx: Context, localPath: string, uploadId: string, pro
   let bytesSent = 0;
   let size = 0;
   const abortAfter = Number(process.env.COFFER_DEBUG_ABORT_AFTER_CHUNKS ?? NaN);
-  // Enough for every record that can be alive at once: being sealed, batched, and being sent.
-  const records = new cc.BufferPool(ENCRYPT_CONCURRENCY + CHECK_BATCH * (BATCH_IN_FLIGHT + 1));
+  // Room for the records alive at once (being sealed, batched and sent: ~14 of ~1 MiB on average).
+  const records = new cc.BufferPool(32 * 1024 * 1024);
 
   const runBatch = async (batch: EncryptedChunk[]): Promise<void> => {
     const ids = [...new Set(batch.map((c) => c.entry.chunkId))];

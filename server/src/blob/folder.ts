@@ -6,39 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { BufferPool } from '@coffer/crypto-core/buffer-pool';
 import { assertKey, type Blob, type BlobStore } from './store.js';
 
 // Blobs up to this size (every chunk record) are read in one call rather than streamed.
 const WHOLE_READ_MAX = 8 * 1024 * 1024;
-
-/**
- * Buffers for whole reads, reused once their response has closed (Blob.release). A fresh buffer of
- * ~1 MiB per chunk GET counts as external memory to V8, which then runs full collections: a
- * quarter of the server's time in a CLI get. Sizes are rounded up to 256 KiB steps; at most
- * POOL_BYTES are kept.
- */
-class ReadBuffers {
-  static readonly STEP = 256 * 1024;
-  static readonly POOL_BYTES = 64 * 1024 * 1024;
-  readonly #free = new Map<number, ArrayBuffer[]>();
-  #pooled = 0;
-
-  take(size: number): Uint8Array<ArrayBuffer> {
-    const cls = Math.ceil(Math.max(size, 1) / ReadBuffers.STEP) * ReadBuffers.STEP;
-    const buffer = this.#free.get(cls)?.pop();
-    if (buffer) this.#pooled -= cls;
-    return new Uint8Array(buffer ?? new ArrayBuffer(cls), 0, size);
-  }
-
-  give(bytes: Uint8Array<ArrayBuffer>): void {
-    const cls = bytes.buffer.byteLength;
-    if (this.#pooled + cls > ReadBuffers.POOL_BYTES) return;
-    const list = this.#free.get(cls) ?? [];
-    list.push(bytes.buffer);
-    this.#free.set(cls, list);
-    this.#pooled += cls;
-  }
-}
 
 async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
@@ -64,7 +36,9 @@ export class FolderBlobStore implements BlobStore {
   // Shard folders known to exist, so a write does not ask the file system again (a folder removed
   // behind our back is re-created: see put).
   readonly #dirs = new Set<string>();
-  readonly #buffers = new ReadBuffers();
+  // Buffers for whole reads, reused once their response has closed (Blob.release): a fresh ~1 MiB
+  // buffer per chunk GET brought V8's full collections, a quarter of the server's time in a CLI get.
+  readonly #buffers = new BufferPool(64 * 1024 * 1024);
 
   constructor(readonly root: string) {}
 

@@ -537,7 +537,7 @@ const impl: Impl = {
       const fail = (e: unknown) => { failure ??= e; wake(); };
       // Records are built in buffers reused once their chunk is finished (sent, or not needed):
       // fewer fresh pages for the browser to fault in (docs/benchmarks.md, "web vault").
-      const records = new BufferPool(HELD + 4);
+      const records = new BufferPool((HELD + 4) * 2 * 1024 * 1024);
       const finish = (c: Item) => {
         records.give(c.record);
         held--;
