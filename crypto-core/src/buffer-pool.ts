@@ -22,14 +22,31 @@ export class BufferPool {
     return new Uint8Array(buffer ?? new ArrayBuffer(size), 0, length);
   };
 
-  /** Hands back the buffer under a view from take(); the caller must not use that view again. */
+  /**
+   * Hands back the buffer under a view from take(); the caller must not use that view again. When
+   * the pool is full, buffers of the size class holding the most bytes make room: the sizes asked
+   * for change (a client with other chunk sizes), and buffers of a size no longer asked for must
+   * not keep the newest ones out.
+   */
   give(view: Uint8Array): void {
     const { buffer } = view;
-    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength === 0 || buffer.byteLength % BufferPool.STEP !== 0) return;
-    if (this.#kept + buffer.byteLength > this.maxBytes) return;
-    const list = this.#free.get(buffer.byteLength) ?? [];
+    const size = buffer.byteLength;
+    if (!(buffer instanceof ArrayBuffer) || size === 0 || size % BufferPool.STEP !== 0 || size > this.maxBytes) return;
+    while (this.#kept + size > this.maxBytes) this.#dropOne();
+    const list = this.#free.get(size) ?? [];
     list.push(buffer);
-    this.#free.set(buffer.byteLength, list);
-    this.#kept += buffer.byteLength;
+    this.#free.set(size, list);
+    this.#kept += size;
+  }
+
+  /** Leaves one buffer of the fullest size class to the garbage collector. */
+  #dropOne(): void {
+    let fullest = 0;
+    let most = 0;
+    for (const [size, list] of this.#free) {
+      if (size * list.length > most) [fullest, most] = [size, size * list.length];
+    }
+    this.#free.get(fullest)!.shift();
+    this.#kept -= fullest;
   }
 }

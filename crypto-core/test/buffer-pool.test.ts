@@ -1,5 +1,5 @@
 // BufferPool: a buffer comes back only after it was handed back, in
-// its size class, and no more than the cap are kept. (That every uploaded byte is right with reuse
+// its size class, and no more than the cap are kept; when full, the fullest class makes room. (That every uploaded byte is right with reuse
 // is checked end to end by the CLI's put/get tests and the web vault's upload tests.)
 import { describe, expect, it } from 'vitest';
 import { BufferPool } from '../src/index';
@@ -38,5 +38,17 @@ describe('BufferPool', () => {
     const big = pool.take(3 * STEP);
     pool.give(big); // over the limit on its own
     expect(pool.take(3 * STEP).buffer).not.toBe(big.buffer);
+  });
+
+  it('makes room for the size given back by dropping buffers of the fullest class', () => {
+    const pool = new BufferPool(8 * STEP);
+    const large = [pool.take(4 * STEP), pool.take(4 * STEP)];
+    for (const t of large) pool.give(t); // full with one class
+    const small = [pool.take(STEP), pool.take(STEP)];
+    for (const t of small) pool.give(t); // drops one large buffer, the oldest, and keeps both
+    const again = [pool.take(STEP).buffer, pool.take(STEP).buffer];
+    expect(again.filter((b) => small.some((t) => t.buffer === b))).toHaveLength(2);
+    expect(pool.take(4 * STEP).buffer).toBe(large[1]!.buffer);
+    expect(pool.take(4 * STEP).buffer).not.toBe(large[0]!.buffer);
   });
 });
