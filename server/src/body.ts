@@ -3,6 +3,10 @@
 // the body was already opened as a web stream, or outside Node (app.request in tests), it reads
 // the web stream.
 //
+// With `alloc`, the body is copied into a buffer from it (a BufferPool's, so that the caller can give
+// it back): a fresh ~1 MiB buffer per chunk PUT is external memory, and V8 answers a stream of those
+// with full collections (docs/benchmarks.md).
+//
 // A body over the limit is refused with `tooLarge()`. Up to DRAIN_LIMIT bytes are read and dropped
 // first, so that an ordinary client, still sending, receives the 413 instead of a reset
 // connection; anything larger is cut off.
@@ -49,7 +53,7 @@ async function* webParts(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8
   }
 }
 
-export async function readBody(c: Context, max: number, tooLarge: () => ApiError): Promise<Uint8Array> {
+export async function readBody(c: Context, max: number, tooLarge: () => ApiError, alloc?: (length: number) => Uint8Array): Promise<Uint8Array> {
   const declared = Number(c.req.header('content-length') ?? 0);
   if (declared > DRAIN_LIMIT) throw tooLarge();
 
@@ -67,5 +71,12 @@ export async function readBody(c: Context, max: number, tooLarge: () => ApiError
     for await (const part of webParts(c.req.raw.body)) if (!take(part)) break;
   }
   if (size > max) throw tooLarge();
-  return parts.length === 1 ? parts[0]! : new Uint8Array(Buffer.concat(parts, size));
+  if (alloc === undefined) return parts.length === 1 ? parts[0]! : new Uint8Array(Buffer.concat(parts, size));
+  const body = alloc(size);
+  let at = 0;
+  for (const part of parts) {
+    body.set(part, at);
+    at += part.byteLength;
+  }
+  return body;
 }

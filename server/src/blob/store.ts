@@ -19,7 +19,10 @@ export interface Blob {
 
 export interface BlobStore {
   readonly kind: 'folder' | 's3';
-  /** Stores `data` under `key` atomically: readers see the whole blob or nothing. Idempotent. */
+  /**
+   * Stores `data` under `key` atomically: readers see the whole blob or nothing. Idempotent. Does
+   * not read `data` once the promise has settled: the caller may then reuse it (routes/chunks.ts).
+   */
   put(key: string, data: Uint8Array): Promise<void>;
   /** The blob, or null when there is none. */
   get(key: string): Promise<Blob | null>;

@@ -2,6 +2,7 @@
 // the server checks their digest and size, stores them under a per-account blob key and counts
 // them against the quota before any byte is written.
 import { createHash, randomBytes } from 'node:crypto';
+import { BufferPool } from '@coffer/crypto-core/buffer-pool';
 import { eq, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
@@ -46,6 +47,9 @@ function sha256FromDigestHeader(header: string | undefined): Buffer {
 export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   r.use('*', requireSession(ctx));
+  // Chunk bodies are read into these and given back when their PUT is answered: by then the blob
+  // store is done with them (BlobStore.put).
+  const bodies = new BufferPool(32 * 1024 * 1024);
 
   r.post('/check', async (c) => {
     const { accountId } = c.get('session');
@@ -68,13 +72,8 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     }).from(accounts).where(eq(accounts.id, accountId)).prepare('chunk_pre_check');
   })();
 
-  r.put('/:chunkId', async (c) => {
-    const { accountId } = c.get('session');
-    const chunkId = c.req.param('chunkId');
-    if (!CHUNK_ID.test(chunkId)) throw new ApiError(400, 'INVALID_INPUT', 'chunkId must be 64 lowercase hex digits');
-    const uploadId = id16(c.req.query('upload'), 'upload');
-    const expected = sha256FromDigestHeader(c.req.header('content-digest'));
-    const data = await readBody(c, MAX_CHUNK_BYTES, chunkTooLarge);
+  /** Checks and stores one chunk body for an upload; true when it made a new chunk row. */
+  const storeChunk = async (accountId: string, uploadId: string, chunkId: string, expected: Buffer, data: Uint8Array): Promise<boolean> => {
     if (data.byteLength === 0) throw new ApiError(400, 'INVALID_INPUT', 'A chunk cannot be empty');
     if (!createHash('sha256').update(data).digest().equals(expected)) {
       throw new ApiError(400, 'DIGEST_MISMATCH', 'The body does not match Content-Digest');
@@ -126,7 +125,7 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     // BEGIN and COMMIT round trips queue behind its one connection). The collector cannot touch
     // this blob meanwhile: the pre-check found no row, and a row that appears since is freshly
     // touched, so inside the grace period.
-    const created = pre.stored
+    return pre.stored
       ? await ctx.db.transaction(async (tx) => {
           const inserted = await attach(tx);
           // The chunk row is locked now, so no collector can remove the blob. This PUT skipped the
@@ -136,6 +135,21 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
           return inserted;
         })
       : await attach(ctx.db);
+  };
+
+  r.put('/:chunkId', async (c) => {
+    const { accountId } = c.get('session');
+    const chunkId = c.req.param('chunkId');
+    if (!CHUNK_ID.test(chunkId)) throw new ApiError(400, 'INVALID_INPUT', 'chunkId must be 64 lowercase hex digits');
+    const uploadId = id16(c.req.query('upload'), 'upload');
+    const expected = sha256FromDigestHeader(c.req.header('content-digest'));
+    const data = await readBody(c, MAX_CHUNK_BYTES, chunkTooLarge, bodies.take);
+    let created: boolean;
+    try {
+      created = await storeChunk(accountId, uploadId, chunkId, expected, data);
+    } finally {
+      bodies.give(data);
+    }
     return c.body(null, created ? 201 : 200);
   });
 
