@@ -7,7 +7,7 @@ import { ApiError, invalid } from '../errors.js';
 import { MAX_METADATA, MAX_WRAPPED_KEY } from '../limits.js';
 import { writeForAccount } from '../services/changes.js';
 import { isUniqueViolation } from '../services/errors-db.js';
-import { findLiveFolder, findNode, isAncestorOrSelf, nodeJson } from '../services/nodes.js';
+import { childrenPage, findLiveFolder, findNode, isAncestorOrSelf, nodeJson } from '../services/nodes.js';
 import { base64url, id16, id32, oneOf, onlyKeys, optional, parseJsonObject, queryInt, readJson } from '../validate.js';
 import { refuseOtherMethods } from './method.js';
 import { versionRoutes } from './versions.js';
@@ -51,12 +51,9 @@ export function nodeRoutes(ctx: AppContext): Hono<AppEnv> {
     const { accountId } = c.get('session');
     const parent = await findNode(ctx.db, accountId, c.req.param('id'));
     const { after, limit } = page(c.req.query('after'), c.req.query('limit'), MAX_CHILDREN_PAGE);
-    const rows = await ctx.db.select().from(nodes).where(and(
-      eq(nodes.accountId, accountId), eq(nodes.parentId, parent.id), isNull(nodes.trashedAt),
-      after ? gt(nodes.id, after) : undefined,
-    )).orderBy(asc(nodes.id)).limit(limit + 1);
-    const { items, next } = paged(rows, limit);
-    return c.json({ items: items.map(nodeJson), next });
+    const { items, next } = await childrenPage(ctx.db, accountId, parent.id, after, limit);
+    // One encoding into bytes; a string body would be measured, then encoded again as it is sent.
+    return c.body(Buffer.from(`{"items":${items},"next":${JSON.stringify(next)}}`), 200, { 'Content-Type': 'application/json' });
   });
 
   r.post('/', async (c) => {
