@@ -33,7 +33,7 @@ function databaseContract(name: string, db: 'pglite' | 'postgres', skip: boolean
       expect((await c.json('GET', '/api/account')).cursor).toBe(20);
     });
 
-    it('lists each child exactly as the node itself reads', async () => {
+    it('lists each child exactly as the node itself reads, in pages', async () => {
       const c = await signup(s.app);
       const folder = await c.createNode('folder');
       const file = await c.createNode('file', folder.id);
@@ -55,6 +55,14 @@ function databaseContract(name: string, db: 'pglite' | 'postgres', skip: boolean
         expect(JSON.stringify(item)).toBe(JSON.stringify(node)); // the same keys, in the same order
       }
       expect(page.items.find((n) => n.id === file.id)).toMatchObject({ version: 1, size: expect.any(Number) });
+
+      const ids = page.items.map((n) => n.id);
+      const first = await c.json('GET', `/api/nodes/${folder.id}/children?limit=2`, undefined, 200);
+      expect([first.items.map((n: { id: string }) => n.id), first.next]).toEqual([ids.slice(0, 2), ids[1]]);
+      const rest = await c.json('GET', `/api/nodes/${folder.id}/children?limit=2&after=${first.next}`, undefined, 200);
+      expect([rest.items.map((n: { id: string }) => n.id), rest.next]).toEqual([ids.slice(2), null]);
+      const empty = await c.json('GET', `/api/nodes/${(await c.createNode('folder')).id}/children`, undefined, 200);
+      expect(empty).toEqual({ items: [], next: null });
     });
 
     it('lets exactly one of many concurrent creations take a name', async () => {

@@ -75,13 +75,24 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       await client.end({ timeout: 1 });
       throw err;
     }
+    drivers.set(db, 'postgres');
     return { db: db as unknown as Db, driver: 'postgres', close: () => client.end({ timeout: 5 }) };
   }
   if (options.pgliteDir) await mkdir(options.pgliteDir, { recursive: true });
   const client = options.pgliteDir ? new PGlite(options.pgliteDir) : new PGlite();
   const db = drizzlePglite(parsersInstalledOnce(client));
   await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  drivers.set(db, 'pglite');
   return { db: db as unknown as Db, driver: 'pglite', close: () => client.close() };
+}
+
+const drivers = new WeakMap<object, Database['driver']>();
+
+/** The driver behind a handle from openDatabase (for the few queries each answers best in its own way). */
+export function driverOf(db: Db): Database['driver'] {
+  const driver = drivers.get(db);
+  if (!driver) throw new Error('not a handle from openDatabase');
+  return driver;
 }
 
 /** Runs raw SQL and returns its rows, whichever driver answers (PGlite: `{rows}`, postgres-js: an array). */
