@@ -1,5 +1,5 @@
 // Files and folders (docs/api.md §Nodes): create, read, list, rename/move, trash, restore, purge.
-import { and, asc, eq, gt, isNotNull, isNull } from 'drizzle-orm';
+import { and, asc, eq, gt, isNotNull } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
 import { accounts, nodes } from '../db/schema/core.js';
