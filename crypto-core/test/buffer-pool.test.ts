@@ -1,6 +1,7 @@
-// BufferPool: a buffer comes back only after it was handed back, in
-// its size class, and no more than the cap are kept; when full, the fullest class makes room. (That every uploaded byte is right with reuse
-// is checked end to end by the CLI's put/get tests and the web vault's upload tests.)
+// BufferPool: a buffer comes back only after it was handed back, in its size class, and no more than
+// the cap are kept; when full, the fullest class makes room. (That every uploaded byte is right with
+// reuse is checked end to end by the CLI's put/get tests, the web vault's upload tests and
+// server/test/chunk-serving.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { BufferPool } from '../src/index';
 

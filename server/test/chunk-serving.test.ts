@@ -10,7 +10,7 @@ import { chunkIdOf, digestHeader, rand, signup, type Client } from './helpers.js
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-describe('chunk downloads from a real server process', () => {
+describe('chunks through a real server process', () => {
   let server: RunningServer;
   let c: Client;
   beforeAll(async () => {

@@ -38,8 +38,8 @@ function databaseContract(name: string, db: 'pglite' | 'postgres', skip: boolean
       const folder = await c.createNode('folder');
       const file = await c.createNode('file', folder.id);
       await c.uploadVersion(file.id, [{ id: chunkIdOf(), data: rand(1000) }], 0);
-      const renamed = await c.createNode('folder', folder.id);
-      await c.json('PATCH', `/api/nodes/${renamed.id}`, { metadata: b64(rand(200)) }, 200);
+      const edited = await c.createNode('folder', folder.id);
+      await c.json('PATCH', `/api/nodes/${edited.id}`, { metadata: b64(rand(200)) }, 200);
       const restored = await c.createNode('file', folder.id);
       await c.json('POST', `/api/nodes/${restored.id}/trash`, undefined, 200);
       await c.json('POST', `/api/nodes/${restored.id}/restore`, undefined, 200);
@@ -49,7 +49,7 @@ function databaseContract(name: string, db: 'pglite' | 'postgres', skip: boolean
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
       const page = await res.json() as { items: Array<{ id: string }>; next: string | null };
       expect(page.next).toBeNull();
-      expect(page.items.map((n) => n.id)).toEqual([file.id, renamed.id, restored.id].sort());
+      expect(page.items.map((n) => n.id)).toEqual([file.id, edited.id, restored.id].sort());
       for (const item of page.items) {
         const node = await c.json('GET', `/api/nodes/${item.id}`, undefined, 200);
         expect(JSON.stringify(item)).toBe(JSON.stringify(node)); // the same keys, in the same order
