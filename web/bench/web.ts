@@ -362,10 +362,10 @@ async function timeClick(page: Page, click: string, until: string | { selector: 
  * profiles of the page and the workers during the last open.
  */
 async function pipeFolderOpens(chromiumPath: string, url: string, email: string, pass: string, work: string, entries: number,
-  runs: number): Promise<{ first: number; all: number }[]> {
+  runs: number, serverCpu: () => number | null): Promise<{ first: number; all: number; chromiumCpu: number; serverCpu: number }[]> {
   const profile = await mkdtemp(join(work, 'profile-'));
   const b = new PipeBrowser(chromiumPath, [...CHROMIUM_ARGS, `--user-data-dir=${profile}`, '--window-size=1280,900']);
-  const out: { first: number; all: number }[] = [];
+  const out: { first: number; all: number; chromiumCpu: number; serverCpu: number }[] = [];
   try {
     const page = await PipePage.open(b, '');
     await pipeLogIn(page, url, email, pass, `document.querySelector('.row[data-name="many"]')`);
@@ -384,7 +384,9 @@ async function pipeFolderOpens(chromiumPath: string, url: string, email: string,
         await b.send('Profiler.enable', {}, s);
         await b.send('Profiler.start', {}, s);
       }
-      out.push(await page.eval<{ first: number; all: number }>(openFolderScript(entries)));
+      const cpu0 = [(await treeCounters(b.proc.pid!)).cpu, serverCpu() ?? 0];
+      const times = await page.eval<{ first: number; all: number }>(openFolderScript(entries));
+      out.push({ ...times, chromiumCpu: (await treeCounters(b.proc.pid!)).cpu - cpu0[0]!, serverCpu: (serverCpu() ?? 0) - cpu0[1]! });
       for (const [i, s] of profiled.entries()) {
         const { profile: p } = await b.send<{ profile: unknown }>('Profiler.stop', {}, s);
         await writeFile(join(profileDir!, `list-${i === 0 ? 'page' : `worker${i}`}.cpuprofile`), JSON.stringify(p));
@@ -456,9 +458,11 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
     if (process.env.COFFER_WEB_BENCH_LIST_ONLY) {
       // Only the 10,000-entry folder: COFFER_WEB_BENCH_LIST_RUNS cold opens (default 5) in the pipe browser.
       await seedFolder(server.url, email, pass, 'many', entries);
-      const runs = await pipeFolderOpens(chromiumPath, server.url, email, pass, work, entries, Number(process.env.COFFER_WEB_BENCH_LIST_RUNS || 5));
+      const runs = await pipeFolderOpens(chromiumPath, server.url, email, pass, work, entries, Number(process.env.COFFER_WEB_BENCH_LIST_RUNS || 5), server.cpuSeconds);
       figures[`${entries}-entry folder, CDP pipe: first rows ms, median (runs)`] = range(runs.map((r) => r.first));
       figures[`${entries}-entry folder, CDP pipe: all names ms, median (runs)`] = range(runs.map((r) => r.all));
+      figures[`${entries}-entry folder: Chromium CPU-ms per open, median (runs)`] = range(runs.map((r) => r.chromiumCpu * 1000));
+      figures[`${entries}-entry folder: server CPU-ms per open, median (runs)`] = range(runs.map((r) => r.serverCpu * 1000));
       return figures;
     }
 
