@@ -59,6 +59,42 @@ function blobStoreContract(name: string, open: () => Promise<{ store: BlobStore;
       }
     });
 
+    it('lists blobs for the orphan sweep, sets them aside, and puts them back or drops them', async () => {
+      const sweep = store.sweep!;
+      const read = async (key: string) => readAll((await store.get(key))!.stream);
+      const [a, b, c] = [0, 1, 2].map(() => ({ key: blobKey(hexId(), chunkIdOf()), data: rand(5000) }));
+      for (const x of [a, b, c]) await store.put(x!.key, x!.data);
+      const listed = new Map<string, Date>();
+      for await (const x of sweep.list()) listed.set(x.key, x.modifiedAt);
+      for (const x of [a, b, c]) expect(Math.abs(listed.get(x!.key)!.getTime() - Date.now())).toBeLessThan(600_000);
+
+      expect(await sweep.setAside(a!.key)).toBe(true);
+      expect(await store.has(a!.key)).toBe(false);
+      expect(await store.get(a!.key)).toBeNull();
+      for await (const x of sweep.list()) expect(x.key).not.toBe(a!.key);
+      expect(await sweep.setAside(a!.key)).toBe(false); // nothing there any more
+      await sweep.putBack(a!.key);
+      expect(await read(a!.key)).toEqual(a!.data);
+
+      // A blob stored under the key while the other was aside stays.
+      expect(await sweep.setAside(b!.key)).toBe(true);
+      const newer = rand(5000);
+      await store.put(b!.key, newer);
+      await sweep.putBack(b!.key);
+      expect(await read(b!.key)).toEqual(newer);
+
+      expect(await sweep.setAside(a!.key)).toBe(true);
+      await sweep.drop(a!.key);
+      await sweep.putBack(a!.key); // nothing aside: nothing to put back
+      expect(await store.has(a!.key)).toBe(false);
+
+      // What a sweep that stopped midway left aside.
+      expect(await sweep.setAside(c!.key)).toBe(true);
+      expect(await sweep.putBackAll()).toBe(1);
+      expect(await read(c!.key)).toEqual(c!.data);
+      for (const x of [a, b, c]) await store.delete(x!.key);
+    });
+
     it('refuses keys that are not 64 lowercase hex digits', async () => {
       for (const bad of ['../etc/passwd', 'ABC', '', 'a'.repeat(63), `${'a'.repeat(63)}/`]) {
         await expect(store.put(bad, rand(1))).rejects.toThrow(TypeError);

@@ -2,12 +2,14 @@
 // STORAGE_UNAVAILABLE with Retry-After; after `threshold` failures in a row the breaker opens and
 // answers 503 at once for `cooldownMs`, then lets one trial call through (half-open).
 import { ApiError } from '../errors.js';
-import type { Blob, BlobStore } from './store.js';
+import type { Blob, BlobStore, BlobSweep } from './store.js';
 
 export interface BreakerOptions { threshold?: number; cooldownMs?: number; now?: () => number }
 
 export class CircuitBreakerStore implements BlobStore {
   readonly kind: BlobStore['kind'];
+  /** The store's own: the sweep runs in the background, where a failure is logged, not answered. */
+  readonly sweep?: BlobSweep;
   readonly #inner: BlobStore;
   readonly #threshold: number;
   readonly #cooldownMs: number;
@@ -20,6 +22,7 @@ export class CircuitBreakerStore implements BlobStore {
   constructor(inner: BlobStore, options: BreakerOptions = {}) {
     this.#inner = inner;
     this.kind = inner.kind;
+    this.sweep = inner.sweep;
     this.#threshold = options.threshold ?? 5;
     this.#cooldownMs = options.cooldownMs ?? 10_000;
     this.#now = options.now ?? Date.now;

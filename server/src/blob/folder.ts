@@ -1,16 +1,49 @@
 // Blob store in a folder: `<root>/ab/cd/<key>`. Writes go to a temp file in the same folder,
 // are fsynced, then renamed over the final name, so a crash never leaves a partial blob; the
 // folder is fsynced after the rename (and a new shard folder's parents after it is made), so a
-// blob whose write was acknowledged is still there after a crash.
+// blob whose write was acknowledged is still there after a crash. The orphan sweep sets blobs
+// aside in `<root>/.aside/<key>`.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BufferPool } from '@coffer/crypto-core/buffer-pool';
-import { assertKey, type Blob, type BlobStore } from './store.js';
+import { assertKey, type Blob, type BlobStore, type BlobSweep } from './store.js';
 
 // Blobs up to this size (every chunk record) are read in one call rather than streamed.
 const WHOLE_READ_MAX = 8 * 1024 * 1024;
+
+const SHARD = /^[0-9a-f]{2}$/;
+const KEY = /^[0-9a-f]{64}$/;
+const TEMP = /^[0-9a-f]{64}\.[0-9a-f]{12}\.tmp$/;
+
+/** A folder's entries; none when it does not exist. */
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Last write time, or null when the file is gone. */
+async function modified(path: string): Promise<Date | null> {
+  try {
+    return (await stat(path)).mtime;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+async function unlinkIfThere(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
 
 async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
@@ -30,8 +63,9 @@ function oneShot(bytes: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
-export class FolderBlobStore implements BlobStore {
+export class FolderBlobStore implements BlobStore, BlobSweep {
   readonly kind = 'folder';
+  readonly sweep: BlobSweep = this;
 
   // Shard folders known to exist, so a write does not ask the file system again (a folder removed
   // behind our back is re-created: see put).
@@ -132,11 +166,90 @@ export class FolderBlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
-    try {
-      await unlink(this.#path(key));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await unlinkIfThere(this.#path(key));
+  }
+
+  // ---- the orphan sweep (BlobSweep) ----
+
+  get #aside(): string {
+    return join(this.root, '.aside');
+  }
+
+  /** Every file in the shard folders, by folder and name. */
+  async *#files(): AsyncIterable<{ dir: string; name: string }> {
+    for (const a of await entries(this.root)) {
+      if (!SHARD.test(a)) continue;
+      for (const b of await entries(join(this.root, a))) {
+        if (!SHARD.test(b)) continue;
+        const dir = join(this.root, a, b);
+        for (const name of await entries(dir)) yield { dir, name };
+      }
     }
+  }
+
+  async *list(): AsyncIterable<{ key: string; modifiedAt: Date }> {
+    for await (const { dir, name } of this.#files()) {
+      if (!KEY.test(name)) continue;
+      const modifiedAt = await modified(join(dir, name));
+      if (modifiedAt) yield { key: name, modifiedAt };
+    }
+  }
+
+  async setAside(key: string): Promise<boolean> {
+    const path = this.#path(key);
+    await mkdir(this.#aside, { recursive: true });
+    try {
+      await rename(path, join(this.#aside, key));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async putBack(key: string): Promise<void> {
+    const path = this.#path(key);
+    const aside = join(this.#aside, key);
+    try {
+      await link(aside, path); // never replaces a blob stored meanwhile
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return unlinkIfThere(aside);
+      if (code !== 'ENOENT') throw err;
+      if (!(await modified(aside))) return; // not aside any more: another sweep put it back
+      await this.#makeDir(dirname(path)); // its shard folder was removed
+      return this.putBack(key);
+    }
+    await syncDir(dirname(path));
+    await unlinkIfThere(aside);
+  }
+
+  async drop(key: string): Promise<void> {
+    assertKey(key);
+    await unlinkIfThere(join(this.#aside, key));
+  }
+
+  async putBackAll(): Promise<number> {
+    let n = 0;
+    for (const name of await entries(this.#aside)) {
+      if (!KEY.test(name)) continue;
+      await this.putBack(name);
+      n += 1;
+    }
+    return n;
+  }
+
+  async clearUnfinished(before: Date): Promise<number> {
+    let n = 0;
+    for await (const { dir, name } of this.#files()) {
+      if (!TEMP.test(name)) continue;
+      const at = await modified(join(dir, name));
+      if (at && at < before) {
+        await unlinkIfThere(join(dir, name));
+        n += 1;
+      }
+    }
+    return n;
   }
 
   async ping(): Promise<void> {

@@ -1,19 +1,25 @@
 // Blob store in an S3 bucket (any S3-compatible service): object `chunks/<key>`.
-// A PUT is atomic on S3; objects are never partially visible.
+// A PUT is atomic on S3; objects are never partially visible. The orphan sweep sets blobs aside as
+// `aside/<key>` (a copy, then a delete: S3 has no rename).
 import {
-  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client,
-  CreateBucketCommand,
+  CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command,
+  PutObjectCommand, S3Client, CreateBucketCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config.js';
-import { assertKey, type Blob, type BlobStore } from './store.js';
+import { assertKey, type Blob, type BlobStore, type BlobSweep } from './store.js';
 
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
-export class S3BlobStore implements BlobStore {
+const CHUNKS = 'chunks/';
+const ASIDE = 'aside/';
+const KEY = /^[0-9a-f]{64}$/;
+
+export class S3BlobStore implements BlobStore, BlobSweep {
   readonly kind = 's3';
+  readonly sweep: BlobSweep = this;
   readonly #client: S3Client;
   readonly #bucket: string;
 
@@ -35,7 +41,7 @@ export class S3BlobStore implements BlobStore {
 
   #key(key: string): string {
     assertKey(key);
-    return `chunks/${key}`;
+    return CHUNKS + key;
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
@@ -72,6 +78,67 @@ export class S3BlobStore implements BlobStore {
 
   async ping(): Promise<void> {
     await this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket }));
+  }
+
+  // ---- the orphan sweep (BlobSweep) ----
+
+  async *#objects(prefix: string): AsyncIterable<{ key: string; modifiedAt: Date }> {
+    let token: string | undefined;
+    do {
+      const page = await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) {
+        const key = o.Key?.slice(prefix.length) ?? '';
+        if (KEY.test(key) && o.LastModified) yield { key, modifiedAt: o.LastModified };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  list(): AsyncIterable<{ key: string; modifiedAt: Date }> {
+    return this.#objects(CHUNKS);
+  }
+
+  /** Copies `from` to `to` within the bucket; false when `from` does not exist. */
+  async #copy(from: string, to: string): Promise<boolean> {
+    try {
+      await this.#client.send(new CopyObjectCommand({ Bucket: this.#bucket, CopySource: `${this.#bucket}/${from}`, Key: to }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async setAside(key: string): Promise<boolean> {
+    if (!(await this.#copy(this.#key(key), ASIDE + key))) return false;
+    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }));
+    return true;
+  }
+
+  async putBack(key: string): Promise<void> {
+    // Not atomic: a blob stored between the check and the copy is replaced by the one aside, which
+    // is a record of the same chunk id, sealed by the same vault, and as good (docs/format.md §6.3).
+    if (!(await this.has(key))) await this.#copy(ASIDE + key, this.#key(key));
+    await this.drop(key);
+  }
+
+  async drop(key: string): Promise<void> {
+    assertKey(key);
+    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: ASIDE + key }));
+  }
+
+  async putBackAll(): Promise<number> {
+    let n = 0;
+    for await (const { key } of this.#objects(ASIDE)) {
+      await this.putBack(key);
+      n += 1;
+    }
+    return n;
+  }
+
+  /** S3 writes are whole or absent: nothing is left unfinished. */
+  async clearUnfinished(): Promise<number> {
+    return 0;
   }
 
   /** Creates the bucket if it does not exist (used at start and by tests). */

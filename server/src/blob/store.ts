@@ -32,6 +32,28 @@ export interface BlobStore {
   /** Throws when the store cannot be reached (for readiness checks). */
   ping(): Promise<void>;
   close?(): Promise<void>;
+  /** What the orphan sweep needs (services/gc.ts); a store without it is not swept. */
+  readonly sweep?: BlobSweep;
+}
+
+/**
+ * The orphan sweep's view of a store: every blob with the time it was last written, and a place
+ * aside where a blob waits, unseen by `get` and `has`, until the sweep knows that no chunk row
+ * names it (services/gc.ts, sweepBlobs).
+ */
+export interface BlobSweep {
+  /** Every stored blob, in no order. */
+  list(): AsyncIterable<{ key: string; modifiedAt: Date }>;
+  /** Moves a blob aside; false when there was none. */
+  setAside(key: string): Promise<boolean>;
+  /** Returns a blob from aside, unless one was stored under its key meanwhile (then drops it). */
+  putBack(key: string): Promise<void>;
+  /** Removes a blob that is aside. */
+  drop(key: string): Promise<void>;
+  /** Puts back every blob a sweep left aside when it stopped midway; returns how many. */
+  putBackAll(): Promise<number>;
+  /** Removes what writes that never finished left behind, last written before `before`; returns how many. */
+  clearUnfinished(before: Date): Promise<number>;
 }
 
 const KEY = /^[0-9a-f]{64}$/;

@@ -90,8 +90,9 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
       if (pre.used + data.byteLength > ctx.config.quotaBytes) throw quotaExceeded();
       await ctx.blobs.put(key, data);
     }
-    // (If the statement below fails, the blob just written stays without a row: harmless, but it is
-    // not collected. Deleting it here could race with a concurrent PUT of the same chunk.)
+    // (If the statement below fails, the blob just written stays without a row: harmless, and
+    // removed by the orphan sweep after the grace period. Deleting it here could race with a
+    // concurrent PUT of the same chunk.)
     const expiresAt = new Date(Date.now() + ctx.config.uploadTtlSeconds * 1000);
     // One statement renews the upload (and locks it), inserts or touches the chunk row (locking it
     // against the collector), charges the quota for a new row and attaches the chunk to the upload.
@@ -125,16 +126,21 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     // BEGIN and COMMIT round trips queue behind its one connection). The collector cannot touch
     // this blob meanwhile: the pre-check found no row, and a row that appears since is freshly
     // touched, so inside the grace period.
-    return pre.stored
-      ? await ctx.db.transaction(async (tx) => {
-          const inserted = await attach(tx);
-          // The chunk row is locked now, so no collector can remove the blob. This PUT skipped the
-          // write because the chunk was stored; a collection (or a failed one) in between may have
-          // removed the blob: write it again in that case.
-          if (!(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
-          return inserted;
-        })
-      : await attach(ctx.db);
+    if (pre.stored) {
+      return ctx.db.transaction(async (tx) => {
+        const inserted = await attach(tx);
+        // The chunk row is locked now, so no collector can remove the blob. This PUT skipped the
+        // write because the chunk was stored; a collection (or a failed one) in between may have
+        // removed the blob: write it again in that case.
+        if (!(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
+        return inserted;
+      });
+    }
+    const inserted = await attach(ctx.db);
+    // The orphan sweep may have set the blob aside between its write and the statement above, and
+    // dropped it before the row appeared (services/gc.ts, sweepBlobs): write it again then.
+    if (!(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
+    return inserted;
   };
 
   r.put('/:chunkId', async (c) => {

@@ -71,12 +71,90 @@ export async function collectGarbage(ctx: AppContext, options: { graceSeconds?: 
   return { expiredUploads: expired.length, prunedChanges, deletedChunks, freedBytes };
 }
 
-/** Runs collectGarbage every `intervalSeconds`; returns a function that stops it. */
+export interface SweepResult { putBackFromEarlier: number; unfinishedWrites: number; orphanBlobs: number; keptBlobs: number }
+
+/** Rows touched this long before a sweep began still count as new: a statement that waited on locks. */
+const SWEEP_MARGIN_SECONDS = 3600;
+
+/**
+ * Removes blobs that no chunk row names and that were last written before the grace period: left
+ * by a chunk PUT whose final statement failed (a quota race, an upload expiring mid-request) or by a
+ * crash between the blob write and that statement. Also removes what unfinished writes left behind.
+ *
+ * A blob key does not say which row would name it (it is a hash of the account and chunk id), so the
+ * sweep hashes every row's key and compares sets; meanwhile a PUT may store the same chunk again.
+ * Safety against that PUT, which writes its blob, then inserts its row, then checks that its blob is
+ * there (routes/chunks.ts): the sweep first sets its candidates aside, where `get` and `has` do not
+ * see them, then reads the rows touched since shortly before it began, and puts back every candidate
+ * such a row names. A PUT whose row came too late for that read finds its blob gone and writes it
+ * again; one whose row came in time gets it back. A download of such a chunk in that moment gets 404
+ * (docs/api.md, "Orphan sweep").
+ */
+export async function sweepBlobs(
+  ctx: AppContext, options: { graceSeconds?: number; afterSetAside?: () => Promise<void> } = {},
+): Promise<SweepResult> {
+  const result: SweepResult = { putBackFromEarlier: 0, unfinishedWrites: 0, orphanBlobs: 0, keptBlobs: 0 };
+  const store = ctx.blobs.sweep;
+  if (!store) return result;
+  const grace = options.graceSeconds ?? ctx.config.gcGraceSeconds;
+  const [{ began } = { began: '' }] = await queryRows<{ began: string }>(ctx.db, sql`select now()::text as began`);
+  result.putBackFromEarlier = await store.putBackAll();
+  const before = new Date(Date.now() - grace * 1000);
+  result.unfinishedWrites = await store.clearUnfinished(before);
+
+  const candidates = new Set<string>();
+  for await (const b of store.list()) if (b.modifiedAt < before) candidates.add(b.key);
+  if (candidates.size === 0) return result;
+  // Every row, in pages by primary key.
+  let after = { accountId: '', id: '' };
+  for (;;) {
+    const rows = await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
+      select account_id, id from chunks where (account_id, id) > (${after.accountId}, ${after.id})
+      order by account_id, id limit 10000`);
+    for (const r of rows) candidates.delete(blobKey(r.account_id, r.id));
+    if (rows.length < 10_000) break;
+    const last = rows[rows.length - 1]!;
+    after = { accountId: last.account_id, id: last.id };
+  }
+
+  const aside: string[] = [];
+  for (const key of candidates) if (await store.setAside(key)) aside.push(key);
+  if (aside.length === 0) return result;
+  await options.afterSetAside?.();
+  const recent = new Set((await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
+    select account_id, id from chunks
+    where touched_at >= ${began}::timestamptz - make_interval(secs => ${SWEEP_MARGIN_SECONDS})`))
+    .map((r) => blobKey(r.account_id, r.id)));
+  for (const key of aside) {
+    if (recent.has(key)) {
+      await store.putBack(key);
+      result.keptBlobs += 1;
+    } else {
+      await store.drop(key);
+      result.orphanBlobs += 1;
+    }
+  }
+  return result;
+}
+
+/** The orphan sweep reads every row and lists the whole store: once a day per process is plenty. */
+const SWEEP_EVERY_MS = 24 * 3600 * 1000;
+
+/**
+ * Runs collectGarbage every `intervalSeconds`, and sweepBlobs after it on the first pass and then
+ * once a day; returns a function that stops it.
+ */
 export function scheduleGc(ctx: AppContext): () => Promise<void> {
   let running: Promise<unknown> = Promise.resolve();
+  let lastSweep = -Infinity;
   const timer = setInterval(() => {
     running = collectGarbage(ctx)
-      .then((r) => ctx.logger.info('gc', { ...r }))
+      .then(async (r) => {
+        ctx.logger.info('gc', { ...r });
+        if (Date.now() - lastSweep < SWEEP_EVERY_MS) return;
+        lastSweep = Date.now();
+        ctx.logger.info('blob sweep', { ...(await sweepBlobs(ctx)) });
+      })
       .catch((err) => ctx.logger.warn('gc failed', describeError(err)));
   }, ctx.config.gcIntervalSeconds * 1000);
   timer.unref();
