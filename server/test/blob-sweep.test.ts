@@ -2,12 +2,13 @@
 // the grace period, and a chunk stored again while the sweep runs keeps its blob, whichever way the
 // two interleave. PGlite and the folder store; the stores' part of it is in blob-contract.test.ts.
 import { readdir, utimes, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FolderBlobStore } from '../src/blob/folder.js';
 import { blobKey, type Blob, type BlobStore } from '../src/blob/store.js';
-import { sweepBlobs } from '../src/services/gc.js';
+import { KeyFilter, sweepBlobs } from '../src/services/gc.js';
 import { chunkIdOf, digestHeader, rand, signup, startTestServer, type Client, type TestServer } from './helpers.js';
 
 /** The real folder store, with a hook run once after the next blob write. */
@@ -146,5 +147,18 @@ describe('orphan blob sweep (PGlite, folder store)', () => {
     const result = await sweepBlobs(s.ctx, { graceSeconds: 3600 });
     expect(result.putBackFromEarlier).toBe(1);
     expect(await download(chunk.id)).toEqual(chunk.data);
+  });
+});
+
+describe('the sweep\'s key filter', () => {
+  it('holds every key added, and few others', () => {
+    const key = (i: number) => createHash('sha256').update(`key ${i}`).digest('hex');
+    const filter = new KeyFilter(20_000);
+    for (let i = 0; i < 20_000; i++) filter.add(key(i));
+    for (let i = 0; i < 20_000; i++) expect(filter.has(key(i))).toBe(true);
+    let falseHits = 0;
+    for (let i = 20_000; i < 40_000; i++) if (filter.has(key(i))) falseHits += 1;
+    expect(falseHits / 20_000).toBeLessThan(0.03); // ~1 % expected at 10 bits a key
+    expect(new KeyFilter(0).has(key(0))).toBe(false);
   });
 });

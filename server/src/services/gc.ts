@@ -71,6 +71,42 @@ export async function collectGarbage(ctx: AppContext, options: { graceSeconds?: 
   return { expiredUploads: expired.length, prunedChanges, deletedChunks, freedBytes };
 }
 
+/**
+ * A Bloom filter of blob keys, ~10 bits a key (about 1 % of other keys test as held). It never
+ * misses a key it holds, so the sweep never takes a blob a row named when the filter was built; a
+ * false hit only keeps an orphan until a later sweep. Blob keys are SHA-256 in hex, already uniform,
+ * so seven 32-bit slices of a key are its seven positions, with no hashing of our own.
+ */
+export class KeyFilter {
+  static readonly POSITIONS = 7;
+  readonly #bits: Uint32Array;
+  readonly #size: number;
+
+  constructor(keys: number) {
+    this.#size = Math.max(1024, Math.ceil(keys * 10 / 32) * 32);
+    this.#bits = new Uint32Array(this.#size / 32);
+  }
+
+  #position(key: string, i: number): number {
+    return Number.parseInt(key.slice(i * 8, i * 8 + 8), 16) % this.#size;
+  }
+
+  add(key: string): void {
+    for (let i = 0; i < KeyFilter.POSITIONS; i++) {
+      const p = this.#position(key, i);
+      this.#bits[p >>> 5]! |= 1 << (p & 31);
+    }
+  }
+
+  has(key: string): boolean {
+    for (let i = 0; i < KeyFilter.POSITIONS; i++) {
+      const p = this.#position(key, i);
+      if ((this.#bits[p >>> 5]! & (1 << (p & 31))) === 0) return false;
+    }
+    return true;
+  }
+}
+
 export interface SweepResult { putBackFromEarlier: number; unfinishedWrites: number; orphanBlobs: number; keptBlobs: number }
 
 /** Rows touched this long before a sweep began still count as new: a statement that waited on locks. */
@@ -82,7 +118,8 @@ const SWEEP_MARGIN_SECONDS = 3600;
  * crash between the blob write and that statement. Also removes what unfinished writes left behind.
  *
  * A blob key does not say which row would name it (it is a hash of the account and chunk id), so the
- * sweep hashes every row's key and compares sets; meanwhile a PUT may store the same chunk again.
+ * sweep hashes every row's key into a filter (KeyFilter: memory ~1.25 bytes a row, not a set of
+ * every blob) and lists the store against it; meanwhile a PUT may store the same chunk again.
  * Safety against that PUT, which writes its blob, then inserts its row, then checks that its blob is
  * there (routes/chunks.ts): the sweep first sets its candidates aside, where `get` and `has` do not
  * see them, then reads the rows touched since shortly before it began, and puts back every candidate
@@ -102,20 +139,21 @@ export async function sweepBlobs(
   const before = new Date(Date.now() - grace * 1000);
   result.unfinishedWrites = await store.clearUnfinished(before);
 
-  const candidates = new Set<string>();
-  for await (const b of store.list()) if (b.modifiedAt < before) candidates.add(b.key);
-  if (candidates.size === 0) return result;
-  // Every row, in pages by primary key.
+  // Every row's blob key, into a filter; then the blobs past the grace period that it does not hold.
+  const [{ rows } = { rows: 0 }] = await queryRows<{ rows: number }>(ctx.db, sql`select count(*)::int as rows from chunks`);
+  const named = new KeyFilter(rows + 1000); // rows added during the scan only make false hits likelier
   let after = { accountId: '', id: '' };
   for (;;) {
-    const rows = await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
+    const page = await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
       select account_id, id from chunks where (account_id, id) > (${after.accountId}, ${after.id})
       order by account_id, id limit 10000`);
-    for (const r of rows) candidates.delete(blobKey(r.account_id, r.id));
-    if (rows.length < 10_000) break;
-    const last = rows[rows.length - 1]!;
+    for (const r of page) named.add(blobKey(r.account_id, r.id));
+    if (page.length < 10_000) break;
+    const last = page[page.length - 1]!;
     after = { accountId: last.account_id, id: last.id };
   }
+  const candidates: string[] = [];
+  for await (const b of store.list()) if (b.modifiedAt < before && !named.has(b.key)) candidates.push(b.key);
 
   const aside: string[] = [];
   for (const key of candidates) if (await store.setAside(key)) aside.push(key);
