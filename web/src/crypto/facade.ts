@@ -75,11 +75,12 @@ export function lock(): void {
 }
 
 /**
- * Starts the (empty) worker ahead of a login, unlock or sign-up form's submit, so loading its code
- * and compiling the Argon2id wasm happen while the passphrase is typed. It holds no key until asked.
+ * Starts the (empty) worker ahead of a login, unlock or sign-up form's submit, so loading its code,
+ * compiling the Argon2id wasm and touching its 64 MiB happen while the passphrase is typed. It holds
+ * no key until asked.
  */
 export function warm(): void {
-  start();
+  call('prepareKdf').catch(() => {}); // only speed depends on it
 }
 
 export function isRunning(): boolean {

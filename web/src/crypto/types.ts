@@ -62,6 +62,8 @@ export interface LinkInfo {
 /** What the worker answers when asked for. Every method returns a promise on the page side. */
 export interface WorkerApi {
   setSession(csrfToken: string | null): void;
+  /** Gets the passphrase derivation ready while the passphrase is typed: wasm compiled, memory touched. */
+  prepareKdf(): void;
   signup(email: string, passphrase: string): SignupResult;
   login(email: string, passphrase: string): SessionInfo;
   /** Re-opens the vault for the current cookie session (after lock or reload). */

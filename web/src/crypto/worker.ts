@@ -39,7 +39,7 @@ import {
   type Vault,
 } from '@coffer/crypto-core';
 import { api, apiBytes, ApiError, session } from '../http';
-import { prepareArgon2id } from './argon2';
+import { prepareArgon2id, prepareArgon2idMemory } from './argon2';
 import type { DownloadStream, Entry, LinkInfo, LinkOptions, Method, SessionInfo, SignupResult, UploadProgress, WorkerApi } from './types';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -323,6 +323,11 @@ type Impl = { [K in Method]: (this: { emit: Emit; callId: number }, ...args: Par
 const impl: Impl = {
   setSession(csrfToken) {
     session.csrfToken = csrfToken;
+  },
+
+  async prepareKdf() {
+    await prepareArgon2id();
+    prepareArgon2idMemory();
   },
 
   async signup(email, passphrase): Promise<SignupResult> {

@@ -5,7 +5,7 @@ import argon2idBlocks from 'argon2id/lib/argon2id.js';
 import * as hashWasm from 'hash-wasm/dist/index.esm.js';
 import { decodeKdfParams, derivePassphraseKeys } from '@coffer/crypto-core';
 import simdUrl from 'argon2id/dist/simd.wasm?url';
-import { argon2id, prepareArgon2id } from '../../src/crypto/argon2';
+import { argon2id, prepareArgon2id, prepareArgon2idMemory } from '../../src/crypto/argon2';
 import type { Check, Result } from './types';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -29,6 +29,7 @@ self.onmessage = async (ev: MessageEvent<Check>) => {
     }
   }
   const pairs: [string, string][] = [];
+  prepareArgon2idMemory(); // the first pair runs in the prepared memory, as a first unlock does
   for (const p of c.params) {
     const o = { password: hex(p.password), salt: hex(p.salt), iterations: p.t, memorySize: p.m, parallelism: p.p, hashLength: 32, outputType: 'binary' as const };
     pairs.push([toHex(await argon2id(o)), toHex(await hashWasm.argon2id(o))]);
