@@ -139,14 +139,20 @@ describe('orphan blob sweep (PGlite, folder store)', () => {
     expect(await download(chunk.id)).toEqual(chunk.data);
   });
 
-  it('puts back, at its start, what a sweep that stopped midway left aside', async () => {
+  it('puts back, at its start, what a sweep that stopped midway left aside, not what a running one has', async () => {
     const uploadId = await newUpload();
-    const chunk = { id: chunkIdOf(), data: rand(3000) };
-    expect((await put(uploadId, chunk)).status).toBe(201);
-    expect(await store.sweep.setAside(blobKey(c.accountId, chunk.id))).toBe(true);
+    const [stopped, running] = [0, 1].map(() => ({ id: chunkIdOf(), data: rand(3000) }));
+    for (const chunk of [stopped!, running!]) {
+      expect((await put(uploadId, chunk)).status).toBe(201);
+      expect(await store.sweep.setAside(blobKey(c.accountId, chunk.id))).toBe(true);
+    }
+    await twoHoursAgo(join(s.blobDir, '.aside', blobKey(c.accountId, stopped!.id)));
     const result = await sweepBlobs(s.ctx, { graceSeconds: 3600 });
     expect(result.putBackFromEarlier).toBe(1);
-    expect(await download(chunk.id)).toEqual(chunk.data);
+    expect(await download(stopped!.id)).toEqual(stopped!.data);
+    expect(await store.has(blobKey(c.accountId, running!.id))).toBe(false); // still aside: its sweep decides
+    await store.sweep.putBack(blobKey(c.accountId, running!.id));
+    expect(await download(running!.id)).toEqual(running!.data);
   });
 });
 

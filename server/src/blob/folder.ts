@@ -4,7 +4,7 @@
 // blob whose write was acknowledged is still there after a crash. The orphan sweep sets blobs
 // aside in `<root>/.aside/<key>`.
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BufferPool } from '@coffer/crypto-core/buffer-pool';
@@ -200,11 +200,13 @@ export class FolderBlobStore implements BlobStore, BlobSweep {
     await mkdir(this.#aside, { recursive: true });
     try {
       await rename(path, join(this.#aside, key));
-      return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
+    const now = new Date();
+    await utimes(join(this.#aside, key), now, now); // when it was set aside (putBackAll)
+    return true;
   }
 
   async putBack(key: string): Promise<void> {
@@ -229,10 +231,12 @@ export class FolderBlobStore implements BlobStore, BlobSweep {
     await unlinkIfThere(join(this.#aside, key));
   }
 
-  async putBackAll(): Promise<number> {
+  async putBackAll(before: Date): Promise<number> {
     let n = 0;
     for (const name of await entries(this.#aside)) {
       if (!KEY.test(name)) continue;
+      const at = await modified(join(this.#aside, name));
+      if (!at || at >= before) continue;
       await this.putBack(name);
       n += 1;
     }

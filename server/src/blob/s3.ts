@@ -127,9 +127,10 @@ export class S3BlobStore implements BlobStore, BlobSweep {
     await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: ASIDE + key }));
   }
 
-  async putBackAll(): Promise<number> {
+  async putBackAll(before: Date): Promise<number> {
     let n = 0;
-    for await (const { key } of this.#objects(ASIDE)) {
+    for await (const { key, modifiedAt } of this.#objects(ASIDE)) {
+      if (modifiedAt >= before) continue; // the copy's time is when it was set aside
       await this.putBack(key);
       n += 1;
     }

@@ -50,8 +50,11 @@ export interface BlobSweep {
   putBack(key: string): Promise<void>;
   /** Removes a blob that is aside. */
   drop(key: string): Promise<void>;
-  /** Puts back every blob a sweep left aside when it stopped midway; returns how many. */
-  putBackAll(): Promise<number>;
+  /**
+   * Puts back every blob set aside before `before`: what a sweep that stopped midway left there
+   * (a sweep running now, in this or another process, set its own aside later). Returns how many.
+   */
+  putBackAll(before: Date): Promise<number>;
   /** Removes what writes that never finished left behind, last written before `before`; returns how many. */
   clearUnfinished(before: Date): Promise<number>;
 }

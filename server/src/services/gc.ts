@@ -109,7 +109,10 @@ export class KeyFilter {
 
 export interface SweepResult { putBackFromEarlier: number; unfinishedWrites: number; orphanBlobs: number; keptBlobs: number }
 
-/** Rows touched this long before a sweep began still count as new: a statement that waited on locks. */
+/**
+ * Rows touched this long before a sweep began still count as new (a statement that waited on
+ * locks); blobs aside for longer were left by a sweep that stopped, not by one still running.
+ */
 const SWEEP_MARGIN_SECONDS = 3600;
 
 /**
@@ -125,7 +128,10 @@ const SWEEP_MARGIN_SECONDS = 3600;
  * see them, then reads the rows touched since shortly before it began, and puts back every candidate
  * such a row names. A PUT whose row came too late for that read finds its blob gone and writes it
  * again; one whose row came in time gets it back. A download of such a chunk in that moment gets 404
- * (docs/api.md, "Orphan sweep").
+ * (docs/api.md, "Orphan sweep"). Sweeps of several processes may overlap: each leaves the others'
+ * blobs aside alone (putBackAll takes only those aside for over SWEEP_MARGIN_SECONDS), and where two
+ * set the same blob aside and disagree, the one that dropped it read the rows before the PUT's row
+ * was in, so that PUT's own check comes later and writes the blob again.
  */
 export async function sweepBlobs(
   ctx: AppContext, options: { graceSeconds?: number; afterSetAside?: () => Promise<void> } = {},
@@ -135,7 +141,8 @@ export async function sweepBlobs(
   if (!store) return result;
   const grace = options.graceSeconds ?? ctx.config.gcGraceSeconds;
   const [{ began } = { began: '' }] = await queryRows<{ began: string }>(ctx.db, sql`select now()::text as began`);
-  result.putBackFromEarlier = await store.putBackAll();
+  // What an earlier sweep left aside when it stopped; not what one running now has there.
+  result.putBackFromEarlier = await store.putBackAll(new Date(Date.now() - SWEEP_MARGIN_SECONDS * 1000));
   const before = new Date(Date.now() - grace * 1000);
   result.unfinishedWrites = await store.clearUnfinished(before);
 
