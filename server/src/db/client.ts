@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { SQL } from 'drizzle-orm';
-import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { PgDialect, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
@@ -76,6 +76,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       throw err;
     }
     drivers.set(db, 'postgres');
+    postgresClients.set(db, client);
     return { db: db as unknown as Db, driver: 'postgres', close: () => client.end({ timeout: 5 }) };
   }
   if (options.pgliteDir) await mkdir(options.pgliteDir, { recursive: true });
@@ -93,6 +94,20 @@ export function driverOf(db: Db): Database['driver'] {
   const driver = drivers.get(db);
   if (!driver) throw new Error('not a handle from openDatabase');
   return driver;
+}
+
+const postgresClients = new WeakMap<object, postgres.Sql>();
+const dialect = new PgDialect();
+
+/**
+ * PostgreSQL only: runs raw SQL and returns each row's columns as the bytes the server sent (text
+ * format), never decoded into strings: for a result that goes out as it came in.
+ */
+export async function queryRawRows(db: Db, query: SQL): Promise<(Buffer | null)[][]> {
+  const client = postgresClients.get(db);
+  if (!client) throw new Error('queryRawRows needs a PostgreSQL handle from openDatabase');
+  const { sql: text, params } = dialect.sqlToQuery(query);
+  return (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[]).raw()) as unknown as (Buffer | null)[][];
 }
 
 /** Runs raw SQL and returns its rows, whichever driver answers (PGlite: `{rows}`, postgres-js: an array). */
