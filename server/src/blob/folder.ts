@@ -8,13 +8,12 @@ import { link, mkdir, open, readdir, rename, rm, stat, unlink, utimes, type File
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BufferPool } from '@coffer/crypto-core/buffer-pool';
-import { assertKey, type Blob, type BlobStore, type BlobSweep } from './store.js';
+import { assertKey, isKey, type Blob, type BlobStore, type BlobSweep } from './store.js';
 
 // Blobs up to this size (every chunk record) are read in one call rather than streamed.
 const WHOLE_READ_MAX = 8 * 1024 * 1024;
 
 const SHARD = /^[0-9a-f]{2}$/;
-const KEY = /^[0-9a-f]{64}$/;
 const TEMP = /^[0-9a-f]{64}\.[0-9a-f]{12}\.tmp$/;
 
 /** A folder's entries; none when it does not exist. */
@@ -189,7 +188,7 @@ export class FolderBlobStore implements BlobStore, BlobSweep {
 
   async *list(): AsyncIterable<{ key: string; modifiedAt: Date }> {
     for await (const { dir, name } of this.#files()) {
-      if (!KEY.test(name)) continue;
+      if (!isKey(name)) continue;
       const modifiedAt = await modified(join(dir, name));
       if (modifiedAt) yield { key: name, modifiedAt };
     }
@@ -234,7 +233,7 @@ export class FolderBlobStore implements BlobStore, BlobSweep {
   async putBackAll(before: Date): Promise<number> {
     let n = 0;
     for (const name of await entries(this.#aside)) {
-      if (!KEY.test(name)) continue;
+      if (!isKey(name)) continue;
       const at = await modified(join(this.#aside, name));
       if (!at || at >= before) continue;
       await this.putBack(name);

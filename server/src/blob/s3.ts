@@ -6,7 +6,7 @@ import {
   PutObjectCommand, S3Client, CreateBucketCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config.js';
-import { assertKey, type Blob, type BlobStore, type BlobSweep } from './store.js';
+import { assertKey, isKey, type Blob, type BlobStore, type BlobSweep } from './store.js';
 
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -15,7 +15,6 @@ function isNotFound(err: unknown): boolean {
 
 const CHUNKS = 'chunks/';
 const ASIDE = 'aside/';
-const KEY = /^[0-9a-f]{64}$/;
 
 export class S3BlobStore implements BlobStore, BlobSweep {
   readonly kind = 's3';
@@ -88,7 +87,7 @@ export class S3BlobStore implements BlobStore, BlobSweep {
       const page = await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token }));
       for (const o of page.Contents ?? []) {
         const key = o.Key?.slice(prefix.length) ?? '';
-        if (KEY.test(key) && o.LastModified) yield { key, modifiedAt: o.LastModified };
+        if (isKey(key) && o.LastModified) yield { key, modifiedAt: o.LastModified };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

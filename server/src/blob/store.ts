@@ -61,8 +61,13 @@ export interface BlobSweep {
 
 const KEY = /^[0-9a-f]{64}$/;
 
+/** Whether `name` has the form of a blob key (a stored object's name, when listing). */
+export function isKey(name: string): boolean {
+  return KEY.test(name);
+}
+
 export function assertKey(key: string): void {
-  if (!KEY.test(key)) throw new TypeError('blob key must be 64 lowercase hex digits');
+  if (!isKey(key)) throw new TypeError('blob key must be 64 lowercase hex digits');
 }
 
 /**

@@ -75,28 +75,27 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       await client.end({ timeout: 1 });
       throw err;
     }
-    drivers.set(db, 'postgres');
-    postgresClients.set(db, client);
+    handles.set(db, { driver: 'postgres', client });
     return { db: db as unknown as Db, driver: 'postgres', close: () => client.end({ timeout: 5 }) };
   }
   if (options.pgliteDir) await mkdir(options.pgliteDir, { recursive: true });
   const client = options.pgliteDir ? new PGlite(options.pgliteDir) : new PGlite();
   const db = drizzlePglite(parsersInstalledOnce(client));
   await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
-  drivers.set(db, 'pglite');
+  handles.set(db, { driver: 'pglite' });
   return { db: db as unknown as Db, driver: 'pglite', close: () => client.close() };
 }
 
-const drivers = new WeakMap<object, Database['driver']>();
+/** What openDatabase made each handle with (for the few queries each driver answers best in its own way). */
+const handles = new WeakMap<object, { driver: 'pglite' } | { driver: 'postgres'; client: postgres.Sql }>();
 
-/** The driver behind a handle from openDatabase (for the few queries each answers best in its own way). */
+/** The driver behind a handle from openDatabase. */
 export function driverOf(db: Db): Database['driver'] {
-  const driver = drivers.get(db);
-  if (!driver) throw new Error('not a handle from openDatabase');
-  return driver;
+  const handle = handles.get(db);
+  if (!handle) throw new Error('not a handle from openDatabase');
+  return handle.driver;
 }
 
-const postgresClients = new WeakMap<object, postgres.Sql>();
 const dialect = new PgDialect();
 
 /**
@@ -104,10 +103,10 @@ const dialect = new PgDialect();
  * format), never decoded into strings: for a result that goes out as it came in.
  */
 export async function queryRawRows(db: Db, query: SQL): Promise<(Buffer | null)[][]> {
-  const client = postgresClients.get(db);
-  if (!client) throw new Error('queryRawRows needs a PostgreSQL handle from openDatabase');
+  const handle = handles.get(db);
+  if (handle?.driver !== 'postgres') throw new Error('queryRawRows needs a PostgreSQL handle from openDatabase');
   const { sql: text, params } = dialect.sqlToQuery(query);
-  return (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[]).raw()) as unknown as (Buffer | null)[][];
+  return (await handle.client.unsafe(text, params as postgres.ParameterOrJSON<never>[]).raw()) as unknown as (Buffer | null)[][];
 }
 
 /** Runs raw SQL and returns its rows, whichever driver answers (PGlite: `{rows}`, postgres-js: an array). */

@@ -126,20 +126,23 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     // BEGIN and COMMIT round trips queue behind its one connection). The collector cannot touch
     // this blob meanwhile: the pre-check found no row, and a row that appears since is freshly
     // touched, so inside the grace period.
+    const blobThere = async () => {
+      if (!(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
+    };
     if (pre.stored) {
       return ctx.db.transaction(async (tx) => {
         const inserted = await attach(tx);
         // The chunk row is locked now, so no collector can remove the blob. This PUT skipped the
         // write because the chunk was stored; a collection (or a failed one) in between may have
         // removed the blob: write it again in that case.
-        if (!(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
+        await blobThere();
         return inserted;
       });
     }
     const inserted = await attach(ctx.db);
     // The orphan sweep may have set the blob aside between its write and the statement above, and
     // dropped it before the row appeared (services/gc.ts, sweepBlobs): write it again then.
-    if (!(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
+    await blobThere();
     return inserted;
   };
 
