@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServer } from '../../tests/support/server.ts';
@@ -136,6 +136,25 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     figures['re-put after 1% edit: chunks sent'] = `${editedJson.chunksSent}/${editedJson.chunks}`;
     figures['re-put after 1% edit (s)'] = edited.seconds;
     if (edited.maxRssKiB !== null) figures['re-put peak RSS (MiB)'] = edited.maxRssKiB / 1024;
+
+    // A put interrupted halfway, run again: with its journal it reads the file only from where the
+    // chunks it sent end; without (the journal removed, as before the journal existed) it reads,
+    // chunks and encrypts the whole file again to find what the server lacks.
+    const half = String(Math.max(1, Math.floor(putJson.chunks / 2)));
+    for (const journal of [true, false]) {
+      const what = journal ? 'resumed put' : 'resumed put without journal';
+      const part = join(work, `${journal ? 'with' : 'without'}-journal.bin`);
+      await generate(part, bytes, `coffer-cli-bench-${what}`);
+      const cut = await timed(process.execPath, [BIN, 'put', '--quiet', part, `/${what}.bin`], { ...env, COFFER_DEBUG_ABORT_AFTER_CHUNKS: half }, work);
+      if (cut.code === 0) throw new Error(`${what}: the put was not interrupted`);
+      if (!journal) for (const f of await readdir(join(env.COFFER_HOME, 'uploads'))) if (f.endsWith('.chunks')) await rm(join(env.COFFER_HOME, 'uploads', f));
+      const again = must(await cpuFigures(what, () => run(['put', '--json', part, `/${what}.bin`])), what);
+      const res = (JSON.parse(again.stdout) as { files: { resumed: boolean; resumedFrom: number }[] }).files[0]!;
+      if (!res.resumed) throw new Error(`${what}: not resumed`);
+      figures[`${what} after half: wall time (s)`] = again.seconds;
+      figures[`${what}: file bytes not read again (%)`] = (res.resumedFrom / bytes) * 100;
+      await rm(part, { force: true });
+    }
 
     const restic = ensureRestic();
     if (restic) {

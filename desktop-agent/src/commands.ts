@@ -205,7 +205,7 @@ const cmdPut: Run = async (inv) => {
     results.push(r);
     if (r.conflictCopy && !inv.json) say(`coffer: ${remotePath} changed on the server meanwhile; uploaded as ${r.conflictCopy}`, true);
     if (!inv.json && r.unchanged) say(`${r.path}  v${r.version}  ${formatBytes(r.size)}, unchanged`);
-    else if (!inv.json) say(`${r.conflictCopy ?? r.path}  v${r.version}  ${formatBytes(r.size)}, sent ${formatBytes(r.bytesSent)} (${r.chunksSent}/${r.chunks} chunks new)${r.resumed ? ', resumed' : ''}`);
+    else if (!inv.json) say(`${r.conflictCopy ?? r.path}  v${r.version}  ${formatBytes(r.size)}, sent ${formatBytes(r.bytesSent)} (${r.chunksSent}/${r.chunks} chunks new)${r.resumed ? `, resumed${r.resumedFrom ? ` after the first ${formatBytes(r.resumedFrom)}` : ''}` : ''}`);
   };
 
   try {

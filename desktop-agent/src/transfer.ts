@@ -3,7 +3,8 @@
 // Upload: fs stream -> crypto-core encryptStream (keyed FastCDC, ids, sealed chunks, several in
 // flight) -> POST /api/chunks/check in small batches -> PUT only the chunks the server lacks ->
 // commit the sealed manifest as a new version. The upload id is kept under COFFER_HOME/uploads so
-// a re-run after an interruption continues the same upload (chunks already sent are not re-sent).
+// a re-run after an interruption continues the same upload: it reads the file again only after the
+// chunks the server already holds in order (put-journal.ts), and sends only chunks it lacks.
 //
 // Download: manifest -> chunks fetched a few at a time, each verified before its bytes are written
 // (in order) to `<dest>.coffer-partial`; a sidecar records how many chunks are verified and on disk,
@@ -17,6 +18,7 @@ import { deviceLabel, type Context } from './account.ts';
 import { ApiError, CliError, IntegrityError } from './errors.ts';
 import { uploadsDir, writePrivate } from './home.ts';
 import type { Progress } from './progress.ts';
+import { JournalWriter, NO_PREFIX, readJournal, removeJournal, type JournalPrefix } from './put-journal.ts';
 import { b64, guard, type RemoteNode, type Tree, unb64 } from './tree.ts';
 
 const CHECK_BATCH = 4;        // chunks per /api/chunks/check call
@@ -26,16 +28,17 @@ const DOWNLOAD_CONCURRENCY = 4;
 const READ_BYTES = 1 << 20;   // file bytes read at a time for an upload
 
 /**
- * The file's bytes, each piece read into the same buffer: encryptStream copies a piece before it
- * asks for the next (crypto-core API.md), so no buffer is allocated per read.
+ * The file's bytes from `start`, each piece read into the same buffer: encryptStream copies a piece
+ * before it asks for the next (crypto-core API.md), so no buffer is allocated per read.
  */
-async function* readPieces(path: string): AsyncGenerator<Uint8Array> {
+async function* readPieces(path: string, start: number): AsyncGenerator<Uint8Array> {
   const file = await open(path, 'r');
   try {
     const buffer = new Uint8Array(READ_BYTES);
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+    for (let at = start; ;) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, at);
       if (bytesRead === 0) return;
+      at += bytesRead;
       yield buffer.subarray(0, bytesRead);
     }
   } finally {
@@ -52,6 +55,8 @@ export interface PutResult {
   chunksSent: number;
   bytesSent: number;
   resumed: boolean;
+  /** Bytes at the start of the file that a resumed put did not read again (their chunks were sent). */
+  resumedFrom: number;
   /** The file already held these bytes: no new version was made. */
   unchanged?: boolean;
   conflictCopy?: string;
@@ -63,6 +68,8 @@ interface UploadState {
   baseVersion: number;
   size: number;
   mtimeMs: number;
+  /** Changes with every write to the file, and cannot be set back: the journal is used only while it is the same. */
+  ctimeMs?: number;
   name: string;
   parentId: string;
 }
@@ -122,7 +129,13 @@ export async function putFile(
   name = cc.validateName(name);
   const st = await stat(localPath);
   const dir = await uploadsDir();
-  const statePath = join(dir, stateKey(ctx, parent.id, name, localPath) + '.json');
+  const key = stateKey(ctx, parent.id, name, localPath);
+  const statePath = join(dir, key + '.json');
+  const journalPath = join(dir, key + '.chunks');
+  const forget = async () => {
+    await rm(statePath, { force: true });
+    await removeJournal(journalPath);
+  };
   let state: UploadState | null = null;
   if (!opts.forceNew) {
     try {
@@ -156,31 +169,37 @@ export async function putFile(
       }
     }
     const up = await ctx.api.json<{ uploadId: string }>('POST', '/api/uploads', { body: { nodeId: node.id } });
-    state = { nodeId: node.id, uploadId: up.uploadId, baseVersion: node.version, size: st.size, mtimeMs: st.mtimeMs, name, parentId: parent.id };
+    state = { nodeId: node.id, uploadId: up.uploadId, baseVersion: node.version, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, name, parentId: parent.id };
     await writePrivate(statePath, JSON.stringify(state));
   }
 
+  // The chunks sent before, unless the file may have changed since (size and mtime can be kept
+  // through a write; ctime cannot).
+  const prefix: JournalPrefix = resumed && state.ctimeMs === st.ctimeMs
+    ? await readJournal(journalPath, state.uploadId, st.size)
+    : NO_PREFIX;
   let sent: { manifest: Manifest; chunksSent: number; bytesSent: number };
   try {
-    sent = await sendChunks(ctx, localPath, state.uploadId, opts.progress);
+    sent = await sendChunks(ctx, localPath, state.uploadId, { journalPath, prefix, progress: opts.progress });
   } catch (err) {
     if (resumed && err instanceof ApiError && (err.status === 404 || err.status === 410)) {
       // The kept upload expired on the server: start a fresh one.
-      await rm(statePath, { force: true });
+      await forget();
       return putFile(ctx, localPath, parent, name, opts);
     }
     throw err;
   }
+  const resumedFrom = prefix.offset;
   const { manifest } = sent;
   const chunkIds = [...new Set(manifest.chunks.map((c) => c.chunkId))];
   if (state.baseVersion > 0 && await sameContent(ctx, node, state.baseVersion, manifest)) {
     // The file holds what its current version holds (chunk ids are keyed hashes of the plaintext,
     // in order): no new version, which would push real history out of the retention window and
     // tell every other device of a change. The upload expires on the server by itself.
-    await rm(statePath, { force: true });
+    await forget();
     return {
       path: opts.remotePath, nodeId: node.id, version: state.baseVersion, size: manifest.size,
-      chunks: manifest.chunks.length, chunksSent: sent.chunksSent, bytesSent: sent.bytesSent, resumed, unchanged: true,
+      chunks: manifest.chunks.length, chunksSent: sent.chunksSent, bytesSent: sent.bytesSent, resumed, resumedFrom, unchanged: true,
     };
   }
   const version = state.baseVersion + 1;
@@ -196,17 +215,23 @@ export async function putFile(
         metadata,
       },
     });
-    await rm(statePath, { force: true });
+    await forget();
     ctx.tree.remember({ ...node, version: res.version ?? version, metadata });
     return {
       path: opts.remotePath, nodeId: node.id, version: res.version ?? version, size: manifest.size,
-      chunks: manifest.chunks.length, chunksSent: sent.chunksSent, bytesSent: sent.bytesSent, resumed,
+      chunks: manifest.chunks.length, chunksSent: sent.chunksSent, bytesSent: sent.bytesSent, resumed, resumedFrom,
     };
   } catch (err) {
+    if (resumedFrom > 0 && err instanceof ApiError && err.code === 'CHUNK_MISSING') {
+      // The journal named a chunk the upload does not hold (edited under COFFER_HOME?): send the
+      // whole file again, as a fresh upload.
+      await forget();
+      return putFile(ctx, localPath, parent, name, opts);
+    }
     if (err instanceof ApiError && err.code === 'VERSION_CONFLICT') {
       // Someone else committed a newer version since this put started: keep both (format §7 never
       // lets us overwrite blindly), as a sibling "name (conflict from HOST DATE).ext".
-      await rm(statePath, { force: true });
+      await forget();
       ctx.tree.forgetChildren(parent.id);
       let copyName = conflictName(name);
       for (let n = 2; await ctx.tree.child(parent, copyName); n++) copyName = conflictName(name).replace(/\)(\.[^.]*)?$/, ` ${n})$1`);
@@ -225,42 +250,71 @@ async function sameContent(ctx: Context, node: RemoteNode, v: number, manifest: 
     && manifest.chunks.every((c, i) => c.chunkId === current.chunkIds[i]);
 }
 
-/** Streams, chunks, encrypts and sends the chunks the server lacks; returns the manifest. */
-async function sendChunks(ctx: Context, localPath: string, uploadId: string, progress?: Progress): Promise<{ manifest: Manifest; chunksSent: number; bytesSent: number }> {
-  const entries: ManifestEntry[] = [];
+/**
+ * Streams, chunks, encrypts and sends the chunks the server lacks, after the `prefix` of chunks
+ * an earlier run sent; records the chunks held by the server in order in the journal. Returns the
+ * manifest of the whole file.
+ */
+async function sendChunks(
+  ctx: Context, localPath: string, uploadId: string,
+  opts: { journalPath: string; prefix: JournalPrefix; progress?: Progress },
+): Promise<{ manifest: Manifest; chunksSent: number; bytesSent: number }> {
+  const { prefix, progress } = opts;
+  const entries: ManifestEntry[] = [...prefix.entries];
   const uploaded = new Set<string>();
+  const sending = new Map<string, Promise<unknown>>(); // PUTs under way, by chunk id
   const inflight = new Set<Promise<void>>();
   let failure: unknown = null;
   let chunksSent = 0;
   let bytesSent = 0;
-  let size = 0;
+  let size = prefix.offset;
+  progress?.add(prefix.offset);
+  // Chunks the server holds, by index: `recorded` of them, in order, are in the journal; the
+  // others wait in `held` for the ones before them.
+  const journal = new JournalWriter(opts.journalPath, uploadId, prefix);
+  const held = new Set<number>();
+  let recorded = prefix.entries.length;
   const abortAfter = Number(process.env.COFFER_DEBUG_ABORT_AFTER_CHUNKS ?? NaN);
+  const isHeld = (index: number) => {
+    held.add(index);
+    const from = recorded;
+    while (held.delete(recorded)) recorded++;
+    if (recorded === from) return;
+    journal.append(entries.slice(from, recorded));
+    if (recorded - prefix.entries.length >= abortAfter) throw new CliError('aborted for a test (COFFER_DEBUG_ABORT_AFTER_CHUNKS)');
+  };
   // Room for the records alive at once (being sealed, batched and sent: ~14 of ~1 MiB on average).
   const records = new cc.BufferPool(32 * 1024 * 1024);
 
-  const runBatch = async (batch: EncryptedChunk[]): Promise<void> => {
-    const ids = [...new Set(batch.map((c) => c.entry.chunkId))];
+  const runBatch = async (batch: { chunk: EncryptedChunk; index: number }[]): Promise<void> => {
+    const ids = [...new Set(batch.map(({ chunk }) => chunk.entry.chunkId))];
     const { missing } = await ctx.api.json<{ missing: string[] }>('POST', '/api/chunks/check', { body: { uploadId, ids } });
     const want = new Set(missing.filter((id) => !uploaded.has(id)));
     for (const id of want) uploaded.add(id);
     await Promise.all(
-      batch.map(async (c) => {
-        if (want.delete(c.entry.chunkId)) {
-          await ctx.api.fetch('PUT', `/api/chunks/${c.entry.chunkId}?upload=${uploadId}`, {
+      batch.map(async ({ chunk: c, index }) => {
+        const id = c.entry.chunkId;
+        if (want.delete(id)) {
+          const put = ctx.api.fetch('PUT', `/api/chunks/${id}?upload=${uploadId}`, {
             raw: c.record,
             headers: { 'content-digest': contentDigest(c.record) },
           });
+          sending.set(id, put);
+          await put;
+          sending.delete(id);
           chunksSent++;
           bytesSent += c.record.byteLength;
-          if (chunksSent >= abortAfter) throw new CliError('aborted for a test (COFFER_DEBUG_ABORT_AFTER_CHUNKS)');
+        } else {
+          await sending.get(id); // the same bytes earlier in the file, still on their way
         }
         records.give(c.record);
         progress?.add(c.entry.plainLength);
+        isHeld(index);
       }),
     );
   };
 
-  const launch = (batch: EncryptedChunk[]) => {
+  const launch = (batch: { chunk: EncryptedChunk; index: number }[]) => {
     const p: Promise<void> = runBatch(batch).then(
       () => void inflight.delete(p),
       (err) => {
@@ -271,14 +325,14 @@ async function sendChunks(ctx: Context, localPath: string, uploadId: string, pro
     inflight.add(p);
   };
 
-  const source = readPieces(localPath);
+  const source = readPieces(localPath, prefix.offset);
   try {
-    let batch: EncryptedChunk[] = [];
+    let batch: { chunk: EncryptedChunk; index: number }[] = [];
     for await (const chunk of cc.encryptStream(ctx.vault, source, { concurrency: ENCRYPT_CONCURRENCY, recordBuffer: records.take })) {
       if (failure) throw failure;
+      batch.push({ chunk, index: entries.length });
       entries.push(chunk.entry);
       size += chunk.entry.plainLength;
-      batch.push(chunk);
       if (batch.length >= CHECK_BATCH) {
         launch(batch);
         batch = [];
@@ -290,6 +344,7 @@ async function sendChunks(ctx: Context, localPath: string, uploadId: string, pro
     if (failure) throw failure;
   } finally {
     await source.return(undefined);
+    await journal.close();
   }
   return { manifest: { size, chunks: entries }, chunksSent, bytesSent };
 }

@@ -6,6 +6,8 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { fromBase64Url, storedLengthOf } from '@coffer/crypto-core';
+import { journalLine } from '../src/put-journal.ts';
 import { coffer, fileMode, listFiles, readAllBlobs, seededBytes, tempDir, type Backend, type RunResult } from './helpers.ts';
 import { rm } from 'node:fs/promises';
 
@@ -290,18 +292,46 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     for (const out of ['once-2', 'revoked', 'expired']) expect(existsSync(join(fresh, out))).toBe(false);
   });
 
-  it('resumes an interrupted put and sends only what is missing', async () => {
+  it('resumes an interrupted put after the chunks it sent, and sends only what is missing', async () => {
     const name = 'resumable-Ωmega.bin';
     secretNames.push(name);
     const local = await localFile(name, seededBytes(name, 6 * 1024 * 1024));
     const cut = await A(['put', '--json', local, `/${name}`], { COFFER_DEBUG_ABORT_AFTER_CHUNKS: '2' });
     expect(cut.code).toBe(EXIT.ERROR);
-    expect((await listFiles(join(homeA, 'uploads'))).length).toBe(1);
-    const res = json<{ files: Array<{ resumed: boolean; chunks: number; chunksSent: number }> }>(await A(['put', '--json', local, `/${name}`]));
+    const kept = (await listFiles(join(homeA, 'uploads'))).map((f) => f.replace(/^.*\//, '')).sort();
+    expect(kept).toHaveLength(2);
+    expect(kept[0]!.replace(/\.chunks$/, '')).toBe(kept[1]!.replace(/\.json$/, ''));
+    // The journal names the first chunks in order; the re-run reads the file only after them.
+    const journal = (await readFile(join(homeA, 'uploads', kept[0]!), 'utf8')).trim().split('\n').slice(1);
+    expect(journal.length).toBeGreaterThanOrEqual(2);
+    const journaled = journal.reduce((sum, line) => sum + Number(line.split(' ')[2]), 0);
+    const res = json<{ files: Array<{ resumed: boolean; resumedFrom: number; chunks: number; chunksSent: number }> }>(await A(['put', '--json', local, `/${name}`]));
     expect(res.files[0]!.resumed).toBe(true);
-    expect(res.files[0]!.chunksSent).toBeLessThan(res.files[0]!.chunks);
+    expect(res.files[0]!.resumedFrom).toBe(journaled);
+    expect(res.files[0]!.chunksSent).toBeLessThan(res.files[0]!.chunks - journal.length + 1);
     expect(await listFiles(join(homeA, 'uploads'))).toEqual([]);
     const out = join(work, 'resumed.bin');
+    ok(await B(['get', `/${name}`, out]));
+    expect((await readFile(out)).equals(await readFile(local))).toBe(true);
+  });
+
+  it('sends the whole file again when its journal names a chunk the upload lacks', async () => {
+    const name = 'journal-Ωmega.bin';
+    secretNames.push(name);
+    const local = await localFile(name, seededBytes(name, 5 * 1024 * 1024));
+    expect((await A(['put', '--json', local, `/${name}`], { COFFER_DEBUG_ABORT_AFTER_CHUNKS: '2' })).code).toBe(EXIT.ERROR);
+    const journalFile = (await listFiles(join(homeA, 'uploads'))).find((f) => f.endsWith('.chunks'))!;
+    const [header, first, ...rest] = (await readFile(journalFile, 'utf8')).split('\n');
+    // A well-formed first line whose chunk the server never got: only the commit can notice.
+    const [, key, length] = first!.split(' ');
+    const uploadId = header!.split(' ').pop()!;
+    const stranger = { chunkId: 'f'.repeat(64), chunkKey: fromBase64Url(key!), plainLength: Number(length), storedLength: storedLengthOf(Number(length)) };
+    await writeFile(journalFile, [header, journalLine(uploadId, 0, stranger).trimEnd(), ...rest].join('\n'));
+
+    const res = json<{ files: Array<{ resumed: boolean; resumedFrom: number }> }>(await A(['put', '--json', local, `/${name}`]));
+    expect(res.files[0]!.resumedFrom).toBe(0); // the fresh upload after the refused commit
+    expect(await listFiles(join(homeA, 'uploads'))).toEqual([]);
+    const out = join(work, 'journal.bin');
     ok(await B(['get', `/${name}`, out]));
     expect((await readFile(out)).equals(await readFile(local))).toBe(true);
   });
