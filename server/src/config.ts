@@ -1,6 +1,7 @@
 // Server configuration, read once from the environment and validated with one clear message per
 // mistake (main.ts prints them and exits with status 2).
 import { resolve } from 'node:path';
+import { parseTrustedProxies } from './proxy.js';
 import { SESSION_CACHE_MS } from './session-cache.js';
 
 export interface S3Config {
@@ -43,6 +44,8 @@ export interface Config {
   serverSecret?: string;
   /** Attempts at secret-guessing endpoints, per e-mail/account and per client address. */
   rateLimits: { account: RateLimit; address: RateLimit };
+  /** Proxies (addresses, CIDR ranges) whose X-Forwarded-For and X-Forwarded-Proto are believed (proxy.ts). */
+  trustedProxies: readonly string[];
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -72,6 +75,7 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
     logLevel: 'info',
     webDist: resolve(import.meta.dirname, '../../web/dist'),
     rateLimits: { account: { limit: 10, windowSeconds: 60 }, address: { limit: 60, windowSeconds: 60 } },
+    trustedProxies: [],
     ...overrides,
   };
 }
@@ -150,6 +154,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     problems.push('COFFER_SERVER_SECRET must be at least 32 bytes as hex or base64url');
   }
 
+  const proxies = parseTrustedProxies(env.COFFER_TRUSTED_PROXIES ?? '');
+  problems.push(...proxies.problems);
+
   const config: Config = {
     ...base,
     port,
@@ -169,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       account: { limit: int('COFFER_RATE_LIMIT_ACCOUNT', base.rateLimits.account.limit, 1), windowSeconds: 60 },
       address: { limit: int('COFFER_RATE_LIMIT_ADDRESS', base.rateLimits.address.limit, 1), windowSeconds: 60 },
     },
+    trustedProxies: proxies.entries,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(s3 ? { s3 } : {}),
     ...(env.COFFER_SERVER_SECRET ? { serverSecret: env.COFFER_SERVER_SECRET } : {}),

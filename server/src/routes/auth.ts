@@ -7,9 +7,10 @@ import { requireSession, type AppContext, type AppEnv, type ClientKind } from '.
 import { accounts, nodes, sessions } from '../db/schema/core.js';
 import { ApiError, notFound } from '../errors.js';
 import { MAX_METADATA, MAX_SLOT, MAX_WRAPPED_KEY } from '../limits.js';
+import { clientAddress, viaHttps } from '../proxy.js';
 import { DUMMY_VERIFIER, fakeKdf, kdfParams, loginVerifier, verifierMatches } from '../services/accounts.js';
 import { isUniqueViolation } from '../services/errors-db.js';
-import { clientAddress, consume, limitKey } from '../services/rate-limit.js';
+import { consume, limitKey } from '../services/rate-limit.js';
 import { sessionsEnded } from '../session-cache.js';
 import { refuseOtherMethods } from './method.js';
 import { SESSION_COOKIE, csrfToken, hashToken, newToken } from '../sessions.js';
@@ -28,7 +29,7 @@ async function openSession(ctx: AppContext, c: Context, accountId: string, clien
   await ctx.db.insert(sessions).values({ id: sessionId, accountId, tokenHash: hashToken(token), client });
   if (client === 'cli') return { sessionId, token };
   setCookie(c, SESSION_COOKIE, token, {
-    httpOnly: true, sameSite: 'Strict', path: '/', secure: new URL(c.req.url).protocol === 'https:',
+    httpOnly: true, sameSite: 'Strict', path: '/', secure: viaHttps(c, ctx.config.trustedProxies),
   });
   return { sessionId, csrfToken: csrfToken(ctx.secret, sessionId) };
 }
@@ -62,7 +63,7 @@ export function authRoutes(ctx: AppContext): Hono<AppEnv> {
     const client = oneOf(body.client, 'client', CLIENTS);
     optional(body.deviceName, (v) => string(v, 'deviceName', 200));
 
-    await consume(ctx.db, limitKey('signup-addr', clientAddress(c)), perAddress);
+    await consume(ctx.db, limitKey('signup-addr', clientAddress(c, ctx.config.trustedProxies)), perAddress);
     try {
       await ctx.db.transaction(async (tx) => {
         await tx.insert(accounts).values({
@@ -87,7 +88,7 @@ export function authRoutes(ctx: AppContext): Hono<AppEnv> {
     const key = base64urlExact(body[keyField], keyField, 32);
     const client = oneOf(body.client, 'client', CLIENTS);
 
-    await consume(ctx.db, limitKey('login-addr', clientAddress(c)), perAddress);
+    await consume(ctx.db, limitKey('login-addr', clientAddress(c, ctx.config.trustedProxies)), perAddress);
     await consume(ctx.db, limitKey('login-account', mail), perAccount);
     const [account] = await ctx.db.select().from(accounts).where(eq(accounts.email, mail));
     const stored = account ? (kind === 'passphrase' ? account.loginVerifier : account.recoveryVerifier) : DUMMY_VERIFIER;

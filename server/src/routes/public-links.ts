@@ -16,7 +16,8 @@ import { linkAccess, linkChallenges, links } from '../db/schema/links.js';
 import { ApiError } from '../errors.js';
 import { blobResponse } from '../blob/send.js';
 import { blobKey } from '../blob/store.js';
-import { clientAddress, consume, limitKey } from '../services/rate-limit.js';
+import { clientAddress } from '../proxy.js';
+import { consume, limitKey } from '../services/rate-limit.js';
 import { hashToken, isTokenForm, newToken } from '../sessions.js';
 import { base64urlExact, object, onlyKeys, queryInt, type JsonObject } from '../validate.js';
 import { nodeJson, type NodeRow } from '../services/nodes.js';
@@ -107,7 +108,7 @@ export function publicLinkRoutes(ctx: AppContext): Hono<LinkEnv> {
     // Each challenge is a row; limit how fast one address can make them (looser than guesses:
     // a challenge is also fetched by every page load of a recipient).
     const { limit, windowSeconds } = ctx.config.rateLimits.address;
-    await consume(ctx.db, limitKey('link-challenge-address', clientAddress(c)), { limit: limit * CHALLENGES_PER_GUESS, windowSeconds });
+    await consume(ctx.db, limitKey('link-challenge-address', clientAddress(c, ctx.config.trustedProxies)), { limit: limit * CHALLENGES_PER_GUESS, windowSeconds });
     const challenge = randomBytes(32);
     await ctx.db.transaction(async (tx) => {
       await tx.delete(linkChallenges).where(and(eq(linkChallenges.linkId, l.id), lt(linkChallenges.expiresAt, sql`now()`)));
@@ -136,7 +137,7 @@ export function publicLinkRoutes(ctx: AppContext): Hono<LinkEnv> {
       // Every answer counts against the link and the address before it is checked; a right one is
       // given back afterwards, so the limits bound wrong guesses, not recipients.
       const linkKey = limitKey('link-guess', l.id);
-      const addressKey = limitKey('link-guess-address', clientAddress(c));
+      const addressKey = limitKey('link-guess-address', clientAddress(c, ctx.config.trustedProxies));
       await consume(ctx.db, addressKey, ctx.config.rateLimits.address);
       await consume(ctx.db, linkKey, ctx.config.rateLimits.account);
       const [used] = await ctx.db.delete(linkChallenges)

@@ -2,7 +2,6 @@
 // together. A key is a purpose plus a hash of the subject (e-mail, account or client address).
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import type { Context } from 'hono';
 import type { RateLimit } from '../config.js';
 import type { Db } from '../db/client.js';
 import { rateLimits } from '../db/schema/core.js';
@@ -32,10 +31,4 @@ export async function consume(db: Db, key: string, limit: RateLimit): Promise<vo
     throw new ApiError(429, 'RATE_LIMITED', 'Too many attempts; try again later', {},
       { 'Retry-After': String(row.retryAfter) });
   }
-}
-
-/** The client's address as the socket saw it (no proxy headers are trusted). */
-export function clientAddress(c: Context): string {
-  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-  return env?.incoming?.socket?.remoteAddress ?? 'local';
 }
