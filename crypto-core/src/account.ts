@@ -209,6 +209,15 @@ function checkDeviceName(name: string): Uint8Array {
   return bytes;
 }
 
+/**
+ * A key for what a client keeps on its own device and never sends (format §4.5): the web vault's
+ * encrypted listing cache. 32 bytes, derived from the account key.
+ */
+export function localCacheKey(vault: Vault): Uint8Array {
+  vaultInternals(vault);
+  return hkdf(vault.accountKey, EMPTY, utf8('coffer/v1/local-cache'), 32);
+}
+
 /** Seals a device's display name for the server (record 0x07), readable by every device of the account. */
 export async function sealDeviceName(vault: Vault, deviceId: string, name: string): Promise<Uint8Array> {
   const v = vaultInternals(vault);

@@ -6,7 +6,7 @@ export { newKdfParams, encodeKdfParams, decodeKdfParams, derivePassphraseKeys, t
 export {
   randomId, newAccount, openVault, sealSlot, openSlot, prfKek, credentialIdHash, loginVerifier,
   newRecoveryCode, recoveryKeys, newDeviceKeyPair, sealDeviceSlot, openDeviceSlot, sealDeviceName, openDeviceName,
-  type Vault, type SlotKind, type DeviceKeyPair,
+  localCacheKey, type Vault, type SlotKind, type DeviceKeyPair,
 } from './account';
 export {
   newNode, nodeKeys, wrapNodeSecret, unwrapNodeSecret, sealMetadata, openMetadata, nameHash, validateName,

@@ -88,6 +88,16 @@ describe('file pipeline (real chunk parameters)', () => {
 });
 
 describe('accounts, nodes and links', () => {
+  it('derives the local cache key as format §4.5 says, one per account', async () => {
+    const { hkdf } = await import('@noble/hashes/hkdf.js');
+    const { sha256 } = await import('@noble/hashes/sha2.js');
+    const vault = await newVault();
+    const key = c.localCacheKey(vault);
+    expect(toHexString(key)).toBe(toHexString(hkdf(sha256, vault.accountKey, undefined, new TextEncoder().encode('coffer/v1/local-cache'), 32)));
+    expect(toHexString(c.localCacheKey(await newVault()))).not.toBe(toHexString(key));
+    expect(() => c.localCacheKey({ ...vault })).toThrow(TypeError);
+  });
+
   it('seals and opens every kind of slot', async () => {
     const vault = await newVault();
     const kdf = c.newKdfParams();

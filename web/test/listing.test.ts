@@ -1,6 +1,8 @@
 // A folder listed over several pages (the web vault asks for 200 children, then growing pages), in
 // real Chromium against a real server: every name arrives, sorted, and a child whose metadata was
-// altered on the server is listed as unreadable while its siblings still open.
+// altered on the server is listed as unreadable while its siblings still open. Then the listing
+// cache: sealed in IndexedDB, used after unlock only for children whose bytes are unchanged,
+// ignored when altered, deleted at log-out.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -16,11 +18,18 @@ const PASS = 'paper comet silent harbour 4 tulip';
 const COUNT = 1000; // pages of 200, 600 and 200 (children come in node id order)
 // Positions in node id order: one altered child in the middle page, one in the last.
 const TAMPERED = new Set([300, 900]);
+/** Renamed by "another device" once the listing cache holds it (in the third page, which always waits for the cache). */
+const RENAMED = 700;
+/** The first page (200 children) uses the cache only if it was read by then. */
+const FIRST_PAGE = 200;
 
 const name = (i: number) => `entry-${String(i).padStart(5, '0')}.txt`;
 
-/** Creates folder "many" under the root with COUNT files, from Node (a CLI session); one has its metadata altered. */
-async function seed(url: string): Promise<void> {
+/**
+ * Creates folder "many" under the root with COUNT files, from Node (a CLI session); some have their
+ * metadata altered. Returns a function that renames child RENAMED as another device would.
+ */
+async function seed(url: string): Promise<(to: string) => Promise<void>> {
   const call = async <T>(method: string, path: string, token?: string, body?: unknown): Promise<T> => {
     const res = await fetch(url + path, {
       method, body: body === undefined ? undefined : JSON.stringify(body),
@@ -54,13 +63,57 @@ async function seed(url: string): Promise<void> {
     for (let i = next++; i < COUNT; i = next++) await make(many, name(i), 'file', TAMPERED.has(i), ids[i]);
   };
   await Promise.all(Array.from({ length: 8 }, worker));
+  const renamed = await nodeKeys(ids[RENAMED]!.nodeId, ids[RENAMED]!.secret);
+  return async (to) => {
+    await call('PATCH', `/api/nodes/${renamed.nodeId}`, token, {
+      nameHash: await nameHash(many, to),
+      metadata: toBase64Url(await sealMetadata(renamed, { name: to, mime: 'text/plain', size: 0, mtime: 1_700_000_000_000 })),
+    });
+  };
 }
 
 const rowNames = (page: Page) => page.locator('.row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name')));
 
+/** The listing cache's records in the page's origin, as [key, data bytes]; `flip` alters one byte of each first. */
+function cacheRecords(page: Page, flip = false): Promise<[string, number[]][]> {
+  return page.evaluate(`new Promise((resolve, reject) => {
+    const r = indexedDB.open('coffer-cache');
+    r.onerror = () => reject(r.error);
+    r.onsuccess = () => {
+      const db = r.result;
+      if (!db.objectStoreNames.contains('folders')) { db.close(); resolve([]); return; }
+      const store = db.transaction('folders', 'readwrite').objectStore('folders');
+      const out = [];
+      store.openCursor().onsuccess = (e) => {
+        const cur = e.target.result;
+        if (!cur) { db.close(); resolve(out); return; }
+        const bytes = new Uint8Array(cur.value.data);
+        if (${flip}) { bytes[100] ^= 1; cur.update({ iv: cur.value.iv, data: bytes.buffer }); }
+        out.push([cur.key, [...bytes]]);
+        cur.continue();
+      };
+    };
+  })`);
+}
+
+async function relock(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Lock' }).click();
+  await page.getByLabel('Passphrase').fill(PASS);
+  await page.getByRole('button', { name: 'Unlock' }).click();
+}
+
+/** Opens "many"; returns how many children came from the listing cache. */
+async function openMany(page: Page): Promise<number> {
+  await row(page, 'many').locator('button.name').click({ timeout: 60_000 });
+  await expect.poll(() => page.getByTestId('status').textContent(), { timeout: 60_000 }).toContain(`many: ${COUNT} items.`);
+  return Number(await page.getByTestId('status').getAttribute('data-from-cache'));
+}
+
 describe.skipIf(!chromiumPath)(`a folder listed in pages${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
   let server: RunningServer;
   let browser: Browser;
+  let page: Page;
+  let renameOnServer: (to: string) => Promise<void>;
   const logs: string[] = [];
 
   beforeAll(async () => {
@@ -74,15 +127,14 @@ describe.skipIf(!chromiumPath)(`a folder listed in pages${chromiumPath ? '' : ` 
   });
 
   test(`${COUNT} children over three pages: all listed in order, the altered ones as unreadable`, async () => {
-    const page = await (await newContext(browser)).newPage();
+    page = await (await newContext(browser)).newPage();
     watchConsole(page, logs);
     await signup(page, server.url, EMAIL, PASS);
-    await seed(server.url);
+    renameOnServer = await seed(server.url);
     await page.reload();
     await page.getByLabel('Passphrase').fill(PASS);
     await page.getByRole('button', { name: 'Unlock' }).click();
-    await row(page, 'many').locator('button.name').click();
-    await expect.poll(() => page.getByTestId('status').textContent(), { timeout: 60_000 }).toContain(`many: ${COUNT} items.`);
+    expect(await openMany(page)).toBe(0);
 
     // Ascending: the unreadable placeholders ("(cannot decrypt)") sort first, then the names in order.
     const asc = await rowNames(page);
@@ -96,6 +148,47 @@ describe.skipIf(!chromiumPath)(`a folder listed in pages${chromiumPath ? '' : ` 
     await expect.poll(async () => (await rowNames(page))[0]).toBe(name(COUNT - 1));
     const desc = await rowNames(page);
     expect(desc.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => name(COUNT - 1 - i)));
+    expect(logs.filter((l) => l.startsWith('pageerror'))).toEqual([]);
+  });
+
+  test('after unlock, takes the unchanged children from the sealed listing cache, never an altered one', async () => {
+    // Written once the listing finished: one record, sealed (no name in it).
+    await expect.poll(async () => (await cacheRecords(page)).length, { timeout: 30_000 }).toBe(1);
+    const [[, bytes]] = await cacheRecords(page);
+    const text = Buffer.from(bytes!).toString('latin1');
+    for (const i of [0, 1, 500, COUNT - 1]) expect(text).not.toContain(name(i));
+
+    // The worker and its keys are gone after lock; unlocked again, the children come from the
+    // cache, but not the two whose metadata does not open.
+    await page.locator('.crumbs button').first().click();
+    await relock(page);
+    const hits = await openMany(page);
+    expect(hits).toBeGreaterThanOrEqual(COUNT - TAMPERED.size - FIRST_PAGE);
+    expect(hits).toBeLessThanOrEqual(COUNT - TAMPERED.size);
+    // (The rows drawn: the list shows a screenful at a time.)
+    const names = await rowNames(page);
+    const readable = new Set(Array.from({ length: COUNT }, (_, i) => name(i)).filter((_, i) => !TAMPERED.has(i)));
+    expect(names.length).toBeGreaterThanOrEqual(10);
+    const real = names.filter((n) => n !== '(cannot decrypt)');
+    for (const n of real) expect(readable.has(n!)).toBe(true);
+    expect(new Set(real).size).toBe(real.length);
+
+    // A child changed since (renamed by another device) is opened anew, its siblings still cached.
+    await renameOnServer('aaa-renamed.txt');
+    await page.locator('.crumbs button').first().click();
+    await relock(page);
+    expect(await openMany(page)).toBeLessThanOrEqual(COUNT - TAMPERED.size - 1);
+    expect(await row(page, 'aaa-renamed.txt').count()).toBe(1); // sorts to the top: drawn
+    const after = await rowNames(page);
+
+    // An altered record is not used; the listing is the same.
+    await cacheRecords(page, true);
+    await relock(page);
+    expect(await openMany(page)).toBe(0);
+    expect(await rowNames(page)).toEqual(after);
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await expect.poll(() => page.evaluate(`indexedDB.databases().then((d) => d.map((x) => x.name))`)).not.toContain('coffer-cache');
     expect(logs.filter((l) => l.startsWith('pageerror'))).toEqual([]);
   });
 });

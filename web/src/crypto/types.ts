@@ -20,6 +20,12 @@ export interface Entry {
   error?: string;
 }
 
+/** Sent by `list` after its last batch of entries. */
+export interface ListingStats {
+  /** Children taken from this device's listing cache instead of being opened again. */
+  fromCache: number;
+}
+
 export interface SessionInfo {
   accountId: string;
   email: string;
@@ -68,7 +74,7 @@ export interface WorkerApi {
   login(email: string, passphrase: string): SessionInfo;
   /** Re-opens the vault for the current cookie session (after lock or reload). */
   unlock(passphrase: string): SessionInfo;
-  /** Lists live children; partial batches arrive as events while it decrypts. */
+  /** Lists live children; partial batches arrive as events while it decrypts, then ListingStats. */
   list(folderId: string): Entry[];
   /** Decrypts the given nodes (e.g. fetched after a change notification). */
   entries(nodeIds: string[]): (Entry | null)[];

@@ -53,6 +53,7 @@ export function App() {
       /* the session is dropped locally either way */
     }
     facade.lock();
+    indexedDB.deleteDatabase('coffer-cache'); // the listing cache (worker.ts): sealed, but of no use now
     session.csrfToken = null;
     sessionStorage.removeItem(CSRF_KEY);
     setInfo(null);

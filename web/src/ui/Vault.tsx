@@ -1,7 +1,7 @@
 import { Icon } from './Icon';
 import { createMemo, createSignal, For, Match, onCleanup, onMount, Show, Switch } from 'solid-js';
 import * as facade from '../crypto/facade';
-import type { Entry, SessionInfo } from '../crypto/types';
+import type { Entry, ListingStats, SessionInfo } from '../crypto/types';
 import { api, describeError, errorCode, isIntegrityError } from '../http';
 import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog } from './Dialogs';
 import { pickFile, save } from './download';
@@ -32,6 +32,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   const [sortKey, setSortKey] = createSignal<SortKey>('name');
   const [sortDir, setSortDir] = createSignal<1 | -1>(1);
   const [status, setStatus] = createSignal('');
+  /** Children of the last listing taken from the listing cache (for tests and the curious). */
+  const [fromCache, setFromCache] = createSignal(0);
   const [alert, setAlert] = createSignal('');
   const [dialog, setDialog] = createSignal<DialogState>(null);
   const [menu, setMenu] = createSignal<{ e: Entry; x: number; y: number } | null>(null);
@@ -56,8 +58,13 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
       let accOrder = '';
       let scheduled = false;
       let finished = false;
-      const h = facade.begin('list', [id], (batch) => {
+      const h = facade.begin('list', [id], (event) => {
         if (seq !== loadSeq) return;
+        if (!Array.isArray(event)) {
+          setFromCache((event as ListingStats).fromCache);
+          return;
+        }
+        const batch = event;
         const order = `${sortKey()}${sortDir()}`;
         if (order !== accOrder) acc = mergeSorted([], acc, sortKey(), sortDir());
         accOrder = order;
@@ -282,7 +289,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
         </div>
 
         <div class="status-line">
-          <span role="status" aria-live="polite" data-testid="status">{status()}</span>
+          <span role="status" aria-live="polite" data-testid="status" data-from-cache={fromCache()}>{status()}</span>
           <span class="error" role="alert" data-testid="alert">{alert()}</span>
         </div>
 
