@@ -42,6 +42,29 @@ function resumeRecords(page: Page): Promise<number> {
   }));
 }
 
+/** Every key and value of the resume store as text (bytes as Latin-1), to look for names in the clear. */
+function resumeRecordText(page: Page): Promise<string> {
+  return page.evaluate(() => new Promise<string>((resolve, reject) => {
+    const open = indexedDB.open('coffer-uploads', 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('uploads');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      let text = '';
+      const show = (v: unknown): string => v instanceof ArrayBuffer || ArrayBuffer.isView(v)
+        ? String.fromCharCode(...new Uint8Array(v instanceof ArrayBuffer ? v : v.buffer))
+        : v && typeof v === 'object' ? Object.entries(v).map(([k, x]) => `${k}=${show(x)}`).join(';') : String(v);
+      const req = open.result.transaction('uploads').objectStore('uploads').openCursor();
+      req.onsuccess = () => {
+        const c = req.result;
+        if (!c) { open.result.close(); resolve(text); return; }
+        text += `${String(c.key)} ${show(c.value)}\n`;
+        c.continue();
+      };
+      req.onerror = () => reject(req.error);
+    };
+  }));
+}
+
 describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
   let server: RunningServer;
   let browser: Browser;
@@ -183,6 +206,10 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     const { gate, stored: STORED } = await stallUpload(file, 2);
     expect(STORED).toBeGreaterThan(0);
     expect(await resumeRecords(page)).toBe(1);
+    // Sealed: neither the key nor the value names the file, its size or its date.
+    const kept = await resumeRecordText(page);
+    expect(kept).not.toContain('reload');
+    expect(kept).not.toContain(String(bytes.length));
 
     await page.reload();
     await gate.release();

@@ -20,6 +20,18 @@ export interface Entry {
   error?: string;
 }
 
+/** An upload interrupted in this browser (kept sealed by the worker), to resume or discard. */
+export interface InterruptedUpload {
+  /** The record's key in IndexedDB `coffer-uploads`: random, names nothing. */
+  key: string;
+  uploadId: string;
+  nodeId: string;
+  parentId: string;
+  name: string;
+  size: number;
+  lastModified: number;
+}
+
 /** Sent by `list` after its last batch of entries. */
 export interface ListingStats {
   /** Children taken from this device's listing cache instead of being opened again. */
@@ -79,6 +91,8 @@ export interface WorkerApi {
   /** Decrypts the given nodes (e.g. fetched after a change notification). */
   entries(nodeIds: string[]): (Entry | null)[];
   trash(): Entry[];
+  /** The account's uploads interrupted in this browser. */
+  interrupted(): InterruptedUpload[];
   createFolder(parentId: string, name: string): Entry;
   rename(nodeId: string, name: string): Entry;
   move(nodeId: string, newParentId: string): Entry;

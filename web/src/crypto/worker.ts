@@ -43,7 +43,9 @@ import {
 } from '@coffer/crypto-core';
 import { api, apiBytes, ApiError, session } from '../http';
 import { prepareArgon2id, prepareArgon2idMemory } from './argon2';
-import type { DownloadStream, Entry, LinkInfo, LinkOptions, ListingStats, Method, SessionInfo, SignupResult, UploadProgress, WorkerApi } from './types';
+import type {
+  DownloadStream, Entry, InterruptedUpload, LinkInfo, LinkOptions, ListingStats, Method, SessionInfo, SignupResult, UploadProgress, WorkerApi,
+} from './types';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -414,7 +416,9 @@ async function retrying<T>(c: Control | null, send: () => Promise<T>, failed: ()
   }
 }
 
-// Resume after reload: uploads in progress, keyed by file identity (IndexedDB, no secrets).
+// Resume after reload: uploads in progress (IndexedDB), each record sealed under the local cache
+// key (format §4.5) so the browser keeps no file name, size or date in the clear. Records are
+// found by opening those of the account: a browser holds a few at most.
 const DB = 'coffer-uploads';
 function idb(): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
@@ -437,7 +441,73 @@ async function idbDo<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBR
     return undefined; // persistence is best-effort
   }
 }
-interface Pending { uploadId: string; nodeId: string; parentId: string; name: string; size: number; lastModified: number; accountId: string }
+/** Every record of the resume store, as [key, value]. */
+async function idbEntries(): Promise<[string, unknown][]> {
+  try {
+    const db = await idb();
+    try {
+      return await new Promise((resolve, reject) => {
+        const out: [string, unknown][] = [];
+        const req = db.transaction('uploads').objectStore('uploads').openCursor();
+        req.onsuccess = () => {
+          const c = req.result;
+          if (!c) return resolve(out);
+          out.push([String(c.key), c.value]);
+          c.continue();
+        };
+        req.onerror = () => reject(req.error);
+      });
+    } finally {
+      db.close();
+    }
+  } catch {
+    return []; // persistence is best-effort
+  }
+}
+
+type Pending = Omit<InterruptedUpload, 'key'>;
+interface UploadRecord { accountId: string; iv: Uint8Array; data: ArrayBuffer }
+
+function uploadAd(accountId: string): Uint8Array<ArrayBuffer> {
+  const label = new TextEncoder().encode('coffer/v1/local-upload');
+  const ad = new Uint8Array(label.length + 16);
+  ad.set(label);
+  ad.set(fromHex(accountId), label.length);
+  return ad;
+}
+
+/** The account's interrupted uploads this browser keeps; records from before sealing are deleted. */
+async function pendingUploads(): Promise<InterruptedUpload[]> {
+  const v = vault;
+  if (!v || !cacheKey) return [];
+  const key = await cacheKey;
+  const out: InterruptedUpload[] = [];
+  for (const [id, value] of await idbEntries()) {
+    const rec = value as Partial<UploadRecord>;
+    if (!(rec.data instanceof ArrayBuffer) || !(rec.iv instanceof Uint8Array)) {
+      await idbDo('readwrite', (s) => s.delete(id)); // written before records were sealed: names in the clear
+      continue;
+    }
+    if (rec.accountId !== v.accountId) continue;
+    try {
+      const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: rec.iv as Uint8Array<ArrayBuffer>, additionalData: uploadAd(v.accountId) }, key, rec.data);
+      out.push({ ...(JSON.parse(new TextDecoder().decode(plain)) as Pending), key: id });
+    } catch {
+      /* not readable with this vault's key: left alone */
+    }
+  }
+  return out;
+}
+
+/** Keeps `p` under `id` (a new random id when none). */
+async function savePending(p: Pending, id: string | null): Promise<string> {
+  const v = needVault();
+  const recordId = id ?? `${v.accountId}:${b64(crypto.getRandomValues(new Uint8Array(16)))}`;
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: uploadAd(v.accountId) }, await cacheKey!, new TextEncoder().encode(JSON.stringify(p)));
+  await idbDo('readwrite', (s) => s.put({ accountId: v.accountId, iv, data } satisfies UploadRecord, recordId));
+  return recordId;
+}
 
 // ---- the API ---------------------------------------------------------------------------------
 
@@ -525,6 +595,10 @@ const impl: Impl = {
     );
   },
 
+  async interrupted() {
+    return pendingUploads();
+  },
+
   async trash() {
     const nodes = await listAll('/api/trash');
     return openMany(nodes);
@@ -604,14 +678,15 @@ const impl: Impl = {
     controls.set(this.callId, ctl);
     const emit = (p: UploadProgress) => this.emit(p);
     let created: string | null = null;
-    let fileKey: string | null = null;
+    let recordId: string | null = null;
     try {
       emit({ phase: 'preparing', bytesDone: 0, bytesTotal: file.size });
       const parent = await ensure(parentId);
       const clean = validateName(file.name);
-      fileKey = `${v.accountId}:${parentId}:${clean}:${file.size}:${file.lastModified}`;
-      const key = fileKey;
-      let pending = await idbDo<Pending>('readonly', (s) => s.get(key));
+      const found = (await pendingUploads()).find((p) =>
+        p.parentId === parentId && p.name === clean && p.size === file.size && p.lastModified === file.lastModified);
+      let pending: Pending | undefined = found;
+      recordId = found?.key ?? null;
       let k: Known;
       let nodeId = existingId ?? pending?.nodeId ?? null;
       if (nodeId) {
@@ -640,8 +715,8 @@ const impl: Impl = {
       }
       if (!uploadId) {
         uploadId = (await api<{ uploadId: string }>('/api/uploads', { json: { nodeId } })).uploadId;
-        pending = { uploadId, nodeId, parentId, name: clean, size: file.size, lastModified: file.lastModified, accountId: v.accountId };
-        await idbDo('readwrite', (s) => s.put(pending, key));
+        pending = { uploadId, nodeId, parentId, name: clean, size: file.size, lastModified: file.lastModified };
+        recordId = await savePending(pending, recordId).catch(() => recordId); // best-effort
       }
       const baseVersion = k.node.version ?? 0;
       const chunks: Manifest['chunks'] = [];
@@ -738,7 +813,8 @@ const impl: Impl = {
       };
       // A repeated commit (its answer lost) is answered with the version it made (docs/api.md).
       await retrying(ctl, () => api(`/api/nodes/${nodeId}/versions`, { json: commit }));
-      await idbDo('readwrite', (s) => s.delete(key));
+      const finished = recordId;
+      if (finished) await idbDo('readwrite', (s) => s.delete(finished));
       known.delete(nodeId);
       const entry = toEntry(await ensure(nodeId));
       emit({ phase: 'done', bytesDone: file.size, bytesTotal: file.size, entry });
@@ -746,8 +822,8 @@ const impl: Impl = {
     } catch (err) {
       if ((err as { code?: string }).code === 'CANCELLED') {
         // Cancelled: forget the resume record, and trash the empty node this upload made.
-        const key = fileKey;
-        if (key) await idbDo('readwrite', (s) => s.delete(key));
+        const id = recordId;
+        if (id) await idbDo('readwrite', (s) => s.delete(id));
         if (created) await api(`/api/nodes/${created}/trash`, { method: 'POST' }).catch(() => {});
       }
       throw err;

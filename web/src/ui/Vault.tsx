@@ -215,7 +215,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
 
   onMount(() => {
     void load(props.info.rootNodeId);
-    void uploads.loadInterrupted(props.info.accountId);
+    void uploads.loadInterrupted();
     const stop = startSync(props.info.cursor, setSync, async (ids, all) => {
       if (view() === 'trash') return void loadTrash();
       if (view() !== 'files') return;

@@ -2,7 +2,7 @@
 import { createSignal } from 'solid-js';
 import { createStore, produce } from 'solid-js/store';
 import * as facade from '../crypto/facade';
-import type { Entry, UploadProgress } from '../crypto/types';
+import type { Entry, InterruptedUpload, UploadProgress } from '../crypto/types';
 import { describeError, errorCode } from '../http';
 
 export interface Task {
@@ -148,11 +148,12 @@ export async function filesFromDrop(dt: DataTransfer): Promise<{ path: string[];
 }
 
 // ---- resume after reload ----------------------------------------------------------------------
-// The worker keeps {uploadId, nodeId, file identity} in IndexedDB while an upload runs (no keys,
-// no contents). After a reload the user re-selects the same file; chunks the server already has
-// are skipped by /api/chunks/check, so only the rest is sent.
+// The worker keeps {uploadId, nodeId, file identity} in IndexedDB while an upload runs, sealed
+// (no keys, no contents, no name in the clear), and opens them for this list. After a reload the
+// user re-selects the same file; chunks the server already has are skipped by /api/chunks/check,
+// so only the rest is sent.
 
-export interface Interrupted { key: string; uploadId: string; nodeId: string; parentId: string; name: string; size: number; lastModified: number; accountId: string }
+export type Interrupted = InterruptedUpload;
 const [interrupted, setInterrupted] = createSignal<Interrupted[]>([]);
 export { interrupted };
 
@@ -165,22 +166,9 @@ function db(): Promise<IDBDatabase> {
   });
 }
 
-export async function loadInterrupted(accountId: string): Promise<void> {
+export async function loadInterrupted(): Promise<void> {
   try {
-    const d = await db();
-    const items = await new Promise<Interrupted[]>((resolve, reject) => {
-      const out: Interrupted[] = [];
-      const req = d.transaction('uploads').objectStore('uploads').openCursor();
-      req.onsuccess = () => {
-        const c = req.result;
-        if (!c) return resolve(out);
-        out.push({ ...(c.value as Omit<Interrupted, 'key'>), key: String(c.key) });
-        c.continue();
-      };
-      req.onerror = () => reject(req.error);
-    });
-    d.close();
-    setInterrupted(items.filter((i) => i.accountId === accountId));
+    setInterrupted(await facade.call('interrupted'));
   } catch {
     setInterrupted([]);
   }
