@@ -8,6 +8,7 @@ import { link, mkdir, open, readdir, rename, rm, stat, unlink, utimes, type File
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BufferPool } from '@coffer/crypto-core/buffer-pool';
+import { syncPath } from '../fs-sync.js';
 import { assertKey, isKey, type Blob, type BlobStore, type BlobSweep } from './store.js';
 
 // Blobs up to this size (every chunk record) are read in one call rather than streamed.
@@ -41,15 +42,6 @@ async function unlinkIfThere(path: string): Promise<void> {
     await unlink(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
@@ -108,7 +100,7 @@ export class FolderBlobStore implements BlobStore, BlobSweep {
       await rm(temp, { force: true });
       throw err;
     }
-    await syncDir(dir);
+    await syncPath(dir);
   }
 
   async #makeDir(dir: string): Promise<void> {
@@ -116,8 +108,8 @@ export class FolderBlobStore implements BlobStore, BlobSweep {
     // Make the new entries durable: the parent of each folder made. Usually only the second level
     // is new (one fsync). When mkdir made nothing, another request may have made the folders a
     // moment ago without syncing them yet, so both parents are synced.
-    await syncDir(dirname(dir));
-    if (first !== dir) await syncDir(dirname(dirname(dir)));
+    await syncPath(dirname(dir));
+    if (first !== dir) await syncPath(dirname(dirname(dir)));
     this.#dirs.add(dir);
   }
 
@@ -221,7 +213,7 @@ export class FolderBlobStore implements BlobStore, BlobSweep {
       await this.#makeDir(dirname(path)); // its shard folder was removed
       return this.putBack(key);
     }
-    await syncDir(dirname(path));
+    await syncPath(dirname(path));
     await unlinkIfThere(aside);
   }
 

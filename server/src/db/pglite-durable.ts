@@ -11,6 +11,7 @@ import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
+import { syncPath } from '../fs-sync.js';
 
 type NodeFsInit = Awaited<ReturnType<NodeFS['init']>>;
 
@@ -41,15 +42,6 @@ async function syncTree(dir: string): Promise<void> {
     else if (entry.isFile()) await syncPath(path);
   }
   await syncPath(dir);
-}
-
-async function syncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
