@@ -1,6 +1,7 @@
 // Coffer download service worker: turns a decrypted stream (made in the tab, handed over by
 // postMessage) into a browser download, so large files never sit in memory as one buffer.
-// It serves only /__coffer_dl/<random id> and never touches any other request.
+// Registered with the scope /__coffer_dl/ (src/ui/download.ts), so no other request of the vault
+// comes through it; it serves only /__coffer_dl/<random id>.
 const pending = new Map();
 
 self.addEventListener('install', () => self.skipWaiting());

@@ -94,6 +94,20 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
     const got = await download(b, 'big.bin');
     expect(got.length).toBe(BIG.length);
     expect(got.equals(BIG)).toBe(true);
+
+    // That download went through the service worker, which controls only its own path: the
+    // vault's requests (chunk PUTs above all) never pass through it (src/ui/download.ts).
+    const sw = `navigator.serviceWorker.getRegistrations().then((r) => ({
+      controlled: navigator.serviceWorker.controller !== null, scopes: r.map((x) => new URL(x.scope).pathname) }))`;
+    expect(await b.evaluate(sw)).toEqual({ controlled: false, scopes: ['/__coffer_dl/'] });
+
+    // A registration for the whole origin, as an earlier version made, is removed.
+    const old = await (await newContext(browser)).newPage();
+    await old.goto(server.url + '/');
+    await old.evaluate(`navigator.serviceWorker.register('/sw.js', { scope: '/' }).then(() => navigator.serviceWorker.ready)`);
+    await old.reload();
+    await expect.poll(() => old.evaluate(sw), { timeout: 30_000 }).toMatchObject({ scopes: ['/__coffer_dl/'] });
+    await old.context().close();
   });
 
   test('drag and drop a file, and upload a folder', async () => {

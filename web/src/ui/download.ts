@@ -8,17 +8,30 @@ const BLOB_LIMIT = 256 * 1024 * 1024;
 
 let swReady: Promise<ServiceWorkerRegistration | null> | null = null;
 
+/**
+ * The download worker controls only `/__coffer_dl/`: the hidden frame's navigation there is all it
+ * serves. Controlling the whole origin, as it once did, sent every request of the vault through
+ * its fetch event, and Chromium then kept each chunk PUT's body in the page's process (about as
+ * many bytes as were uploaded, never given back; docs/benchmarks.md). A registration of that
+ * wider scope left by an earlier version is removed.
+ */
 export function registerDownloadWorker(): Promise<ServiceWorkerRegistration | null> {
   if (swReady) return swReady;
   swReady = (async () => {
     if (!('serviceWorker' in navigator)) return null;
     try {
-      await navigator.serviceWorker.register('/sw.js', { scope: '/' });
-      const reg = await Promise.race([
-        navigator.serviceWorker.ready,
-        new Promise<null>((r) => setTimeout(() => r(null), 5000)),
-      ]);
-      return reg;
+      for (const old of await navigator.serviceWorker.getRegistrations()) {
+        if (old.scope === `${location.origin}/`) await old.unregister();
+      }
+      const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/__coffer_dl/' });
+      const sw = reg.installing ?? reg.waiting ?? reg.active;
+      if (sw && sw.state !== 'activated') {
+        await new Promise<void>((resolve) => {
+          sw.addEventListener('statechange', () => { if (sw.state === 'activated') resolve(); });
+          setTimeout(resolve, 5000);
+        });
+      }
+      return reg.active ? reg : null;
     } catch {
       return null;
     }
