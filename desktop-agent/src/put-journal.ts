@@ -16,7 +16,7 @@
 import * as cc from '@coffer/crypto-core';
 import type { ManifestEntry } from '@coffer/crypto-core';
 import { createHash } from 'node:crypto';
-import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 
 const HEADER = 'coffer-put-journal 1';
 const LINE = /^([0-9a-f]{64}) ([A-Za-z0-9_-]{43}) ([1-9][0-9]{0,9}) ([0-9a-f]{16})$/;
@@ -44,23 +44,22 @@ export function journalLine(uploadId: string, index: number, e: ManifestEntry): 
 
 /** The prefix recorded for `uploadId`, or none when there is no usable journal. */
 export async function readJournal(path: string, uploadId: string, fileSize: number): Promise<JournalPrefix> {
-  const none = NO_PREFIX;
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    return none;
+    return NO_PREFIX;
   }
   const lines = text.split('\n');
   lines.pop(); // after the last newline: empty, or a line the writer did not finish
-  if (lines[0] !== `${HEADER} ${uploadId}`) return none;
+  if (lines[0] !== `${HEADER} ${uploadId}`) return NO_PREFIX;
   const entries: ManifestEntry[] = [];
   let offset = 0;
   for (const [index, line] of lines.slice(1).entries()) {
     const m = LINE.exec(line);
     const plainLength = m ? Number(m[3]) : 0;
-    if (!m || m[4] !== check(uploadId, index, `${m[1]} ${m[2]} ${m[3]}`)) return none;
-    if (plainLength > cc.CHUNK_PARAMS.max || offset + plainLength > fileSize) return none;
+    if (!m || m[4] !== check(uploadId, index, `${m[1]} ${m[2]} ${m[3]}`)) return NO_PREFIX;
+    if (plainLength > cc.CHUNK_PARAMS.max || offset + plainLength > fileSize) return NO_PREFIX;
     entries.push({ chunkId: m[1]!, chunkKey: cc.fromBase64Url(m[2]!), plainLength, storedLength: cc.storedLengthOf(plainLength) });
     offset += plainLength;
   }
@@ -122,8 +121,4 @@ export class JournalWriter {
     this.#stopped = true;
     await (await this.#file)?.close().catch(() => {});
   }
-}
-
-export async function removeJournal(path: string): Promise<void> {
-  await rm(path, { force: true });
 }

@@ -18,7 +18,7 @@ import { deviceLabel, type Context } from './account.ts';
 import { ApiError, CliError, IntegrityError } from './errors.ts';
 import { uploadsDir, writePrivate } from './home.ts';
 import type { Progress } from './progress.ts';
-import { JournalWriter, NO_PREFIX, readJournal, removeJournal, type JournalPrefix } from './put-journal.ts';
+import { JournalWriter, NO_PREFIX, readJournal, type JournalPrefix } from './put-journal.ts';
 import { b64, guard, type RemoteNode, type Tree, unb64 } from './tree.ts';
 
 const CHECK_BATCH = 4;        // chunks per /api/chunks/check call
@@ -134,7 +134,7 @@ export async function putFile(
   const journalPath = join(dir, key + '.chunks');
   const forget = async () => {
     await rm(statePath, { force: true });
-    await removeJournal(journalPath);
+    await rm(journalPath, { force: true });
   };
   let state: UploadState | null = null;
   if (!opts.forceNew) {
@@ -261,8 +261,7 @@ async function sendChunks(
 ): Promise<{ manifest: Manifest; chunksSent: number; bytesSent: number }> {
   const { prefix, progress } = opts;
   const entries: ManifestEntry[] = [...prefix.entries];
-  const uploaded = new Set<string>();
-  const sending = new Map<string, Promise<unknown>>(); // PUTs under way, by chunk id
+  const puts = new Map<string, Promise<unknown>>(); // this run's PUT of each chunk id, sent or under way
   const inflight = new Set<Promise<void>>();
   let failure: unknown = null;
   let chunksSent = 0;
@@ -289,8 +288,7 @@ async function sendChunks(
   const runBatch = async (batch: { chunk: EncryptedChunk; index: number }[]): Promise<void> => {
     const ids = [...new Set(batch.map(({ chunk }) => chunk.entry.chunkId))];
     const { missing } = await ctx.api.json<{ missing: string[] }>('POST', '/api/chunks/check', { body: { uploadId, ids } });
-    const want = new Set(missing.filter((id) => !uploaded.has(id)));
-    for (const id of want) uploaded.add(id);
+    const want = new Set(missing.filter((id) => !puts.has(id)));
     await Promise.all(
       batch.map(async ({ chunk: c, index }) => {
         const id = c.entry.chunkId;
@@ -299,13 +297,12 @@ async function sendChunks(
             raw: c.record,
             headers: { 'content-digest': contentDigest(c.record) },
           });
-          sending.set(id, put);
+          puts.set(id, put);
           await put;
-          sending.delete(id);
           chunksSent++;
           bytesSent += c.record.byteLength;
         } else {
-          await sending.get(id); // the same bytes earlier in the file, still on their way
+          await puts.get(id); // the same bytes earlier in the file, perhaps still on their way
         }
         records.give(c.record);
         progress?.add(c.entry.plainLength);

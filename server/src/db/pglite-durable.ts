@@ -6,8 +6,8 @@
 // with fsync() (Emscripten makes fdatasync a no-op), which NODEFS now passes to the file. PGlite
 // runs in the server's thread, so each commit's fsync holds the thread for its duration (~1 ms on
 // the machines measured in docs/benchmarks.md); reads never wait for one.
-import fs from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import fs, { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
@@ -44,19 +44,9 @@ async function syncTree(dir: string): Promise<void> {
   await syncPath(dir);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await (await open(path, 'r')).close();
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
-
 /** Opens (or creates) the PGlite database in `dir` with fsync on. */
 export async function openDurablePglite(dir: string): Promise<PGlite> {
-  const created = !(await exists(join(dir, 'PG_VERSION')));
+  const created = !existsSync(join(dir, 'PG_VERSION'));
   const startParams = [
     ...PGlite.defaultStartParams.filter((param) => param !== '-F'),
     '-c', 'fsync=on',

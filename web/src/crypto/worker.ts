@@ -301,61 +301,22 @@ const CACHE_MIN_CHILDREN = 200;
 /** id, parentId, wrappedKey, metadata (as the server sent them), node secret (base64url), metadata opened. */
 type CachedChild = [string, string | null, string, string, string, Metadata];
 type FolderCache = Map<string, CachedChild>;
-interface CacheRecord { iv: Uint8Array; data: ArrayBuffer }
 
 /** Whether the server lists the node exactly as it was when `c` was kept. */
 function isCachedAs(c: CachedChild | undefined, node: ServerNode): c is CachedChild {
   return c !== undefined && c[1] === node.parentId && c[2] === node.wrappedKey && c[3] === node.metadata;
 }
 
-let cacheKey: Promise<CryptoKey> | null = null;
 /** Nodes taken from the cache since this worker started. */
 let childrenFromCache = 0;
-
-function useVault(v: Vault): void {
-  vault = v;
-  const raw = localCacheKey(v);
-  cacheKey = crypto.subtle.importKey('raw', raw as Uint8Array<ArrayBuffer>, 'AES-GCM', false, ['encrypt', 'decrypt']);
-  cacheKey.catch(() => {});
-  raw.fill(0);
-}
-
-function cacheAd(accountId: string, folderId: string): Uint8Array<ArrayBuffer> {
-  const label = new TextEncoder().encode('coffer/v1/local-cache/folder');
-  const ad = new Uint8Array(label.length + 32);
-  ad.set(label);
-  ad.set(fromHex(accountId), label.length);
-  ad.set(fromHex(folderId), label.length + 16);
-  return ad;
-}
-
-async function cacheDo<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBRequest): Promise<T | undefined> {
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const r = indexedDB.open(CACHE_DB, 1);
-    r.onupgradeneeded = () => r.result.createObjectStore('folders');
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-  try {
-    return await new Promise<T>((resolve, reject) => {
-      const req = f(db.transaction('folders', mode).objectStore('folders'));
-      req.onsuccess = () => resolve(req.result as T);
-      req.onerror = () => reject(req.error);
-    });
-  } finally {
-    db.close();
-  }
-}
 
 async function readFolderCache(folderId: string): Promise<FolderCache | null> {
   const v = vault;
   if (!v || link || !cacheKey) return null;
   try {
-    const rec = await cacheDo<CacheRecord>('readonly', (s) => s.get(`${v.accountId}:${folderId}`));
+    const rec = await idbRequest<SealedRecord | undefined>(CACHE_DB, 'folders', 'readonly', (s) => s.get(`${v.accountId}:${folderId}`));
     if (!rec) return null;
-    const ad = cacheAd(v.accountId, folderId);
-    const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: rec.iv as Uint8Array<ArrayBuffer>, additionalData: ad }, await cacheKey, rec.data);
-    const parsed = JSON.parse(new TextDecoder().decode(plain)) as { v: number; children: CachedChild[] };
+    const parsed = await openLocal<{ v: number; children: CachedChild[] }>(rec, localAd('coffer/v1/local-cache/folder', v.accountId, folderId));
     return parsed.v === 1 ? new Map(parsed.children.map((c) => [c[0], c])) : null;
   } catch {
     return null; // no IndexedDB, or a record altered or from elsewhere: open every child
@@ -367,13 +328,92 @@ async function writeFolderCache(folderId: string, children: Known[]): Promise<vo
   if (!v || link || !cacheKey) return;
   try {
     const rows: CachedChild[] = children.map((k) => [k.node.id, k.node.parentId, k.node.wrappedKey, k.node.metadata, b64(k.keys.secret), k.meta]);
-    const iv = crypto.getRandomValues(new Uint8Array(12));
-    const plain = new TextEncoder().encode(JSON.stringify({ v: 1, children: rows }));
-    const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: cacheAd(v.accountId, folderId) }, await cacheKey, plain);
-    plain.fill(0);
-    await cacheDo('readwrite', (s) => s.put({ iv, data } satisfies CacheRecord, `${v.accountId}:${folderId}`));
+    const rec = await sealLocal({ v: 1, children: rows }, localAd('coffer/v1/local-cache/folder', v.accountId, folderId));
+    await idbRequest(CACHE_DB, 'folders', 'readwrite', (s) => s.put(rec, `${v.accountId}:${folderId}`));
   } catch {
     /* a cache only: the next listing opens every child */
+  }
+}
+
+// ---- what this browser keeps: IndexedDB, sealed under the local cache key (format §4.5) -------
+
+let cacheKey: Promise<CryptoKey> | null = null;
+
+function useVault(v: Vault): void {
+  vault = v;
+  const raw = localCacheKey(v);
+  cacheKey = crypto.subtle.importKey('raw', raw as Uint8Array<ArrayBuffer>, 'AES-GCM', false, ['encrypt', 'decrypt']);
+  cacheKey.catch(() => {});
+  raw.fill(0);
+}
+
+interface SealedRecord { iv: Uint8Array; data: ArrayBuffer }
+
+/** The associated data of a sealed record: `label || id[16] || ...` (ids in hex). */
+function localAd(label: string, ...ids: string[]): Uint8Array<ArrayBuffer> {
+  const head = new TextEncoder().encode(label);
+  const ad = new Uint8Array(head.length + 16 * ids.length);
+  ad.set(head);
+  ids.forEach((id, i) => ad.set(fromHex(id), head.length + 16 * i));
+  return ad;
+}
+
+/** `value` as JSON, sealed with AES-256-GCM under the local cache key. */
+async function sealLocal(value: unknown, ad: Uint8Array<ArrayBuffer>): Promise<SealedRecord> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const plain = new TextEncoder().encode(JSON.stringify(value));
+  const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: ad }, await cacheKey!, plain);
+  plain.fill(0);
+  return { iv, data };
+}
+
+/** Opens a record of sealLocal; throws if it was altered or sealed for something else. */
+async function openLocal<T>(rec: SealedRecord, ad: Uint8Array<ArrayBuffer>): Promise<T> {
+  const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: rec.iv as Uint8Array<ArrayBuffer>, additionalData: ad }, await cacheKey!, rec.data);
+  return JSON.parse(new TextDecoder().decode(plain)) as T;
+}
+
+/** Opens IndexedDB database `name`, made with its one object store `store`. */
+function openDb(name: string, store: string): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const r = indexedDB.open(name, 1);
+    r.onupgradeneeded = () => r.result.createObjectStore(store);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+/** Runs one request on `store` of database `name`, then closes it. */
+async function idbRequest<T>(name: string, store: string, mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBRequest): Promise<T> {
+  const db = await openDb(name, store);
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      const req = f(db.transaction(store, mode).objectStore(store));
+      req.onsuccess = () => resolve(req.result as T);
+      req.onerror = () => reject(req.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** Every record of `store` in database `name`, as [key, value]. */
+async function idbEntries(name: string, store: string): Promise<[string, unknown][]> {
+  const db = await openDb(name, store);
+  try {
+    return await new Promise((resolve, reject) => {
+      const out: [string, unknown][] = [];
+      const req = db.transaction(store).objectStore(store).openCursor();
+      req.onsuccess = () => {
+        const c = req.result;
+        if (!c) return resolve(out);
+        out.push([String(c.key), c.value]);
+        c.continue();
+      };
+      req.onerror = () => reject(req.error);
+    });
+  } finally {
+    db.close();
   }
 }
 
@@ -419,70 +459,22 @@ async function retrying<T>(c: Control | null, send: () => Promise<T>, failed: ()
 // Resume after reload: uploads in progress (IndexedDB), each record sealed under the local cache
 // key (format §4.5) so the browser keeps no file name, size or date in the clear. Records are
 // found by opening those of the account: a browser holds a few at most.
-const DB = 'coffer-uploads';
-function idb(): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const r = indexedDB.open(DB, 1);
-    r.onupgradeneeded = () => r.result.createObjectStore('uploads');
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
-async function idbDo<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBRequest): Promise<T | undefined> {
-  try {
-    const db = await idb();
-    return await new Promise<T>((resolve, reject) => {
-      const tx = db.transaction('uploads', mode);
-      const req = f(tx.objectStore('uploads'));
-      req.onsuccess = () => resolve(req.result as T);
-      req.onerror = () => reject(req.error);
-    });
-  } catch {
-    return undefined; // persistence is best-effort
-  }
-}
-/** Every record of the resume store, as [key, value]. */
-async function idbEntries(): Promise<[string, unknown][]> {
-  try {
-    const db = await idb();
-    try {
-      return await new Promise((resolve, reject) => {
-        const out: [string, unknown][] = [];
-        const req = db.transaction('uploads').objectStore('uploads').openCursor();
-        req.onsuccess = () => {
-          const c = req.result;
-          if (!c) return resolve(out);
-          out.push([String(c.key), c.value]);
-          c.continue();
-        };
-        req.onerror = () => reject(req.error);
-      });
-    } finally {
-      db.close();
-    }
-  } catch {
-    return []; // persistence is best-effort
-  }
+const UPLOADS_DB = 'coffer-uploads';
+/** One request on the resume store; persistence is best-effort. */
+function idbDo<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBRequest): Promise<T | undefined> {
+  return idbRequest<T>(UPLOADS_DB, 'uploads', mode, f).catch(() => undefined);
 }
 
 type Pending = Omit<InterruptedUpload, 'key'>;
-interface UploadRecord { accountId: string; iv: Uint8Array; data: ArrayBuffer }
-
-function uploadAd(accountId: string): Uint8Array<ArrayBuffer> {
-  const label = new TextEncoder().encode('coffer/v1/local-upload');
-  const ad = new Uint8Array(label.length + 16);
-  ad.set(label);
-  ad.set(fromHex(accountId), label.length);
-  return ad;
-}
+interface UploadRecord extends SealedRecord { accountId: string }
 
 /** The account's interrupted uploads this browser keeps; records from before sealing are deleted. */
 async function pendingUploads(): Promise<InterruptedUpload[]> {
   const v = vault;
   if (!v || !cacheKey) return [];
-  const key = await cacheKey;
   const out: InterruptedUpload[] = [];
-  for (const [id, value] of await idbEntries()) {
+  const records = await idbEntries(UPLOADS_DB, 'uploads').catch(() => []);
+  for (const [id, value] of records) {
     const rec = value as Partial<UploadRecord>;
     if (!(rec.data instanceof ArrayBuffer) || !(rec.iv instanceof Uint8Array)) {
       await idbDo('readwrite', (s) => s.delete(id)); // written before records were sealed: names in the clear
@@ -490,8 +482,7 @@ async function pendingUploads(): Promise<InterruptedUpload[]> {
     }
     if (rec.accountId !== v.accountId) continue;
     try {
-      const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: rec.iv as Uint8Array<ArrayBuffer>, additionalData: uploadAd(v.accountId) }, key, rec.data);
-      out.push({ ...(JSON.parse(new TextDecoder().decode(plain)) as Pending), key: id });
+      out.push({ ...(await openLocal<Pending>(rec as UploadRecord, localAd('coffer/v1/local-upload', v.accountId))), key: id });
     } catch {
       /* not readable with this vault's key: left alone */
     }
@@ -503,9 +494,8 @@ async function pendingUploads(): Promise<InterruptedUpload[]> {
 async function savePending(p: Pending, id: string | null): Promise<string> {
   const v = needVault();
   const recordId = id ?? `${v.accountId}:${b64(crypto.getRandomValues(new Uint8Array(16)))}`;
-  const iv = crypto.getRandomValues(new Uint8Array(12));
-  const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: uploadAd(v.accountId) }, await cacheKey!, new TextEncoder().encode(JSON.stringify(p)));
-  await idbDo('readwrite', (s) => s.put({ accountId: v.accountId, iv, data } satisfies UploadRecord, recordId));
+  const sealed = await sealLocal(p, localAd('coffer/v1/local-upload', v.accountId));
+  await idbDo('readwrite', (s) => s.put({ accountId: v.accountId, ...sealed } satisfies UploadRecord, recordId));
   return recordId;
 }
 
