@@ -11,6 +11,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { openDurablePglite } from './pglite-durable.js';
+import { preparedQueries } from './pglite-prepared.js';
 
 export type Db = PgDatabase<PgQueryResultHKT>;
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -34,38 +35,6 @@ export interface DatabaseOptions {
   maxConnections?: number;
 }
 
-type QueryOptions = Parameters<PGlite['query']>[2];
-
-/**
- * drizzle passes the same type parsers (timestamps, dates, intervals and their arrays as text)
- * with every query, and PGlite merges them into its table of several hundred parsers on every
- * call (`{...all, ...given}`): a tenth of a millisecond per query, an eighth of the server's time
- * under a stream of small requests. Installed in the table instead (every query of ours comes
- * through drizzle with this same set), they are left out of each call.
- */
-function parsersInstalledOnce(client: PGlite): PGlite {
-  // drizzle keeps one options object per prepared query: each is installed and stripped once.
-  const stripped = new WeakMap<object, QueryOptions>();
-  const strip = (query: PGlite['query']): PGlite['query'] => ((text: string, params?: unknown[], opts?: QueryOptions) => {
-    if (!opts?.parsers) return query(text, params, opts);
-    let rest = stripped.get(opts);
-    if (!rest) {
-      Object.assign(client.parsers, opts.parsers);
-      const { parsers: _, ...others } = opts;
-      stripped.set(opts, (rest = others));
-    }
-    return query(text, params, rest);
-  }) as PGlite['query'];
-  client.query = strip(client.query.bind(client));
-  const transaction = client.transaction.bind(client);
-  client.transaction = ((fn: Parameters<PGlite['transaction']>[0]) => transaction((tx) => {
-    const wrapped = Object.create(tx) as typeof tx; // keeps tx's getters (closed) working
-    wrapped.query = strip(tx.query);
-    return fn(wrapped);
-  })) as PGlite['transaction'];
-  return client;
-}
-
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.url) {
     const client = postgres(options.url, { max: options.maxConnections ?? 10, onnotice: () => {} });
@@ -81,7 +50,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
   if (options.pgliteDir) await mkdir(options.pgliteDir, { recursive: true });
   const client = options.pgliteDir ? await openDurablePglite(options.pgliteDir) : new PGlite();
-  const db = drizzlePglite(parsersInstalledOnce(client));
+  const db = drizzlePglite(preparedQueries(client));
   await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
   handles.set(db, { driver: 'pglite' });
   return { db: db as unknown as Db, driver: 'pglite', close: () => client.close() };
