@@ -32,16 +32,6 @@ interface Internals {
   _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** As PGlite's query errors: the error with the query, its parameters and options attached. */
 function withQuery(err: unknown, text: string, params: unknown[] | undefined, options: QueryOptions | undefined): unknown {
   if (err && typeof err === 'object' && 'code' in err) Object.assign(err, { query: text, params, queryOptions: options });
@@ -68,7 +58,7 @@ export function preparedQueries(client: PGlite): PGlite {
     return rest;
   };
 
-  const send = (parts: Uint8Array[]): Promise<Messages> => client.execProtocolStream(concat(parts), { syncToFs: false });
+  const send = (parts: Uint8Array[]): Promise<Messages> => client.execProtocolStream(Buffer.concat(parts), { syncToFs: false });
 
   /** The statement for a text, parsed now if it is not kept. Runs under the query lock. */
   const statementFor = async (text: string, options: QueryOptions | undefined): Promise<Statement> => {
