@@ -2,7 +2,7 @@
 // each text parsed once, and PGlite's locking kept.
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_STATEMENTS, preparedQueries } from '../src/db/pglite-prepared.js';
+import { MAX_STATEMENTS, preparedQueries, rawRows } from '../src/db/pglite-prepared.js';
 
 describe('prepared PGlite queries', () => {
   let plain: PGlite;
@@ -116,5 +116,15 @@ describe('prepared PGlite queries', () => {
       await t.query(insert, [2, 'two']);
     });
     expect((await pg.query('select count(*)::int as n from t')).rows).toEqual([{ n: 2 }]);
+  });
+
+  it('gives raw rows: each column as the bytes PostgreSQL wrote, nulls as null, errors as PGlite\'s', async () => {
+    await pg.query('insert into t (id, name) values ($1, $2), ($3, null)', [1, 'grüße, 世界 ✓', 2]);
+    const rows = await rawRows(pg, 'select id, name, id > $1 as big from t order by id', [1]);
+    expect(rows.map((r) => r.map((c) => c?.toString('utf8') ?? null))).toEqual([['1', 'grüße, 世界 ✓', 'f'], ['2', null, 't']]);
+    expect(await rawRows(pg, 'select id from t where id = $1', [99])).toEqual([]);
+    await expect(rawRows(pg, 'select $1::int', ['x'])).rejects.toMatchObject({ code: '22P02', query: 'select $1::int' });
+    expect((await rawRows(pg, 'select count(*) from t', []))[0]![0]!.toString()).toBe('2'); // still serving
+    expect(() => rawRows(plain, 'select 1', [])).toThrow('preparedQueries');
   });
 });

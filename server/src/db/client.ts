@@ -11,7 +11,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { openDurablePglite } from './pglite-durable.js';
-import { preparedQueries } from './pglite-prepared.js';
+import { preparedQueries, rawRows } from './pglite-prepared.js';
 
 export type Db = PgDatabase<PgQueryResultHKT>;
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -52,12 +52,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const client = options.pgliteDir ? await openDurablePglite(options.pgliteDir) : new PGlite();
   const db = drizzlePglite(preparedQueries(client));
   await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
-  handles.set(db, { driver: 'pglite' });
+  handles.set(db, { driver: 'pglite', client });
   return { db: db as unknown as Db, driver: 'pglite', close: () => client.close() };
 }
 
 /** What openDatabase made each handle with (for the few queries each driver answers best in its own way). */
-const handles = new WeakMap<object, { driver: 'pglite' } | { driver: 'postgres'; client: postgres.Sql }>();
+const handles = new WeakMap<object, { driver: 'pglite'; client: PGlite } | { driver: 'postgres'; client: postgres.Sql }>();
 
 /** The driver behind a handle from openDatabase. */
 export function driverOf(db: Db): Database['driver'] {
@@ -69,13 +69,14 @@ export function driverOf(db: Db): Database['driver'] {
 const dialect = new PgDialect();
 
 /**
- * PostgreSQL only: runs raw SQL and returns each row's columns as the bytes the server sent (text
- * format), never decoded into strings: for a result that goes out as it came in.
+ * Runs raw SQL outside any transaction and returns each row's columns as the bytes the database
+ * wrote them (text format), never decoded into strings: for a result that goes out as it came in.
  */
 export async function queryRawRows(db: Db, query: SQL): Promise<(Buffer | null)[][]> {
   const handle = handles.get(db);
-  if (handle?.driver !== 'postgres') throw new Error('queryRawRows needs a PostgreSQL handle from openDatabase');
+  if (!handle) throw new Error('queryRawRows needs a handle from openDatabase');
   const { sql: text, params } = dialect.sqlToQuery(query);
+  if (handle.driver === 'pglite') return rawRows(handle.client, text, params);
   return (await handle.client.unsafe(text, params as postgres.ParameterOrJSON<never>[]).raw()) as unknown as (Buffer | null)[][];
 }
 

@@ -38,6 +38,49 @@ function withQuery(err: unknown, text: string, params: unknown[] | undefined, op
   return err;
 }
 
+type RawQuery = (text: string, params: unknown[]) => Promise<(Buffer | null)[][]>;
+const raw = new WeakMap<PGlite, RawQuery>();
+
+/**
+ * Runs one query outside any transaction (as a prepared statement of a client from
+ * `preparedQueries`) and returns each row's columns as the bytes PostgreSQL wrote them (text
+ * format), never decoded into strings: for a result that goes out as it came in.
+ */
+export function rawRows(client: PGlite, text: string, params: unknown[]): Promise<(Buffer | null)[][]> {
+  const query = raw.get(client);
+  if (!query) throw new Error('rawRows needs a client from preparedQueries');
+  return query(text, params);
+}
+
+/** The DataRow messages of a backend answer as each column's bytes; an ErrorResponse is thrown. */
+function dataRows(bytes: Uint8Array, text: string, params: unknown[]): (Buffer | null)[][] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const rows: (Buffer | null)[][] = [];
+  for (let at = 0; at + 5 <= buf.length;) {
+    const type = buf[at]!;
+    const end = at + 1 + buf.readInt32BE(at + 1);
+    if (type === 0x44 /* D: DataRow */) {
+      const row: (Buffer | null)[] = [];
+      let p = at + 7;
+      for (let n = buf.readInt16BE(at + 5); n > 0; n--) {
+        const length = buf.readInt32BE(p);
+        p += 4;
+        row.push(length < 0 ? null : buf.subarray(p, p + length)); // views of this answer's own copy
+        if (length > 0) p += length;
+      }
+      rows.push(row);
+    } else if (type === 0x45 /* E: ErrorResponse */) {
+      let error: unknown;
+      new protocol.Parser().parse(buf.subarray(at, end), (message) => {
+        if (message.name === 'error') error = message;
+      });
+      throw withQuery(error, text, params, undefined);
+    }
+    at = end;
+  }
+  return rows;
+}
+
 /** Replaces `client.query` and each transaction's `query` with the prepared path. Returns the client. */
 export function preparedQueries(client: PGlite): PGlite {
   const internals = client as unknown as Partial<Internals>;
@@ -87,18 +130,22 @@ export function preparedQueries(client: PGlite): PGlite {
     return statement;
   };
 
+  /** Parameters as PGlite sends them: text from the serializer of each parameter's type. */
+  const valuesFor = (params: unknown[] | undefined, paramTypes: number[], options: QueryOptions | undefined) =>
+    (params ?? []).map((value, i) => {
+      if (value === null || value === undefined) return null;
+      const type = paramTypes[i]!;
+      const serializer = options?.serializers?.[type] ?? client.serializers[type];
+      return serializer ? serializer(value) : String(value);
+    });
+
   /** One query under the query lock (the caller holds the transaction lock, or is in a transaction). */
   const run = (text: string, params: unknown[] | undefined, options: QueryOptions | undefined, inTransaction: boolean) =>
     client.runExclusive(async () => {
       let messages: Messages;
       try {
         const { name, paramTypes } = await statementFor(text, options);
-        const values = (params ?? []).map((value, i) => {
-          if (value === null || value === undefined) return null;
-          const type = paramTypes[i]!;
-          const serializer = options?.serializers?.[type] ?? client.serializers[type];
-          return serializer ? serializer(value) : String(value);
-        });
+        const values = valuesFor(params, paramTypes, options);
         messages = await send([
           protocol.serialize.bind({ statement: name, values }),
           protocol.serialize.describe({ type: 'P' }),
@@ -111,6 +158,24 @@ export function preparedQueries(client: PGlite): PGlite {
       if (!inTransaction) await client.syncToFs();
       return parse.parseResults(messages, client.parsers, options)[0]!;
     });
+
+  if (exclusiveTransaction) {
+    raw.set(client, (text, params) => exclusiveTransaction(() => client.runExclusive(async () => {
+      let bytes: Uint8Array;
+      try {
+        const { name, paramTypes } = await statementFor(text, undefined);
+        bytes = await client.execProtocolRaw(Buffer.concat([
+          protocol.serialize.bind({ statement: name, values: valuesFor(params, paramTypes, undefined) }),
+          protocol.serialize.execute({}),
+          protocol.serialize.sync(),
+        ]), { syncToFs: false });
+      } catch (err) {
+        throw withQuery(err, text, params, undefined);
+      }
+      await client.syncToFs();
+      return dataRows(bytes, text, params);
+    })));
+  }
 
   const original = client.query.bind(client);
   client.query = (async (text: string, params?: unknown[], options?: QueryOptions) => {
