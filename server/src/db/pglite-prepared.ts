@@ -1,6 +1,6 @@
 // PGlite queries as named prepared statements, each run in one call into PostgreSQL.
 //
-// PGlite's `query` parses, describes and plans its text anew every time, in five calls into the
+// PGlite's `query` parses, describes and plans its text anew every time, in six calls into the
 // WebAssembly backend (parse, describe, bind, describe, execute, then sync). Under a stream of
 // small requests that was most of the server's time: 270–440 CPU-µs for a node lookup by id.
 // Here each distinct text is parsed once into a named statement; a query is then one call that

@@ -44,14 +44,7 @@ export async function childrenPage(db: Db, accountId: string, parentId: string, 
   if (driverOf(db) === 'postgres') {
     const found = await queryRawRows(db, rows);
     const page = found.slice(0, limit);
-    const parts: Buffer[] = [OPEN];
-    for (let i = 0; i < page.length; i++) {
-      if (i > 0) parts.push(COMMA);
-      parts.push(page[i]![0]!);
-    }
-    const next = found.length > limit ? page[page.length - 1]![1]!.toString() : null;
-    parts.push(Buffer.from(`],"next":${JSON.stringify(next)}}`));
-    return Buffer.concat(parts) as Buffer<ArrayBuffer>; // a new ArrayBuffer, never a shared one
+    return pageBytes(page.map((row) => row[0]!), found.length > limit ? page[page.length - 1]![1]!.toString() : null);
   }
   // The rows come sorted by id, so numbering them in that order needs no second sort.
   const [row] = await queryRawRows(db, sql`
@@ -61,8 +54,17 @@ export async function childrenPage(db: Db, accountId: string, parentId: string, 
            count(*) > ${limit} as more
     from fetched`);
   const [items, last, more] = row!;
-  const next = more?.toString() === 't' ? last!.toString() : null;
-  const parts = [OPEN, ...(items ? [items] : []), Buffer.from(`],"next":${JSON.stringify(next)}}`)];
+  return pageBytes(items ? [items] : [], more?.toString() === 't' ? last!.toString() : null);
+}
+
+/** `{"items":[items joined by commas],"next":next}` in a new ArrayBuffer, never a shared one. */
+function pageBytes(items: Buffer[], next: string | null): Buffer<ArrayBuffer> {
+  const parts: Buffer[] = [OPEN];
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) parts.push(COMMA);
+    parts.push(items[i]!);
+  }
+  parts.push(Buffer.from(`],"next":${JSON.stringify(next)}}`));
   return Buffer.concat(parts) as Buffer<ArrayBuffer>;
 }
 
