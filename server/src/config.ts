@@ -30,6 +30,8 @@ export interface Config {
   uploadTtlSeconds: number;
   /** A session unused this long ends. */
   sessionIdleSeconds: number;
+  /** A session ends this long after its log-in, however much it is used. */
+  sessionMaxSeconds: number;
   /**
    * How long a process may answer from its session cache. Ended sessions are announced to every
    * process at once (session-cache.ts); this bounds the rest, when an announcement is missed.
@@ -70,6 +72,7 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
     gcIntervalSeconds: 600,
     uploadTtlSeconds: 24 * 3600,
     sessionIdleSeconds: 30 * 24 * 3600,
+    sessionMaxSeconds: 90 * 24 * 3600,
     sessionCacheMs: SESSION_CACHE_MS,
     changesRetentionDays: 30,
     logLevel: 'info',
@@ -168,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     gcIntervalSeconds: int('COFFER_GC_INTERVAL_SECONDS', base.gcIntervalSeconds, 1),
     uploadTtlSeconds: int('COFFER_UPLOAD_TTL_SECONDS', base.uploadTtlSeconds, 1),
     sessionIdleSeconds: int('COFFER_SESSION_IDLE_SECONDS', base.sessionIdleSeconds, 60),
+    sessionMaxSeconds: int('COFFER_SESSION_MAX_SECONDS', base.sessionMaxSeconds, 60),
     sessionCacheMs: int('COFFER_SESSION_CACHE_MS', base.sessionCacheMs, 0, 60_000),
     changesRetentionDays: int('COFFER_CHANGES_RETENTION_DAYS', base.changesRetentionDays, 1, 36_500),
     logLevel,

@@ -12,7 +12,7 @@ import { ApiError } from './errors.js';
 import type { Events } from './events.js';
 import type { Logger } from './logger.js';
 import { sessionCacheFor, sessionsEnded } from './session-cache.js';
-import { SESSION_COOKIE, csrfToken, hashToken, isTokenForm, safeEqual } from './sessions.js';
+import { SESSION_COOKIE, csrfToken, hashToken, isTokenForm, safeEqual, sessionEndsAt } from './sessions.js';
 
 export interface AppContext {
   config: Config;
@@ -76,13 +76,12 @@ export function requireSession(ctx: AppContext) {
       }
     }
     const now = new Date();
-    const idleMs = now.getTime() - row.lastSeenAt.getTime();
-    if (idleMs > ctx.config.sessionIdleSeconds * 1000) {
+    if (now > sessionEndsAt(row, ctx.config)) {
       await ctx.db.delete(sessions).where(eq(sessions.id, row.id));
       sessionsEnded(ctx, row.accountId);
       throw unauthenticated();
     }
-    if (idleMs > LAST_SEEN_GRANULARITY_MS) {
+    if (now.getTime() - row.lastSeenAt.getTime() > LAST_SEEN_GRANULARITY_MS) {
       await ctx.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.id, row.id));
       row.lastSeenAt = now; // the cached row too, so the next requests do not write again
     }

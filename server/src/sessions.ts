@@ -22,6 +22,20 @@ export function csrfToken(secret: Uint8Array, sessionId: string): string {
   return createHmac('sha256', secret).update('coffer/csrf').update(sessionId).digest('base64url');
 }
 
+/**
+ * When a session ends unless used again: `idleSeconds` after its last use, and never later than
+ * `maxSeconds` after its log-in.
+ */
+export function sessionEndsAt(
+  session: { createdAt: Date; lastSeenAt: Date },
+  limits: { sessionIdleSeconds: number; sessionMaxSeconds: number },
+): Date {
+  return new Date(Math.min(
+    session.lastSeenAt.getTime() + limits.sessionIdleSeconds * 1000,
+    session.createdAt.getTime() + limits.sessionMaxSeconds * 1000,
+  ));
+}
+
 /** Compares two strings in time independent of where they differ. */
 export function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);

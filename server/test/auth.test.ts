@@ -1,5 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryRows } from '../src/db/client.js';
+import { collectGarbage } from '../src/services/gc.js';
 import { SESSION_CACHE_MS, SessionCache, sessionCacheFor, type SessionRow } from '../src/session-cache.js';
 import { b64, hexId, kdfText, rand, signup, signupBody, startTestServer, type TestServer } from './helpers.js';
 
@@ -112,6 +114,43 @@ describe('accounts and sessions', () => {
     const res = await c.request('GET', '/api/account');
     expect(res.status).toBe(401);
     expect((await res.json()).code).toBe('UNAUTHENTICATED');
+  });
+
+  it('ends a session past its lifetime however recently it was used, and says when each one ends', async () => {
+    const c = await signup(s.app);
+    const { sessions: [listed] } = await c.json('GET', '/api/auth/sessions');
+    const { sessionIdleSeconds, sessionMaxSeconds } = s.ctx.config;
+    expect(Date.parse(listed.endsAt) - Date.parse(listed.lastSeenAt)).toBe(sessionIdleSeconds * 1000);
+
+    // Logged in long ago, used a moment ago: the lifetime, not the idle limit, ends it first.
+    const loggedIn = sessionMaxSeconds - sessionIdleSeconds + 3600;
+    await s.ctx.db.execute(sql`update sessions set created_at = now() - make_interval(secs => ${loggedIn}),
+      last_seen_at = now() - interval '10 seconds' where account_id = ${c.accountId}`);
+    sessionCacheFor(s.ctx).clear();
+    const { sessions: [aged] } = await c.json('GET', '/api/auth/sessions');
+    expect(Date.parse(aged.endsAt) - Date.parse(aged.createdAt)).toBe(sessionMaxSeconds * 1000);
+
+    await s.ctx.db.execute(sql`update sessions set created_at = now() - make_interval(secs => ${sessionMaxSeconds + 1})
+      where account_id = ${c.accountId}`);
+    sessionCacheFor(s.ctx).clear();
+    const res = await c.request('GET', '/api/account');
+    expect(res.status).toBe(401);
+    expect((await res.json()).code).toBe('UNAUTHENTICATED');
+    expect(await queryRows(s.ctx.db, sql`select id from sessions where account_id = ${c.accountId}`)).toEqual([]);
+  });
+
+  it('collects sessions past their lifetime, and only those', async () => {
+    const c = await signup(s.app);
+    const login = () => s.app.request('/api/auth/login', json({ email: c.email, loginKey: c.loginKey, client: 'cli' }));
+    const old = await (await login()).json();
+    const young = await (await login()).json();
+    await s.ctx.db.execute(sql`update sessions set created_at = now() - make_interval(secs => ${s.ctx.config.sessionMaxSeconds + 1}),
+      last_seen_at = now() where id = ${old.sessionId}`);
+    await collectGarbage(s.ctx);
+    const left = await queryRows<{ id: string }>(s.ctx.db, sql`select id from sessions where account_id = ${c.accountId}`);
+    expect(left).toHaveLength(2); // the sign-up's session and the young one
+    expect(left.map((r) => r.id)).toContain(young.sessionId);
+    expect(left.map((r) => r.id)).not.toContain(old.sessionId);
   });
 
   it('stops honouring a session deleted behind its back (another process) once the cache entry is old', async () => {

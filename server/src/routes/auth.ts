@@ -13,7 +13,7 @@ import { isUniqueViolation } from '../services/errors-db.js';
 import { consume, limitKey } from '../services/rate-limit.js';
 import { sessionsEnded } from '../session-cache.js';
 import { refuseOtherMethods } from './method.js';
-import { SESSION_COOKIE, csrfToken, hashToken, newToken } from '../sessions.js';
+import { SESSION_COOKIE, csrfToken, hashToken, newToken, sessionEndsAt } from '../sessions.js';
 import {
   base64url, base64urlExact, email, id16, object, oneOf, optional, readJson, string,
 } from '../validate.js';
@@ -122,7 +122,7 @@ export function authRoutes(ctx: AppContext): Hono<AppEnv> {
     return c.json({
       sessions: rows.map((s) => ({
         id: s.id, client: s.client, createdAt: s.createdAt.toISOString(), lastSeenAt: s.lastSeenAt.toISOString(),
-        current: s.id === sessionId,
+        endsAt: sessionEndsAt(s, ctx.config).toISOString(), current: s.id === sessionId,
       })),
     });
   });

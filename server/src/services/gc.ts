@@ -8,7 +8,7 @@
 // commit and then sees its reference; if the collector locked first, the other side waits and then
 // finds the row gone, and reports the chunk missing (the client uploads it again). The blob is
 // removed while the row lock is held, so no writer can re-create the row in between.
-import { and, eq, lt, sql } from 'drizzle-orm';
+import { and, eq, lt, or, sql } from 'drizzle-orm';
 import type { AppContext } from '../context.js';
 import { queryRows } from '../db/client.js';
 import { accounts, chunks, rateLimits, sessions, uploads } from '../db/schema/core.js';
@@ -42,17 +42,20 @@ export async function collectChunk(ctx: AppContext, accountId: string, chunkId: 
 }
 
 /**
- * One collection pass: expired uploads, idle sessions, old rate-limit windows, changes past
- * retention, then unreferenced chunks past the grace period.
+ * One collection pass: expired uploads, ended sessions (idle too long or past their lifetime), old
+ * rate-limit windows, changes past retention, then unreferenced chunks past the grace period.
  */
 export async function collectGarbage(ctx: AppContext, options: { graceSeconds?: number; batch?: number } = {}): Promise<GcResult> {
   const grace = options.graceSeconds ?? ctx.config.gcGraceSeconds;
   const expired = await ctx.db.delete(uploads).where(lt(uploads.expiresAt, sql`now()`)).returning({ id: uploads.id });
   await ctx.db.delete(rateLimits).where(lt(rateLimits.windowStart, sql`now() - interval '1 day'`));
-  const idle = await ctx.db.delete(sessions)
-    .where(lt(sessions.lastSeenAt, sql`now() - make_interval(secs => ${ctx.config.sessionIdleSeconds})`))
+  const ended = await ctx.db.delete(sessions)
+    .where(or(
+      lt(sessions.lastSeenAt, sql`now() - make_interval(secs => ${ctx.config.sessionIdleSeconds})`),
+      lt(sessions.createdAt, sql`now() - make_interval(secs => ${ctx.config.sessionMaxSeconds})`),
+    ))
     .returning({ id: sessions.id });
-  if (idle.length > 0) sessionsEnded(ctx, null); // of any number of accounts: every process forgets all
+  if (ended.length > 0) sessionsEnded(ctx, null); // of any number of accounts: every process forgets all
   const prunedChanges = await pruneChanges(ctx);
 
   const candidates = await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
