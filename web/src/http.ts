@@ -17,6 +17,21 @@ export class ApiError extends Error {
 /** Session state shared by the page and the worker: the CSRF token that goes with the cookie. */
 export const session: { csrfToken: string | null; linkAccess: string | null } = { csrfToken: null, linkAccess: null };
 
+let sessionEndedHandler: (() => void) | null = null;
+
+/**
+ * Who is told when the server answers 401 UNAUTHENTICATED: the session was logged out, ended from
+ * another device, or expired. Only the page sets one (App), to drop the keys and ask for a log-in.
+ */
+export function onSessionEnded(handler: (() => void) | null): void {
+  sessionEndedHandler = handler;
+}
+
+/** Tells the handler, if any, that the server refused the session (also for the worker's calls). */
+export function sessionEnded(): void {
+  sessionEndedHandler?.();
+}
+
 export interface RequestOptions {
   method?: string;
   json?: unknown;
@@ -51,6 +66,7 @@ async function send(path: string, opts: RequestOptions = {}): Promise<Response> 
     }
     const code = typeof data.code === 'string' ? data.code : res.status >= 500 ? 'SERVER_ERROR' : `HTTP_${res.status}`;
     const message = typeof data.message === 'string' ? data.message : res.statusText || `HTTP ${res.status}`;
+    if (res.status === 401 && code === 'UNAUTHENTICATED') sessionEnded();
     const ra = Number(res.headers.get('Retry-After'));
     throw new ApiError(code, message, res.status, data, Number.isFinite(ra) && ra > 0 ? ra : undefined);
   }

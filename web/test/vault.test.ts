@@ -378,6 +378,34 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
     await a.screenshot({ path: `${ARTIFACTS}/integrity-failure.png` });
   });
 
+  test('sessions: listed with when each ends; ending one from another tab sends it back to log-in', async () => {
+    const ctx = await newContext(browser);
+    const c = await ctx.newPage();
+    await login(c, server.url, EMAIL, PASS);
+    await expect.poll(() => c.getByTestId('sync-status').textContent(), { timeout: 30_000 }).toContain('Synced');
+    await c.getByRole('button', { name: 'Sessions' }).click();
+    const own = await c.locator('tr[data-current="true"]').getAttribute('data-session', { timeout: 30_000 });
+
+    await a.getByRole('button', { name: 'Sessions' }).click();
+    await a.locator(`tr[data-session="${own}"]`).waitFor();
+    expect(await a.locator('tr[data-current="true"]').count()).toBe(1);
+    await a.screenshot({ path: `${ARTIFACTS}/sessions.png` });
+    await a.locator(`tr[data-session="${own}"]`).getByRole('button', { name: /^End the/ }).click();
+    await expect.poll(() => a.locator(`tr[data-session="${own}"]`).count(), { timeout: 30_000 }).toBe(0);
+
+    // The ended tab is told (its WebSocket is closed, and the next request is refused): its keys are
+    // dropped and it asks for a log-in.
+    await c.getByText('Your session has ended. Please log in again.').waitFor({ timeout: 30_000 });
+    expect(await c.getByTestId('vault').count()).toBe(0);
+    await ctx.close();
+
+    await a.getByRole('button', { name: 'End all other sessions' }).click();
+    await expect.poll(() => a.locator('tr[data-session]').count(), { timeout: 30_000 }).toBe(1);
+    await b.getByText('Your session has ended. Please log in again.').waitFor({ timeout: 30_000 });
+    await a.getByRole('button', { name: 'Files' }).click();
+    await row(a, 'big.bin').waitFor();
+  });
+
   test('no secret reached the console or the server log', () => {
     const all = logs.join('\n') + server.output();
     expect(all).not.toContain(PASS);

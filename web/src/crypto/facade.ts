@@ -2,7 +2,7 @@
 // (src/crypto/worker.ts) by hand-written message passing: {t:'call', id, m, a} goes in,
 // {t:'ok'|'err'|'ev', id, ...} comes back. Keys never cross this boundary; `lock()` terminates
 // the worker, so every key it held is gone, and the next call starts a fresh, empty worker.
-import { ApiError, session } from '../http';
+import { ApiError, session, sessionEnded } from '../http';
 import type { Method, WorkerApi } from './types';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; onEvent?: (v: unknown) => void };
@@ -22,7 +22,10 @@ function start(): Worker {
     else {
       pending.delete(msg.id);
       if (msg.t === 'ok') p.resolve(msg.v);
-      else p.reject(new ApiError(msg.code ?? 'UNKNOWN', msg.message ?? 'Error', msg.status ?? 0, {}, msg.retryAfter));
+      else {
+        if (msg.code === 'UNAUTHENTICATED') sessionEnded();
+        p.reject(new ApiError(msg.code ?? 'UNKNOWN', msg.message ?? 'Error', msg.status ?? 0, {}, msg.retryAfter));
+      }
     }
   };
   w.onerror = (ev) => {

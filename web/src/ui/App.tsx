@@ -1,7 +1,7 @@
-import { createSignal, Match, onMount, Switch } from 'solid-js';
+import { createSignal, Match, onCleanup, onMount, Switch } from 'solid-js';
 import * as facade from '../crypto/facade';
 import type { SessionInfo } from '../crypto/types';
-import { api, ApiError, describeError, session } from '../http';
+import { api, ApiError, describeError, onSessionEnded, session } from '../http';
 import { Login, RecoveryCode, Signup, Unlock } from './Auth';
 import { registerDownloadWorker } from './download';
 import { Vault } from './Vault';
@@ -52,14 +52,28 @@ export function App() {
     } catch {
       /* the session is dropped locally either way */
     }
+    leave('You are logged out.');
+  };
+
+  /** Drops the keys and everything of the session in this browser, and asks for a log-in. */
+  const leave = (why: string) => {
     facade.lock();
     indexedDB.deleteDatabase('coffer-cache'); // the listing cache (worker.ts): sealed, but of no use now
     session.csrfToken = null;
     sessionStorage.removeItem(CSRF_KEY);
     setInfo(null);
-    setNotice('You are logged out.');
+    setNotice(why);
     setScreen('login');
   };
+
+  // The session ended elsewhere (another device ended it, or it expired): the vault must not stay
+  // open with its keys in a tab that can no longer reach the server as this user.
+  onSessionEnded(() => {
+    if (screen() === 'vault' || screen() === 'locked' || screen() === 'recovery') {
+      leave(describeError(new ApiError('UNAUTHENTICATED', '', 401)));
+    }
+  });
+  onCleanup(() => onSessionEnded(null));
 
   return (
     <Switch>

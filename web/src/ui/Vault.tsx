@@ -7,12 +7,13 @@ import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, Versio
 import { pickFile, save } from './download';
 import { formatDate, formatSize } from './format';
 import { FileList, mergeSorted, NODE_MIME, sortEntries, type SortKey } from './List';
+import { Sessions } from './Sessions';
 import { startSync, type SyncState } from './sync';
 import { cycleTheme, theme } from './theme';
 import { Tray } from './Tray';
 import * as uploads from './uploads';
 
-type View = 'files' | 'trash' | 'links';
+type View = 'files' | 'trash' | 'links' | 'sessions';
 type DialogState =
   | { t: 'newfolder' } | { t: 'rename'; e: Entry } | { t: 'move'; e: Entry } | { t: 'share'; e: Entry }
   | { t: 'versions'; e: Entry } | { t: 'preview'; e: Entry } | null;
@@ -164,7 +165,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     setView(v);
     if (v === 'trash') void loadTrash();
     else if (v === 'links') void loadLinks();
-    else void load(folderId());
+    else if (v === 'files') void load(folderId());
   };
 
   // ---- uploads ----
@@ -271,6 +272,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
           <button type="button" aria-pressed={view() === 'files'} onClick={() => showView('files')}>Files</button>
           <button type="button" aria-pressed={view() === 'trash'} onClick={() => showView('trash')}>Trash</button>
           <button type="button" aria-pressed={view() === 'links'} onClick={() => showView('links')}>Shared links</button>
+          <button type="button" aria-pressed={view() === 'sessions'} onClick={() => showView('sessions')}>Sessions</button>
           <span class="spacer" />
           <Show when={view() === 'files'}>
             <button type="button" onClick={() => setDialog({ t: 'newfolder' })}>New folder</button>
@@ -373,6 +375,9 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
                 </table>
               </Show>
             </div>
+          </Match>
+          <Match when={view() === 'sessions'}>
+            <Sessions say={say} fail={fail} />
           </Match>
         </Switch>
       </main>

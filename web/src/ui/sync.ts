@@ -61,7 +61,9 @@ export function startSync(
     } catch {
       return schedule();
     }
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       retry = 0;
       // Catch up on whatever happened while we were away.
       pull().then(() => onState({ state: 'synced', pending: 0 }), () => onState({ state: 'offline', pending: 0 }));
@@ -74,7 +76,13 @@ export function startSync(
         pull().then(() => onState({ state: 'synced', pending: 0 }), () => onState({ state: 'offline', pending: 0 }));
       }
     };
-    ws.onclose = () => { ws = null; schedule(); };
+    ws.onclose = () => {
+      ws = null;
+      // The server also closes the socket when the session ends, and a refused reconnect does not
+      // say why: one request does (a 401 ends the vault, see http.ts onSessionEnded).
+      if (opened && !stopped) pull().catch(() => {});
+      schedule();
+    };
     ws.onerror = () => ws?.close();
   };
 
