@@ -105,6 +105,26 @@ const cmdStatus: Run = async (inv) => {
   ]);
 };
 
+interface SessionRow { id: string; client: string; createdAt: string; lastSeenAt: string; endsAt?: string; current: boolean }
+
+const cmdSessions: Run = async (inv) => {
+  const ctx = await openContext();
+  const { sessions } = await ctx.api.json<{ sessions: SessionRow[] }>('GET', '/api/auth/sessions');
+  const kind = (c: string) => (c === 'web' ? 'web vault' : c === 'cli' ? 'cli/agent' : c);
+  emit(inv, { ok: true, sessions }, sessions.map((x) =>
+    `${x.id}  ${kind(x.client).padEnd(9)}  logged in ${fmtTime(x.createdAt)}  last used ${fmtTime(x.lastSeenAt)}${x.endsAt ? `  ends ${fmtTime(x.endsAt)}` : ''}${x.current ? '  (this one)' : ''}`));
+};
+
+const cmdEndSession: Run = async (inv) => {
+  const ctx = await openContext();
+  const id = inv.positionals[0]!.toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(id)) throw new UsageError('end-session needs a session id (32 hex digits, see `coffer sessions`)');
+  const { sessions } = await ctx.api.json<{ sessions: SessionRow[] }>('GET', '/api/auth/sessions');
+  if (sessions.some((x) => x.id === id && x.current)) throw new UsageError('that is this session: use `coffer logout` to end it');
+  await ctx.api.json('DELETE', `/api/auth/sessions/${id}`);
+  emit(inv, { ok: true, sessionId: id }, `session ${id} ended`);
+};
+
 // ---------------------------------------------------------------- tree
 
 const cmdLs: Run = async (inv) => {
@@ -531,6 +551,7 @@ const cmdFetch: Run = async (inv) => {
 
 const COMMAND_RUNS: Record<string, Run> = {
   signup: cmdSignup, login: cmdLogin, logout: cmdLogout, status: cmdStatus,
+  sessions: cmdSessions, 'end-session': cmdEndSession,
   ls: cmdLs, mkdir: cmdMkdir, put: cmdPut, get: cmdGet, mv: cmdMv, rm: cmdRm, trash: cmdTrash,
   'restore-trash': cmdRestoreTrash, versions: cmdVersions, restore: cmdRestore,
   share: cmdShare, links: cmdLinks, unshare: cmdUnshare, fetch: cmdFetch,

@@ -42,6 +42,15 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   logout: { usage: 'logout', summary: 'end the session and delete the keys kept under COFFER_HOME', min: 0, max: 0 },
   status: { usage: 'status', summary: 'show the server, account and storage used', min: 0, max: 0 },
+  sessions: {
+    usage: 'sessions', summary: 'list where the account is logged in, and when each session ends',
+    details: 'A session ends when unused for a while, and at the latest some time after its log-in (the\nserver\'s COFFER_SESSION_IDLE_SECONDS and COFFER_SESSION_MAX_SECONDS); then log in again.',
+    min: 0, max: 0,
+  },
+  'end-session': {
+    usage: 'end-session ID', summary: 'log out another session (ID from `coffer sessions`)',
+    details: 'That client can no longer reach the account. Keys it already holds stay with it.', min: 1, max: 1,
+  },
   ls: { usage: 'ls [PATH]', summary: 'list a folder (default: the vault root)', min: 0, max: 1 },
   mkdir: { usage: 'mkdir PATH', summary: 'create a folder (and missing parents)', min: 1, max: 1 },
   put: {

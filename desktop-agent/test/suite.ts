@@ -395,7 +395,7 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     expect(existsSync(join(fresh, 'x.bin'))).toBe(false);
   });
 
-  it('logs out and deletes the keys it kept; logs in again with the recovery code', async () => {
+  it('logs out and deletes the keys it kept; logs in again with the recovery code; one session ends another', async () => {
     const before = json<{ devices: unknown[] }>(await A(['status', '--json'])).devices.length;
     ok(await B(['logout']));
     expect(json<{ devices: unknown[] }>(await A(['status', '--json'])).devices.length).toBe(before - 1);
@@ -406,6 +406,19 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     ok(await B(['login', '--recovery'], { ...login, COFFER_RECOVERY_CODE: recoveryCode.toLowerCase() }));
     const ls = json<{ items: Array<{ name: string }> }>(await B(['ls', '--json', '/Verschiebbar-Ωmega']));
     expect(ls.items.map((i) => i.name)).toEqual(['renamed-Ωmega.txt']);
+
+    // A ends B's session: B is told to log in again.
+    const own = json<{ sessions: Array<{ id: string; current: boolean; endsAt: string }> }>(await B(['sessions', '--json'])).sessions.find((x) => x.current)!;
+    expect(Date.parse(own.endsAt)).toBeGreaterThan(Date.now());
+    const seen = json<{ sessions: Array<{ id: string; current: boolean }> }>(await A(['sessions', '--json'])).sessions;
+    expect(seen.find((x) => x.id === own.id)?.current).toBe(false);
+    const mine = seen.find((x) => x.current)!;
+    expect((await A(['end-session', mine.id])).code).toBe(EXIT.USAGE); // its own: that is `logout`
+    ok(await A(['end-session', own.id]));
+    const ended = await B(['ls']);
+    expect(ended.code).toBe(EXIT.AUTH);
+    expect(ended.stderr).toContain('session has ended');
+    expect(ended.stderr).toContain('coffer login');
     ok(await B(['logout']));
   });
 
