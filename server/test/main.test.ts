@@ -1,12 +1,12 @@
 // The real server process: start-up line, configuration errors (exit 2), static web vault,
 // persistence across a graceful restart, and PostgreSQL + S3 configured from the environment.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
-import { REPO_ROOT, startServer } from '../../tests/support/server.js';
+import { REPO_ROOT, SERVER_NODE_FLAGS, startServer } from '../../tests/support/server.js';
 import { MAX_CHUNK_BYTES } from '../src/limits.js';
 import { chunkIdOf, digestHeader, rand, signup } from './helpers.js';
 import { startS3 } from './s3.js';
@@ -15,7 +15,7 @@ const http = (base: string) => ({ request: (path: string, init?: RequestInit) =>
 
 function runMain(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'server/src/main.ts')], {
+    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', join(REPO_ROOT, 'server/src/main.ts')], {
       cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -29,6 +29,11 @@ describe('the server process', () => {
   const dirs: string[] = [];
   afterAll(async () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('is started by `npm start` with the same Node flags as in the tests and benchmarks', async () => {
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+    expect(pkg.scripts.start).toContain(`node ${SERVER_NODE_FLAGS.join(' ')} --import tsx server/src/main.ts`);
   });
 
   it('refuses a bad configuration with one clear message per mistake and exit status 2', async () => {

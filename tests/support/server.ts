@@ -29,6 +29,14 @@ export function processCpuSeconds(pid: number | undefined): number | null {
 }
 
 /**
+ * Node's flags for a server process, as `npm start` gives them (package.json; a test keeps the two
+ * equal). A first old generation of 128 MiB: with PGlite's heap (~25 MiB live) V8 otherwise started
+ * a full collection every ~100 ms under chunk uploads, which cost the server ~35 % more CPU per
+ * uploaded GiB (docs/benchmarks.md). Only settable at start: not in NODE_OPTIONS, not at run time.
+ */
+export const SERVER_NODE_FLAGS = ['--initial-old-space-size=128'];
+
+/**
  * Spawns `server/src/main.ts` on a free port with its own data directory (removed on stop).
  * `env` adds to or overrides the environment (DATABASE_URL, S3_*, ...).
  */
@@ -36,7 +44,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
   const dataDir = env.COFFER_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'coffer-server-')));
   // COFFER_SERVER_PROFILE=<dir>: a V8 CPU profile of the server, written when it stops (benchmarks).
   const profile = process.env.COFFER_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COFFER_SERVER_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(REPO_ROOT, 'server/src/main.ts')], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...profile, '--import', 'tsx', join(REPO_ROOT, 'server/src/main.ts')], {
     cwd: REPO_ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', COFFER_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
