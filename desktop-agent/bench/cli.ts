@@ -80,7 +80,8 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
   const sizeMiB = Number(process.env.COFFER_BENCH_MIB ?? 1024);
   const bytes = sizeMiB * MiB;
   const work = await mkdtemp(join(tmpdir(), 'coffer-cli-bench-'));
-  const server = await startServer({ COFFER_DATA_DIR: join(work, 'server') });
+  // Three files of the chosen size are stored: more than the default quota of 10 GiB at 4 GiB.
+  const server = await startServer({ COFFER_DATA_DIR: join(work, 'server'), COFFER_QUOTA_BYTES: String(2 ** 40) });
   const figures: Record<string, number | string> = { 'file size (MiB)': sizeMiB };
   try {
     const env = { COFFER_HOME: join(work, 'home'), COFFER_SERVER: server.url, COFFER_EMAIL: 'bench@example.test', COFFER_PASSPHRASE: 'benchmark passphrase' };
