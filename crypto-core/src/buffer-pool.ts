@@ -14,12 +14,21 @@ export class BufferPool {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError('maxBytes must be a whole number');
   }
 
-  /** A view of exactly `length` bytes (contents unspecified) over a pooled or new buffer. */
+  /**
+   * A view of exactly `length` bytes (contents unspecified) over a pooled or new buffer: the
+   * smallest free one that is large enough. Chunk sizes vary, so a buffer of exactly the size
+   * class asked for is often not free when a larger one is; a new buffer then would grow memory
+   * while the larger one waits unused.
+   */
   take = (length: number): Uint8Array<ArrayBuffer> => {
     const size = Math.ceil(Math.max(length, 1) / BufferPool.STEP) * BufferPool.STEP;
-    const buffer = this.#free.get(size)?.pop();
-    if (buffer) this.#kept -= size;
-    return new Uint8Array(buffer ?? new ArrayBuffer(size), 0, length);
+    let best = 0;
+    for (const [have, list] of this.#free) {
+      if (have >= size && list.length > 0 && (best === 0 || have < best)) best = have;
+    }
+    const buffer = best > 0 ? this.#free.get(best)!.pop()! : new ArrayBuffer(size);
+    this.#kept -= best;
+    return new Uint8Array(buffer, 0, length);
   };
 
   /**
