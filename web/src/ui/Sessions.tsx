@@ -2,7 +2,7 @@
 // used, and when each session ends on its own; any but this one can be ended from here (this one
 // ends with "Log out"). A session says only which kind of client opened it, nothing about the device.
 import { createSignal, For, onMount, Show } from 'solid-js';
-import { api } from '../http';
+import { api, errorCode } from '../http';
 import { formatDate } from './format';
 
 interface SessionRow { id: string; client: 'web' | 'cli'; createdAt: string; lastSeenAt: string; endsAt: string; current: boolean }
@@ -26,8 +26,8 @@ export function Sessions(props: { say: (s: string) => void; fail: (err: unknown)
     let ended = 0;
     try {
       for (const id of ids) {
-        await api(`/api/auth/sessions/${id}`, { method: 'DELETE' }).catch((err: { code?: string }) => {
-          if (err.code !== 'NOT_FOUND') throw err; // ended meanwhile, elsewhere: as good
+        await api(`/api/auth/sessions/${id}`, { method: 'DELETE' }).catch((err: unknown) => {
+          if (errorCode(err) !== 'NOT_FOUND') throw err; // ended meanwhile, elsewhere: as good
         });
         ended += 1;
       }
