@@ -84,6 +84,26 @@ export const nodeCryptoBackend: CryptoBackend = {
       throw e;
     }
   },
+  aesGcmOpenInto(key, nonce, ctAndTag, aad, out) {
+    // In 64 KiB steps, as aesGcmSealInto. `out` holds unverified plaintext until final() has checked
+    // the tag; it is wiped when that fails.
+    if (ctAndTag.length < 16 || out.length !== ctAndTag.length - 16) throw new Error('wrong lengths');
+    const d = nc.createDecipheriv('aes-256-gcm', key, nonce);
+    d.setAAD(aad);
+    d.setAuthTag(ctAndTag.subarray(ctAndTag.length - 16));
+    let at = 0;
+    try {
+      for (let i = 0; i < out.length; i += 65536) {
+        const part = d.update(ctAndTag.subarray(i, Math.min(out.length, i + 65536)));
+        out.set(part, at);
+        at += part.length;
+      }
+      out.set(d.final(), at); // throws when the tag does not verify
+    } catch (e) {
+      out.fill(0);
+      throw e;
+    }
+  },
   // encryptStream's chunks: id, key and AES-GCM on a worker thread while this thread chunks
   // (chunk-sealer.ts).
   sealChunk: sealChunkInWorker,

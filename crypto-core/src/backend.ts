@@ -42,6 +42,12 @@ export interface CryptoBackend {
    * view into the record being built), saving a multi-MiB allocation and copy per chunk.
    */
   aesGcmSealInto?(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array, out: Uint8Array): void | Promise<void>;
+  /**
+   * Optional form of aesGcmOpen that writes the plaintext into `out` (exactly ctAndTag.length - 16
+   * bytes, a buffer the caller reuses), saving an allocation per chunk. MUST verify the tag before
+   * returning; when it fails, it MUST wipe `out` and throw (any error).
+   */
+  aesGcmOpenInto?(key: Uint8Array, nonce: Uint8Array, ctAndTag: Uint8Array, aad: Uint8Array, out: Uint8Array): void | Promise<void>;
   /** HMAC-SHA256(key, msg), 32 bytes. `msg` may be a view into a larger buffer (a chunk). */
   hmacSha256(key: Uint8Array, msg: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /** X25519(privateKey, publicKey) on raw 32-byte keys (RFC 7748); throw for a rejected key. crypto-core checks the all-zero output. */
@@ -75,7 +81,7 @@ export function setCryptoBackend(backend: CryptoBackend | null): void {
     for (const f of ['aesGcmSeal', 'aesGcmOpen', 'hmacSha256'] as const) {
       if (typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
     }
-    for (const f of ['x25519', 'aesGcmSealInto', 'argon2id', 'sealChunk'] as const) {
+    for (const f of ['x25519', 'aesGcmSealInto', 'aesGcmOpenInto', 'argon2id', 'sealChunk'] as const) {
       if (backend[f] !== undefined && typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
     }
   }

@@ -116,15 +116,36 @@ export function checkEntry(entry: ManifestEntry, name = 'entry'): Uint8Array {
   return id;
 }
 
-/** Checks storedLength (TRUNCATED), then the header, then the tag, then padding and length (format §7). */
-export async function decryptChunk(entry: ManifestEntry, record: Uint8Array): Promise<Uint8Array> {
+/**
+ * Checks storedLength (TRUNCATED), then the header, then the tag, then padding and length (format §7).
+ * With `plainBuffer`, and a backend that has aesGcmOpenInto, the padded plaintext is decrypted into
+ * the buffer it gives (of exactly the length asked) and the result is a view into that buffer;
+ * otherwise into a new one.
+ */
+export async function decryptChunk(entry: ManifestEntry, record: Uint8Array, plainBuffer?: (length: number) => Uint8Array): Promise<Uint8Array> {
   const id = checkEntry(entry);
   assertBytes('record', record);
   if (record.length !== entry.storedLength) fail('TRUNCATED', 'chunk record length differs from storedLength');
   const header = checkHeader(record, RecordType.chunk);
-  const body = await aesGcmOpen(
-    entry.chunkKey, record.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES), record.subarray(HEADER_BYTES + NONCE_BYTES), concat(header, CHUNK_LABEL, id),
-  );
+  const nonce = record.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
+  const ctAndTag = record.subarray(HEADER_BYTES + NONCE_BYTES);
+  const aad = concat(header, CHUNK_LABEL, id);
+  const backend = cryptoBackend();
+  let body: Uint8Array;
+  if (plainBuffer && backend?.aesGcmOpenInto) {
+    body = plainBuffer(ctAndTag.length - TAG_BYTES);
+    if (!(body instanceof Uint8Array) || body.length !== ctAndTag.length - TAG_BYTES) {
+      throw new TypeError(`plainBuffer must return a Uint8Array of ${ctAndTag.length - TAG_BYTES} bytes`);
+    }
+    try {
+      await backend.aesGcmOpenInto(entry.chunkKey, nonce, ctAndTag, aad, body);
+    } catch {
+      body.fill(0); // whatever the backend did, no unverified plaintext stays
+      fail('AUTH_FAILED', 'authentication failed');
+    }
+  } else {
+    body = await aesGcmOpen(entry.chunkKey, nonce, ctAndTag, aad);
+  }
   const pt = unpad(body);
   if (pt.length !== entry.plainLength) fail('MANIFEST_INVALID', 'chunk length differs from the manifest');
   return pt;

@@ -174,6 +174,61 @@ describe('encryptStream with caller-owned buffers', () => {
   });
 });
 
+describe('decryptChunk into a caller-owned buffer', () => {
+  const sealed = async () => {
+    const vault = await c.openVault(c.randomId(), c.newAccount().accountKey);
+    const data = seededBytes(5000, 9);
+    const chunks = await collect(encryptStreamWith(vault, piecesOf(data, 777), undefined, SMALL));
+    return { data, chunks };
+  };
+
+  it('decrypts into the buffer plainBuffer gives, with node:crypto', async () => {
+    c.setCryptoBackend(nodeCryptoBackend);
+    const { data, chunks } = await sealed();
+    let at = 0;
+    for (const { entry, record } of chunks) {
+      const given: Uint8Array[] = [];
+      const pt = await c.decryptChunk(entry, record, (length) => {
+        const b = new Uint8Array(new ArrayBuffer(length + 64), 32, length).fill(0xaa);
+        given.push(b);
+        return b;
+      });
+      expect(given).toHaveLength(1);
+      expect(pt.buffer).toBe(given[0]!.buffer);
+      expect(toHexString(pt)).toBe(toHexString(data.subarray(at, at + entry.plainLength)));
+      at += entry.plainLength;
+    }
+    expect(at).toBe(data.length);
+  });
+
+  it('wipes the buffer and reports AUTH_FAILED when the tag does not verify', async () => {
+    c.setCryptoBackend(nodeCryptoBackend);
+    const { chunks } = await sealed();
+    const { entry, record } = chunks[1]!;
+    const tampered = record.slice();
+    tampered[20]! ^= 1;
+    let given: Uint8Array | null = null;
+    await expect(c.decryptChunk(entry, tampered, (length) => (given = new Uint8Array(length).fill(0xaa)))).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    expect(given!.every((b) => b === 0)).toBe(true);
+  });
+
+  it('uses a buffer of its own where the backend cannot decrypt into one (WebCrypto)', async () => {
+    const { data, chunks } = await sealed();
+    const { entry, record } = chunks[0]!;
+    let asked = 0;
+    const pt = await c.decryptChunk(entry, record, (length) => (asked++, new Uint8Array(length)));
+    expect(asked).toBe(0);
+    expect(toHexString(pt)).toBe(toHexString(data.subarray(0, entry.plainLength)));
+  });
+
+  it('refuses a plainBuffer that returns the wrong length', async () => {
+    c.setCryptoBackend(nodeCryptoBackend);
+    const { chunks } = await sealed();
+    const { entry, record } = chunks[0]!;
+    await expect(c.decryptChunk(entry, record, (n) => new Uint8Array(n + 1))).rejects.toThrow(TypeError);
+  });
+});
+
 describe('openChildren', () => {
   for (const backend of [null, nodeCryptoBackend]) {
     it(`opens every child in order, reports a tampered one without failing the rest (${backend ? 'node:crypto' : 'WebCrypto'})`, async () => {

@@ -13,6 +13,11 @@ export interface RequestOptions {
   accept?: number[];
   /** A binary exchange (chunk records): sent through node:http (see sendBytes). */
   binary?: boolean;
+  /**
+   * bytes() only: gives the buffer, of exactly the length asked, that a good answer of known
+   * length is read into (a BufferPool's, so that the caller can reuse it).
+   */
+  into?: (length: number) => Uint8Array;
 }
 
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
@@ -87,7 +92,7 @@ export class Api {
         let res: Response;
         try {
           res = opts.raw || opts.binary
-            ? await sendBytes(this.base + path, method, headers, opts.raw ?? null, ac.signal)
+            ? await sendBytes(this.base + path, method, headers, opts.raw ?? null, ac.signal, opts.into)
             : await fetch(this.base + path, { method, headers, body: body as BodyInit | undefined, signal: ac.signal });
         } catch (err) {
           if (attempt >= MAX_ATTEMPTS) {
@@ -138,8 +143,14 @@ function concatOwned(parts: Buffer[]): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/** Sends `body` as it is and answers with the whole answer, read into one buffer, as a Response. */
-function sendBytes(url: string, method: string, headers: Record<string, string>, body: Uint8Array | null, signal: AbortSignal): Promise<Response> {
+/**
+ * Sends `body` as it is and answers with the whole answer, read into one buffer, as a Response. A
+ * good answer with a Content-Length is read into `into(length)` when given, as its parts arrive.
+ */
+function sendBytes(
+  url: string, method: string, headers: Record<string, string>, body: Uint8Array | null, signal: AbortSignal,
+  into?: (length: number) => Uint8Array,
+): Promise<Response> {
   const target = new URL(url);
   const https = target.protocol === 'https:';
   return new Promise((resolve, reject) => {
@@ -148,19 +159,43 @@ function sendBytes(url: string, method: string, headers: Record<string, string>,
       headers: body ? { ...headers, 'content-length': String(body.byteLength) } : headers,
     }, (res: IncomingMessage) => {
       const parts: Buffer[] = [];
-      res.on('data', (part: Buffer) => parts.push(part));
+      const status = res.statusCode ?? 502;
+      const ok = status >= 200 && status < 300;
+      const length = Number(res.headers['content-length']);
+      let target: Uint8Array | null = null;
+      let filled = 0;
+      if (into && ok && Number.isSafeInteger(length) && length >= 0) {
+        target = into(length);
+        if (!(target instanceof Uint8Array) || target.length !== length) {
+          res.destroy();
+          reject(new TypeError(`into must return a Uint8Array of ${length} bytes`));
+          return;
+        }
+      }
+      res.on('data', (part: Buffer) => {
+        if (!target) {
+          parts.push(part);
+        } else if (filled + part.byteLength > target.length) {
+          res.destroy(new Error('the answer is longer than its Content-Length'));
+        } else {
+          target.set(part, filled);
+          filled += part.byteLength;
+        }
+      });
       res.on('aborted', () => reject(new Error('the answer broke off')));
       res.on('error', reject);
       res.on('end', () => {
+        if (target && filled !== target.length) {
+          reject(new Error('the answer broke off'));
+          return;
+        }
         const answer = new Headers();
         for (const [name, value] of Object.entries(res.headers)) {
           if (value !== undefined) answer.set(name, Array.isArray(value) ? value.join(', ') : value);
         }
-        const status = res.statusCode ?? 502;
-        const ok = status >= 200 && status < 300;
         // A good answer's bytes are kept aside (bytes() takes them as they are); an error's small
         // JSON body goes into the Response for apiError.
-        const whole = concatOwned(parts);
+        const whole = (target as Uint8Array<ArrayBuffer> | null) ?? concatOwned(parts);
         const response = new Response(ok || status === 304 ? null : whole, { status, statusText: res.statusMessage ?? '', headers: answer });
         if (ok) answerBytes.set(response, whole);
         resolve(response);

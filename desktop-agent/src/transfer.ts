@@ -26,6 +26,10 @@ const BATCH_IN_FLIGHT = 2;    // batches being checked/uploaded at once (each PU
 const ENCRYPT_CONCURRENCY = 2;
 const DOWNLOAD_CONCURRENCY = 4;
 const READ_BYTES = 1 << 20;   // file bytes read at a time for an upload
+// Chunk records and plaintexts of downloads are read and decrypted into these, and given back once
+// decrypted or written: a new ~1 MiB buffer for each was a gigabyte of garbage per gigabyte got, and
+// the collector ran a full collection every ~40 ms of a get (docs/benchmarks.md).
+const buffers = new cc.BufferPool(32 * 1024 * 1024);
 
 /**
  * The file's bytes from `start`, each piece read into the same buffer: encryptStream copies a piece
@@ -391,8 +395,12 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
     let next = side.done;
     const fetchOne = async (i: number): Promise<Uint8Array> => {
       const entry = manifest.chunks[i]!;
-      const record = await tree.api.bytes('GET', tree.source.chunk(entry.chunkId));
-      return guard(cc.decryptChunk(entry, record), `chunk ${i + 1} of ${basename(dest)}`);
+      const record = await tree.api.bytes('GET', tree.source.chunk(entry.chunkId), { into: buffers.take });
+      try {
+        return await guard(cc.decryptChunk(entry, record, buffers.take), `chunk ${i + 1} of ${basename(dest)}`);
+      } finally {
+        buffers.give(record);
+      }
     };
     let lastSync = Date.now();
     const abortAfter = Number(process.env.COFFER_DEBUG_ABORT_AFTER_CHUNKS ?? NaN);
@@ -405,6 +413,7 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
       const plain = await pending.get(i)!;
       pending.delete(i);
       await fh.write(plain, 0, plain.byteLength, side.bytes);
+      buffers.give(plain);
       side = { ...side, done: i + 1, bytes: side.bytes + plain.byteLength };
       opts.progress?.add(plain.byteLength);
       const abort = side.done >= abortAfter && i < n - 1;

@@ -1,0 +1,67 @@
+// Api.bytes reading a chunk's answer into a caller's buffer (RequestOptions.into), against a small
+// HTTP server on loopback that answers as told.
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '../src/http.ts';
+
+let server: Server;
+let base: string;
+// What the next requests get, by path.
+const answers = new Map<string, (res: import('node:http').ServerResponse) => void>();
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const answer = answers.get(req.url ?? '');
+    if (answer) answer(res);
+    else res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"NOT_FOUND","message":"No such chunk"}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+afterAll(() => new Promise((r) => server.close(r)));
+
+const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+describe('Api.bytes with `into`', () => {
+  it('reads a good answer, in many parts, into the buffer given', async () => {
+    const body = bytes(300_000, 1);
+    answers.set('/whole', (res) => {
+      res.writeHead(200, { 'content-length': String(body.length), 'content-type': 'application/octet-stream' });
+      for (let at = 0; at < body.length; at += 10_000) res.write(body.subarray(at, at + 10_000));
+      res.end();
+    });
+    const given: Uint8Array[] = [];
+    const into = (length: number) => {
+      const b = new Uint8Array(new ArrayBuffer(length + 16), 8, length).fill(0xee);
+      given.push(b);
+      return b;
+    };
+    const got = await new Api(base).bytes('GET', '/whole', { into });
+    expect(given).toHaveLength(1);
+    expect(got).toBe(given[0]);
+    expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true);
+  });
+
+  it('does not ask for a buffer for an error answer, which still reads as an API error', async () => {
+    let asked = 0;
+    await expect(new Api(base).bytes('GET', '/missing', { into: (n) => (asked++, new Uint8Array(n)) }))
+      .rejects.toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    expect(asked).toBe(0);
+  });
+
+  it('refuses an answer longer than its Content-Length, and one that stops short, retrying then failing', async () => {
+    for (const [path, sent] of [['/long', 2000], ['/short', 500]] as const) {
+      let requests = 0;
+      answers.set(path, (res) => {
+        requests++;
+        // Sent as raw bytes on the socket: Node's own server would refuse to send a wrong length.
+        const socket = res.socket!;
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 1000\r\n\r\n`);
+        socket.end(Buffer.from(bytes(sent, 2)));
+      });
+      const run = new Api(base).bytes('GET', path, { into: (n) => new Uint8Array(n) });
+      await expect(run).rejects.toThrow(/lost the connection|cannot reach/);
+      expect(requests).toBeGreaterThan(1);
+    }
+  }, 60_000);
+});
