@@ -47,6 +47,21 @@ function privateKey(raw: Uint8Array): nc.KeyObject {
   }
 }
 
+/**
+ * Runs `input` through the cipher into `out` in 64 KiB steps; returns the bytes written. Each
+ * update() output is a small allocation copied once into `out`, instead of one fresh multi-MiB
+ * buffer per chunk.
+ */
+function updateInto(c: nc.CipherGCM | nc.DecipherGCM, input: Uint8Array, out: Uint8Array): number {
+  let at = 0;
+  for (let i = 0; i < input.length; i += 65536) {
+    const part = c.update(input.subarray(i, Math.min(input.length, i + 65536)));
+    out.set(part, at);
+    at += part.length;
+  }
+  return at;
+}
+
 export const nodeCryptoBackend: CryptoBackend = {
   aesGcmSeal(key, nonce, pt, aad) {
     const c = nc.createCipheriv('aes-256-gcm', key, nonce);
@@ -56,16 +71,9 @@ export const nodeCryptoBackend: CryptoBackend = {
     return Buffer.concat([head, tail, c.getAuthTag()]);
   },
   aesGcmSealInto(key, nonce, pt, aad, out) {
-    // In 64 KiB steps: each update() output is a small, reused heap allocation, copied once into
-    // the record, instead of one fresh multi-MiB buffer per chunk.
     const c = nc.createCipheriv('aes-256-gcm', key, nonce);
     c.setAAD(aad);
-    let at = 0;
-    for (let i = 0; i < pt.length; i += 65536) {
-      const part = c.update(pt.subarray(i, Math.min(pt.length, i + 65536)));
-      out.set(part, at);
-      at += part.length;
-    }
+    const at = updateInto(c, pt, out);
     const tail = c.final();
     out.set(tail, at);
     out.set(c.getAuthTag(), at + tail.length);
@@ -85,24 +93,14 @@ export const nodeCryptoBackend: CryptoBackend = {
     }
   },
   aesGcmOpenInto(key, nonce, ctAndTag, aad, out) {
-    // In 64 KiB steps, as aesGcmSealInto. `out` holds unverified plaintext until final() has checked
-    // the tag; it is wiped when that fails.
+    // `out` holds unverified plaintext until final() has checked the tag; decryptChunk wipes it
+    // when this throws.
     if (ctAndTag.length < 16 || out.length !== ctAndTag.length - 16) throw new Error('wrong lengths');
     const d = nc.createDecipheriv('aes-256-gcm', key, nonce);
     d.setAAD(aad);
     d.setAuthTag(ctAndTag.subarray(ctAndTag.length - 16));
-    let at = 0;
-    try {
-      for (let i = 0; i < out.length; i += 65536) {
-        const part = d.update(ctAndTag.subarray(i, Math.min(out.length, i + 65536)));
-        out.set(part, at);
-        at += part.length;
-      }
-      out.set(d.final(), at); // throws when the tag does not verify
-    } catch (e) {
-      out.fill(0);
-      throw e;
-    }
+    const at = updateInto(d, ctAndTag.subarray(0, out.length), out);
+    out.set(d.final(), at); // throws when the tag does not verify
   },
   // encryptStream's chunks: id, key and AES-GCM on a worker thread while this thread chunks
   // (chunk-sealer.ts).

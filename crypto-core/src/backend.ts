@@ -45,7 +45,7 @@ export interface CryptoBackend {
   /**
    * Optional form of aesGcmOpen that writes the plaintext into `out` (exactly ctAndTag.length - 16
    * bytes, a buffer the caller reuses), saving an allocation per chunk. MUST verify the tag before
-   * returning; when it fails, it MUST wipe `out` and throw (any error).
+   * returning and throw (any error) when it fails; crypto-core then wipes `out`.
    */
   aesGcmOpenInto?(key: Uint8Array, nonce: Uint8Array, ctAndTag: Uint8Array, aad: Uint8Array, out: Uint8Array): void | Promise<void>;
   /** HMAC-SHA256(key, msg), 32 bytes. `msg` may be a view into a larger buffer (a chunk). */

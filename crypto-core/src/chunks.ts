@@ -68,7 +68,7 @@ export async function sealPaddedChunk(
   let record: Uint8Array;
   if (backend?.aesGcmSealInto) {
     // Encrypt straight into the record: no intermediate ciphertext buffer.
-    record = newRecord(recordBuffer, HEADER_BYTES + NONCE_BYTES + body.length + TAG_BYTES);
+    record = callerBuffer('recordBuffer', recordBuffer, HEADER_BYTES + NONCE_BYTES + body.length + TAG_BYTES);
     const sealing = backend.aesGcmSealInto(chunkKey, nonce, body, aad, record.subarray(HEADER_BYTES + NONCE_BYTES));
     release?.(); // a backend must not read `body` after aesGcmSealInto returned (see backend.ts)
     await sealing;
@@ -91,7 +91,7 @@ export async function sealPaddedChunk(
     release?.();
     const out = await sealing;
     const ct = out instanceof Uint8Array ? out : new Uint8Array(out);
-    record = newRecord(recordBuffer, HEADER_BYTES + NONCE_BYTES + ct.length);
+    record = callerBuffer('recordBuffer', recordBuffer, HEADER_BYTES + NONCE_BYTES + ct.length);
     record.set(ct, HEADER_BYTES + NONCE_BYTES);
   }
   record.set(CHUNK_HEADER, 0);
@@ -99,10 +99,11 @@ export async function sealPaddedChunk(
   return { entry: { chunkId: toHex(id), chunkKey, plainLength, storedLength: record.length }, record };
 }
 
-function newRecord(recordBuffer: (length: number) => Uint8Array, length: number): Uint8Array {
-  const record = recordBuffer(length);
-  if (!(record instanceof Uint8Array) || record.length !== length) throw new TypeError(`recordBuffer must return a Uint8Array of ${length} bytes`);
-  return record;
+/** A buffer from a caller's `give`, checked to be a Uint8Array of exactly `length` bytes. */
+function callerBuffer(name: string, give: (length: number) => Uint8Array, length: number): Uint8Array {
+  const b = give(length);
+  if (!(b instanceof Uint8Array) || b.length !== length) throw new TypeError(`${name} must return a Uint8Array of ${length} bytes`);
+  return b;
 }
 
 export function checkEntry(entry: ManifestEntry, name = 'entry'): Uint8Array {
@@ -133,14 +134,11 @@ export async function decryptChunk(entry: ManifestEntry, record: Uint8Array, pla
   const backend = cryptoBackend();
   let body: Uint8Array;
   if (plainBuffer && backend?.aesGcmOpenInto) {
-    body = plainBuffer(ctAndTag.length - TAG_BYTES);
-    if (!(body instanceof Uint8Array) || body.length !== ctAndTag.length - TAG_BYTES) {
-      throw new TypeError(`plainBuffer must return a Uint8Array of ${ctAndTag.length - TAG_BYTES} bytes`);
-    }
+    body = callerBuffer('plainBuffer', plainBuffer, ctAndTag.length - TAG_BYTES);
     try {
       await backend.aesGcmOpenInto(entry.chunkKey, nonce, ctAndTag, aad, body);
     } catch {
-      body.fill(0); // whatever the backend did, no unverified plaintext stays
+      body.fill(0); // no unverified plaintext stays
       fail('AUTH_FAILED', 'authentication failed');
     }
   } else {

@@ -164,14 +164,7 @@ function sendBytes(
       const length = Number(res.headers['content-length']);
       let target: Uint8Array | null = null;
       let filled = 0;
-      if (into && ok && Number.isSafeInteger(length) && length >= 0) {
-        target = into(length);
-        if (!(target instanceof Uint8Array) || target.length !== length) {
-          res.destroy();
-          reject(new TypeError(`into must return a Uint8Array of ${length} bytes`));
-          return;
-        }
-      }
+      if (into && ok && Number.isSafeInteger(length) && length >= 0) target = into(length);
       res.on('data', (part: Buffer) => {
         if (!target) {
           parts.push(part);
