@@ -82,6 +82,7 @@ export function createApp(ctx: AppContext): CofferApp {
     // GET and HEAD handlers never read a body (and looking for one costs a full Request object).
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
     if (c.req.method === 'PUT' && c.req.path.startsWith('/api/chunks/')) return next();
+    if (c.req.method === 'POST' && c.req.path === '/api/chunks/batch') return next();
     const size = limitFor(c.req.method, c.req.path);
     return bodyLimit({
       maxSize: size,

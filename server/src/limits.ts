@@ -6,6 +6,12 @@
  * against crypto-core's storedLengthOf.
  */
 export const MAX_CHUNK_BYTES = 4_325_406;
+/**
+ * A batch of chunk records in one request (POST /api/chunks/batch): at most this many records and
+ * bytes. Any single record fits (MAX_CHUNK_BYTES is ~4.1 MiB).
+ */
+export const MAX_BATCH_CHUNKS = 16;
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 /** JSON bodies in general, and a version commit (manifest + chunk ids). */
 export const MAX_JSON_BYTES = 1024 * 1024;
 export const MAX_COMMIT_BYTES = 32 * 1024 * 1024;

@@ -42,6 +42,7 @@ describe('malformed requests', () => {
       () => '/api/nodes', () => `/api/nodes/${segment()}/trash`, () => `/api/nodes/${segment()}/restore`,
       () => `/api/nodes/${segment()}/versions`, () => `/api/nodes/${segment()}/versions/${segment()}`,
       () => '/api/uploads', () => '/api/chunks/check', () => `/api/chunks/${segment()}?upload=${segment()}`,
+      () => `/api/chunks/batch?upload=${segment()}`,
       () => `/api/changes?since=${r.pick(['-1', 'x', '1.5', '', '9007199254740993', '0'])}&limit=${r.pick(['0', 'a', '5000'])}`,
       () => '/api/auth/login', () => '/api/auth/signup', () => '/api/auth/prelogin', () => '/api/auth/recover',
       () => `/api/auth/sessions/${segment()}`, () => '/api/account/passphrase', () => `/api/devices/${segment()}`, () => '/api/devices',
@@ -78,6 +79,7 @@ describe('malformed requests', () => {
       else if (auth === 3) headers.authorization = r.pick(['Bearer', 'Bearer x', `Basic ${c.token}`, `Bearer ${c.token}x`]);
       if (r.int(2)) headers['content-type'] = r.pick(['application/json', 'text/plain', 'application/octet-stream']);
       if (r.int(3) === 0) headers['content-digest'] = r.pick(['sha-256=:x:', 'garbage', `sha-256=:${Buffer.alloc(32).toString('base64')}:`]);
+      if (r.int(3) === 0) headers['coffer-chunks'] = r.pick(['', 'x', `${chunkIdOf()}:0`, `${chunkIdOf()}:99999999`, `${chunkIdOf()}:10, ${chunkIdOf()}:20`, `${chunkIdOf()}:-1`, Array(17).fill(`${chunkIdOf()}:1`).join(',')]);
       if (r.int(4) === 0) headers.cookie = r.pick(['coffer_session=x', `coffer_session=${c.token}`, 'a=b; coffer_session=']);
       const b = method === 'GET' || method === 'HEAD' ? undefined : body();
       let url: string;

@@ -85,6 +85,8 @@ describe('isolation between accounts', () => {
       b.request('POST', '/api/chunks/check', { uploadId: hexId(), ids: [A.chunk] }));
     const data = rand(100);
     await indistinguishable('PUT', (id) => `/api/chunks/${chunkIdOf()}?upload=${id}`, A.upload!, hexId(), data, { 'content-digest': digestHeader(data) });
+    await indistinguishable('POST', (id) => `/api/chunks/batch?upload=${id}`, A.upload!, hexId(), data,
+      { 'content-digest': digestHeader(data), 'coffer-chunks': `${chunkIdOf()}:${data.length}` });
     // With an upload of its own, B is told A's chunk is missing, like any unknown chunk.
     const { uploadId } = await b.json('POST', '/api/uploads', { nodeId: (await b.createNode('file')).id }, 201);
     const { missing } = await b.json('POST', '/api/chunks/check', { uploadId, ids: [A.chunk] });

@@ -2,9 +2,20 @@ import { CHUNK_PARAMS, padLen, storedLengthOf } from '@coffer/crypto-core';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobKey } from '../src/blob/store.js';
-import { MAX_CHUNK_BYTES, MAX_CHUNKS_PER_VERSION, MAX_MANIFEST_BYTES } from '../src/limits.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_CHUNKS, MAX_CHUNK_BYTES, MAX_CHUNKS_PER_VERSION, MAX_MANIFEST_BYTES } from '../src/limits.js';
 import { collectGarbage } from '../src/services/gc.js';
-import { b64, chunkIdOf, digestHeader, rand, signup, startTestServer, type Client, type TestServer } from './helpers.js';
+import { b64, chunkIdOf, digestHeader, hexId, rand, signup, startTestServer, type Client, type TestServer } from './helpers.js';
+
+/** POST /api/chunks/batch of `items`, with the header and digest the body calls for unless given. */
+const batch = (c: Client, uploadId: string, items: { id: string; data: Uint8Array }[], headers: Record<string, string> = {}) => {
+  const body = Buffer.concat(items.map((item) => item.data));
+  return c.request('POST', `/api/chunks/batch?upload=${uploadId}`, new Uint8Array(body), {
+    'content-type': 'application/octet-stream',
+    'content-digest': digestHeader(body),
+    'coffer-chunks': items.map((item) => `${item.id}:${item.data.length}`).join(', '),
+    ...headers,
+  });
+};
 
 const put = (c: Client, uploadId: string, id: string, data: Uint8Array, digest = digestHeader(data)) =>
   c.request('PUT', `/api/chunks/${id}?upload=${uploadId}`, data, { 'content-digest': digest, 'content-type': 'application/octet-stream' });
@@ -113,6 +124,76 @@ describe('uploads, chunks and versions', () => {
     const res = await put(c, uploadId, chunkIdOf(), big);
     expect(res.status).toBe(413);
     expect((await res.json()).code).toBe('CHUNK_TOO_LARGE');
+  });
+
+  it('stores several chunks in one batch, each once, and serves each back', async () => {
+    const file = await c.createNode('file');
+    const { uploadId } = await c.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+    const [a, b, d] = [5000, 1, 70_000].map((n) => ({ id: chunkIdOf(), data: rand(n) }));
+    const usedBefore = (await c.json('GET', '/api/account')).usedBytes;
+
+    const first = await batch(c, uploadId, [a, b]);
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ chunks: 2, created: 2 });
+    // Sent again (a retry after a lost answer): nothing new, nothing charged twice.
+    expect(await (await batch(c, uploadId, [a, b])).json()).toEqual({ chunks: 2, created: 0 });
+    // A batch may mix a stored chunk with a new one.
+    expect(await (await batch(c, uploadId, [d, a])).json()).toEqual({ chunks: 2, created: 1 });
+    expect((await c.json('GET', '/api/account')).usedBytes).toBe(usedBefore + 5000 + 1 + 70_000);
+    expect((await c.json('POST', '/api/chunks/check', { uploadId, ids: [a.id, b.id, d.id] })).missing).toEqual([]);
+
+    const commit = await c.request('POST', `/api/nodes/${file.id}/versions`, {
+      uploadId, baseVersion: 0, manifest: b64(rand(200)), chunkIds: [b.id, a.id, d.id], metadata: b64(rand(300)),
+    });
+    expect(commit.status).toBe(201);
+    for (const item of [a, b, d]) {
+      const back = await c.request('GET', `/api/chunks/${item.id}`);
+      expect(new Uint8Array(await back.arrayBuffer())).toEqual(item.data);
+    }
+  });
+
+  it('refuses a batch whose list, lengths or digest do not match its body, and stores none of it', async () => {
+    const file = await c.createNode('file');
+    const { uploadId } = await c.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+    const items = [100, 200].map((n) => ({ id: chunkIdOf(), data: rand(n) }));
+    const [x, y] = items;
+    const refused = async (res: Response | Promise<Response>, status: number, code: string) => {
+      const answer = await res;
+      expect({ status: answer.status, code: (await answer.json()).code }).toEqual({ status, code });
+    };
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': '' }), 400, 'INVALID_INPUT');
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x!.id}:100;${y!.id}:200` }), 400, 'INVALID_INPUT');
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x!.id}:100, ${y!.id}:199` }), 400, 'INVALID_INPUT');
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x!.id}:100, ${x!.id}:200` }), 400, 'INVALID_INPUT');
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x!.id}:0, ${y!.id}:300` }), 400, 'INVALID_INPUT');
+    await refused(batch(c, uploadId, items, { 'content-digest': digestHeader(rand(300)) }), 400, 'DIGEST_MISMATCH');
+    await refused(batch(c, uploadId, items, { 'content-digest': '' }), 400, 'DIGEST_REQUIRED');
+    await refused(batch(c, hexId(), items), 404, 'UPLOAD_NOT_FOUND');
+    const many = Array.from({ length: MAX_BATCH_CHUNKS + 1 }, () => ({ id: chunkIdOf(), data: rand(10) }));
+    await refused(batch(c, uploadId, many), 413, 'BATCH_TOO_LARGE');
+    // Lengths over the limits are refused from the header, before the body is read.
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x!.id}:${MAX_CHUNK_BYTES + 1}` }), 413, 'CHUNK_TOO_LARGE');
+    const over = Array.from({ length: Math.ceil(MAX_BATCH_BYTES / MAX_CHUNK_BYTES) }, () => `${chunkIdOf()}:${MAX_CHUNK_BYTES}`).join(', ');
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': over }), 413, 'BATCH_TOO_LARGE');
+    for (const item of [...items, ...many]) expect(await s.ctx.blobs.has(blobKey(c.accountId, item.id))).toBe(false);
+    expect((await c.json('POST', '/api/chunks/check', { uploadId, ids: [x!.id, y!.id] })).missing).toEqual([x!.id, y!.id]);
+  });
+
+  it('stops a batch at the quota with 507 before storing any of it', async () => {
+    const q = await signup(s.app);
+    const file = await q.createNode('file');
+    const { uploadId } = await q.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+    const mib = 1024 * 1024;
+    const fits = [1, 2].map(() => ({ id: chunkIdOf(), data: rand(mib) }));
+    expect((await batch(q, uploadId, fits)).status).toBe(200);
+    // 2 MiB stored of 3: one more MiB would fit, two do not, and neither is stored.
+    const beyond = [1, 2].map(() => ({ id: chunkIdOf(), data: rand(mib) }));
+    const res = await batch(q, uploadId, [fits[0]!, ...beyond]);
+    expect(res.status).toBe(507);
+    expect((await res.json()).code).toBe('QUOTA_EXCEEDED');
+    for (const item of beyond) expect(await s.ctx.blobs.has(blobKey(q.accountId, item.id))).toBe(false);
+    expect((await q.json('GET', '/api/account')).usedBytes).toBe(2 * mib);
+    expect((await batch(q, uploadId, [beyond[0]!])).status).toBe(200);
   });
 
   it('keeps only the newest keepVersions versions', async () => {

@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BufferPool } from '@coffer/crypto-core/buffer-pool';
 import { eq, sql } from 'drizzle-orm';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
 import { queryRows, type Executor } from '../db/client.js';
 import { accounts, chunks, uploads } from '../db/schema/core.js';
@@ -12,7 +12,7 @@ import { blobResponse } from '../blob/send.js';
 import { blobKey } from '../blob/store.js';
 import { readBody } from '../body.js';
 import { ApiError, notFound } from '../errors.js';
-import { MAX_CHUNK_BYTES } from '../limits.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_CHUNKS, MAX_CHUNK_BYTES } from '../limits.js';
 import { checkChunks, chunkReferenced, uploadNotFound } from '../services/chunks.js';
 import { findNode } from '../services/nodes.js';
 import { array, id16, id32, readJson } from '../validate.js';
@@ -44,6 +44,34 @@ function sha256FromDigestHeader(header: string | undefined): Buffer {
   return Buffer.from(m[1]!, 'base64');
 }
 
+/** A chunk body as a request brought it. */
+interface Incoming {
+  id: string;
+  data: Uint8Array;
+}
+
+/**
+ * Parses `Coffer-Chunks: <chunkId>:<length>, ...` (docs/api.md): 1 to MAX_BATCH_CHUNKS distinct
+ * ids, each with the length of its record in the body.
+ */
+function parseChunkList(header: string | undefined): { id: string; length: number }[] {
+  const usage = 'Send Coffer-Chunks: <chunkId>:<length>, ... listing the records of the body in order';
+  if (!header) throw new ApiError(400, 'INVALID_INPUT', usage);
+  const parts = header.split(',');
+  if (parts.length > MAX_BATCH_CHUNKS) throw batchTooLarge();
+  const seen = new Set<string>();
+  return parts.map((part) => {
+    const m = /^\s*([0-9a-f]{64}):([1-9][0-9]{0,7})\s*$/.exec(part);
+    if (!m) throw new ApiError(400, 'INVALID_INPUT', usage);
+    const id = m[1]!;
+    const length = Number(m[2]);
+    if (seen.has(id)) throw new ApiError(400, 'INVALID_INPUT', 'Coffer-Chunks lists a chunk id twice');
+    seen.add(id);
+    if (length > MAX_CHUNK_BYTES) throw chunkTooLarge();
+    return { id, length };
+  });
+}
+
 export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   r.use('*', requireSession(ctx));
@@ -61,89 +89,98 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     return c.json({ missing: distinct.filter((id) => !present.has(id)) });
   });
 
-  const preCheck = (() => {
-    const accountId = sql.placeholder('accountId');
-    const uploadId = sql.placeholder('uploadId');
-    const chunkId = sql.placeholder('chunkId');
-    return ctx.db.select({
+  /**
+   * Stores the chunk bodies of one PUT or batch for an upload (their digest already checked);
+   * returns how many made a new chunk row. Ids are distinct.
+   */
+  const storeChunks = async (accountId: string, uploadId: string, items: readonly Incoming[]): Promise<number> => {
+    const ids = items.map((item) => item.id);
+    // A read without locks first: the upload must be live, and the chunks not yet stored must fit
+    // the quota before any byte is written. The statement below re-checks both under locks; this
+    // read only spares blob writes that would be refused, without a second transaction per request
+    // (on PGlite every transaction queues behind the one connection).
+    const [pre] = await ctx.db.select({
       used: accounts.usedBytes,
       live: sql<boolean>`exists (select 1 from ${uploads} where ${uploads.id} = ${uploadId} and ${uploads.accountId} = ${accountId} and ${uploads.expiresAt} > now())`,
-      stored: sql<boolean>`exists (select 1 from ${chunks} where ${chunks.accountId} = ${accountId} and ${chunks.id} = ${chunkId})`,
-    }).from(accounts).where(eq(accounts.id, accountId)).prepare('chunk_pre_check');
-  })();
-
-  /** Checks and stores one chunk body for an upload; true when it made a new chunk row. */
-  const storeChunk = async (accountId: string, uploadId: string, chunkId: string, expected: Buffer, data: Uint8Array): Promise<boolean> => {
-    if (data.byteLength === 0) throw new ApiError(400, 'INVALID_INPUT', 'A chunk cannot be empty');
-    if (!createHash('sha256').update(data).digest().equals(expected)) {
-      throw new ApiError(400, 'DIGEST_MISMATCH', 'The body does not match Content-Digest');
-    }
-    const key = blobKey(accountId, chunkId);
-
-    // A read without locks first: the upload must be live, and a chunk not yet stored must fit the
-    // quota before any byte is written. The transaction below re-checks both under locks; this
-    // read only spares a blob write that would be refused, without a second transaction per PUT
-    // (on PGlite every transaction queues behind the one connection).
-    const [pre] = await preCheck.execute({ accountId, uploadId, chunkId });
+      stored: sql<string[] | null>`array(select ${chunks.id} from ${chunks} where ${chunks.accountId} = ${accountId} and ${chunks.id} in ${ids})`,
+    }).from(accounts).where(eq(accounts.id, accountId));
     if (!pre?.live) throw uploadNotFound();
-    if (!pre.stored) {
-      if (pre.used + data.byteLength > ctx.config.quotaBytes) throw quotaExceeded();
-      await ctx.blobs.put(key, data);
-    }
-    // (If the statement below fails, the blob just written stays without a row: harmless, and
-    // removed by the orphan sweep after the grace period. Deleting it here could race with a
+    const stored = new Set(pre.stored ?? []);
+    const fresh = items.filter((item) => !stored.has(item.id));
+    const freshBytes = fresh.reduce((sum, item) => sum + item.data.byteLength, 0);
+    if (fresh.length > 0 && pre.used + freshBytes > ctx.config.quotaBytes) throw quotaExceeded();
+    await Promise.all(fresh.map((item) => ctx.blobs.put(blobKey(accountId, item.id), item.data)));
+    // (If the statement below fails, the blobs just written stay without a row: harmless, and
+    // removed by the orphan sweep after the grace period. Deleting them here could race with a
     // concurrent PUT of the same chunk.)
     const expiresAt = new Date(Date.now() + ctx.config.uploadTtlSeconds * 1000);
-    // One statement renews the upload (and locks it), inserts or touches the chunk row (locking it
-    // against the collector), charges the quota for a new row and attaches the chunk to the upload.
-    const attach = async (db: Executor) => {
-      const [result] = await queryRows<{ live: boolean; inserted: boolean; charged: boolean }>(db, sql`
+    // In id order: concurrent batches lock the rows they share in one order, so never deadlock.
+    const sorted = [...items].sort((x, y) => (x.id < y.id ? -1 : 1));
+    const values = sql.join(sorted.map((item) => sql`(${item.id}, ${item.data.byteLength}::integer)`), sql`, `);
+    // One statement renews the upload (and locks it), inserts or touches the chunk rows (locking
+    // them against the collector), charges the quota for the new rows and attaches the chunks to
+    // the upload.
+    const attach = async (db: Executor): Promise<number> => {
+      const [result] = await queryRows<{ live: boolean; inserted: number; charged: boolean }>(db, sql`
         with up as (
           update uploads set expires_at = ${expiresAt.toISOString()}
           where id = ${uploadId} and account_id = ${accountId} and expires_at > now()
           returning id
+        ), given (id, size) as (
+          values ${values}
         ), ins as (
-          insert into chunks (account_id, id, size) select ${accountId}, ${chunkId}, ${data.byteLength} from up
+          insert into chunks (account_id, id, size) select ${accountId}, given.id, given.size from up, given
           on conflict (account_id, id) do update set touched_at = now()
-          returning (xmax = 0) as inserted
+          returning size, (xmax = 0) as inserted
+        ), added as (
+          select count(*)::integer as rows, coalesce(sum(size), 0) as bytes from ins where inserted
         ), charge as (
-          update accounts set used_bytes = used_bytes + ${data.byteLength}
-          where id = ${accountId} and exists (select 1 from ins where inserted)
-            and used_bytes + ${data.byteLength} <= ${ctx.config.quotaBytes}
+          update accounts set used_bytes = used_bytes + added.bytes from added
+          where id = ${accountId} and added.rows > 0 and used_bytes + added.bytes <= ${ctx.config.quotaBytes}
           returning 1
         ), att as (
-          insert into upload_chunks (upload_id, account_id, chunk_id) select id, ${accountId}, ${chunkId} from up
+          insert into upload_chunks (upload_id, account_id, chunk_id) select up.id, ${accountId}, given.id from up, given
           on conflict do nothing
         )
-        select exists (select 1 from up) as live,
-               coalesce((select inserted from ins), false) as inserted,
-               exists (select 1 from charge) as charged`);
+        select exists (select 1 from up) as live, (select rows from added) as inserted, exists (select 1 from charge) as charged`);
       if (!result?.live) throw uploadNotFound();
-      if (result.inserted && !result.charged) throw quotaExceeded();
+      if (result.inserted > 0 && !result.charged) throw quotaExceeded();
       return result.inserted;
     };
-    // When the blob was just written, the statement runs alone (atomic by itself; on PGlite the
-    // BEGIN and COMMIT round trips queue behind its one connection). The collector cannot touch
-    // this blob meanwhile: the pre-check found no row, and a row that appears since is freshly
-    // touched, so inside the grace period.
-    const blobThere = async () => {
+    // The orphan sweep may have set a blob aside between its write and the statement above, and
+    // dropped it before the row appeared (services/gc.ts, sweepBlobs); and a collection (or a
+    // failed one) may have removed the blob of a chunk stored earlier: write it again then.
+    const blobsThere = () => Promise.all(items.map(async ({ id, data }) => {
+      const key = blobKey(accountId, id);
       if (!(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
-    };
-    if (pre.stored) {
-      return ctx.db.transaction(async (tx) => {
-        const inserted = await attach(tx);
-        // The chunk row is locked now, so no collector can remove the blob. This PUT skipped the
-        // write because the chunk was stored; a collection (or a failed one) in between may have
-        // removed the blob: write it again in that case.
-        await blobThere();
-        return inserted;
-      });
+    }));
+    if (stored.size === 0) {
+      // The statement runs alone (atomic by itself; on PGlite the BEGIN and COMMIT round trips
+      // queue behind its one connection). The collector cannot touch these blobs meanwhile: the
+      // pre-check found no rows, and a row that appears since is freshly touched, so inside the
+      // grace period.
+      const inserted = await attach(ctx.db);
+      await blobsThere();
+      return inserted;
     }
-    const inserted = await attach(ctx.db);
-    // The orphan sweep may have set the blob aside between its write and the statement above, and
-    // dropped it before the row appeared (services/gc.ts, sweepBlobs): write it again then.
-    await blobThere();
-    return inserted;
+    // Some chunks were stored already: their blobs are checked while the statement's row locks
+    // keep the collector away.
+    return ctx.db.transaction(async (tx) => {
+      const inserted = await attach(tx);
+      await blobsThere();
+      return inserted;
+    });
+  };
+
+  /** Reads the body of a chunk PUT or batch into a pooled buffer and checks its Content-Digest. */
+  const readChunkBody = async (c: Context<AppEnv>, max: number, tooLarge: () => ApiError): Promise<Uint8Array> => {
+    const expected = sha256FromDigestHeader(c.req.header('content-digest'));
+    const data = await readBody(c, max, tooLarge, bodies.take);
+    if (!createHash('sha256').update(data).digest().equals(expected)) {
+      bodies.give(data);
+      throw new ApiError(400, 'DIGEST_MISMATCH', 'The body does not match Content-Digest');
+    }
+    return data;
   };
 
   r.put('/:chunkId', async (c) => {
@@ -151,15 +188,36 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     const chunkId = c.req.param('chunkId');
     if (!CHUNK_ID.test(chunkId)) throw new ApiError(400, 'INVALID_INPUT', 'chunkId must be 64 lowercase hex digits');
     const uploadId = id16(c.req.query('upload'), 'upload');
-    const expected = sha256FromDigestHeader(c.req.header('content-digest'));
-    const data = await readBody(c, MAX_CHUNK_BYTES, chunkTooLarge, bodies.take);
-    let created: boolean;
+    const data = await readChunkBody(c, MAX_CHUNK_BYTES, chunkTooLarge);
     try {
-      created = await storeChunk(accountId, uploadId, chunkId, expected, data);
+      if (data.byteLength === 0) throw new ApiError(400, 'INVALID_INPUT', 'A chunk cannot be empty');
+      const created = await storeChunks(accountId, uploadId, [{ id: chunkId, data }]);
+      return c.body(null, created > 0 ? 201 : 200);
     } finally {
       bodies.give(data);
     }
-    return c.body(null, created ? 201 : 200);
+  });
+
+  // Several chunks in one request (docs/api.md): one digest, one pre-check and one statement for
+  // all of them, where single PUTs cost each chunk a request, two statements and a WAL flush.
+  r.post('/batch', async (c) => {
+    const { accountId } = c.get('session');
+    const uploadId = id16(c.req.query('upload'), 'upload');
+    const listed = parseChunkList(c.req.header('coffer-chunks'));
+    const total = listed.reduce((sum, item) => sum + item.length, 0);
+    if (total > MAX_BATCH_BYTES) throw batchTooLarge();
+    const data = await readChunkBody(c, MAX_BATCH_BYTES, batchTooLarge);
+    try {
+      if (data.byteLength !== total) {
+        throw new ApiError(400, 'INVALID_INPUT', `The body has ${data.byteLength} bytes where Coffer-Chunks lists ${total}`);
+      }
+      let at = 0;
+      const items = listed.map(({ id, length }) => ({ id, data: data.subarray(at, (at += length)) }));
+      const created = await storeChunks(accountId, uploadId, items);
+      return c.json({ chunks: items.length, created });
+    } finally {
+      bodies.give(data);
+    }
   });
 
   r.get('/:chunkId', async (c) => {
@@ -174,9 +232,10 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     return blobResponse(c, blob, { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'private, max-age=31536000, immutable' });
   });
 
-  refuseOtherMethods(r, ['/check', '/:chunkId']);
+  refuseOtherMethods(r, ['/check', '/batch', '/:chunkId']);
   return r;
 }
 
 const chunkTooLarge = () => new ApiError(413, 'CHUNK_TOO_LARGE', `A chunk is at most ${MAX_CHUNK_BYTES} bytes`);
+const batchTooLarge = () => new ApiError(413, 'BATCH_TOO_LARGE', `A batch holds at most ${MAX_BATCH_CHUNKS} chunks and ${MAX_BATCH_BYTES} bytes`);
 const quotaExceeded = () => new ApiError(507, 'QUOTA_EXCEEDED', 'The account storage quota is used up');
