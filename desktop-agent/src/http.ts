@@ -7,7 +7,8 @@ import { ApiError, CliError, EXIT } from './errors.ts';
 
 export interface RequestOptions {
   body?: unknown;              // JSON body
-  raw?: Uint8Array;            // binary body (application/octet-stream)
+  /** A binary body (application/octet-stream): one buffer, or parts sent one after another. */
+  raw?: Uint8Array | readonly Uint8Array[];
   headers?: Record<string, string>;
   /** Answer statuses that are returned instead of thrown. */
   accept?: number[];
@@ -75,7 +76,7 @@ export class Api {
   private async request<T>(method: string, path: string, opts: RequestOptions, read: (res: Response) => Promise<T>): Promise<T> {
     const headers: Record<string, string> = { ...this.extraHeaders, ...opts.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let body: string | Uint8Array | undefined;
+    let body: string | Uint8Array | readonly Uint8Array[] | undefined;
     if (opts.raw) {
       body = opts.raw;
       headers['content-type'] = 'application/octet-stream';
@@ -101,7 +102,7 @@ export class Api {
           await sleep(backoff(attempt));
           continue;
         }
-        if (body) this.bytesSent += typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+        if (body) this.bytesSent += typeof body === 'string' ? Buffer.byteLength(body) : byteLength(body);
         if (RETRY_STATUS.has(res.status) && attempt < MAX_ATTEMPTS) {
           const retryAfter = Number(res.headers.get('retry-after'));
           await res.body?.cancel().catch(() => {});
@@ -132,6 +133,10 @@ const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent
 
 const answerBytes = new WeakMap<Response, Uint8Array<ArrayBuffer>>();
 
+function byteLength(body: Uint8Array | readonly Uint8Array[]): number {
+  return body instanceof Uint8Array ? body.byteLength : body.reduce((n, part) => n + part.byteLength, 0);
+}
+
 /** The parts in one new buffer of their own (never a view into Node's shared pool). */
 function concatOwned(parts: Buffer[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
@@ -144,11 +149,11 @@ function concatOwned(parts: Buffer[]): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * Sends `body` as it is and answers with the whole answer, read into one buffer, as a Response. A
+ * Sends `body` as it is (its parts one after another) and answers with the whole answer, read into one buffer, as a Response. A
  * good answer with a Content-Length is read into `into(length)` when given, as its parts arrive.
  */
 function sendBytes(
-  url: string, method: string, headers: Record<string, string>, body: Uint8Array | null, signal: AbortSignal,
+  url: string, method: string, headers: Record<string, string>, body: Uint8Array | readonly Uint8Array[] | null, signal: AbortSignal,
   into?: (length: number) => Uint8Array,
 ): Promise<Response> {
   const target = new URL(url);
@@ -156,7 +161,7 @@ function sendBytes(
   return new Promise((resolve, reject) => {
     const req = (https ? httpsRequest : httpRequest)(target, {
       method, signal, agent: https ? agents.https : agents.http,
-      headers: body ? { ...headers, 'content-length': String(body.byteLength) } : headers,
+      headers: body ? { ...headers, 'content-length': String(byteLength(body)) } : headers,
     }, (res: IncomingMessage) => {
       const parts: Buffer[] = [];
       const status = res.statusCode ?? 502;
@@ -195,8 +200,12 @@ function sendBytes(
       });
     });
     req.on('error', reject);
-    if (body) req.end(body);
-    else req.end();
+    if (body instanceof Uint8Array) {
+      req.end(body);
+    } else {
+      for (const part of body ?? []) req.write(part);
+      req.end();
+    }
   });
 }
 

@@ -22,7 +22,8 @@ import { JournalWriter, NO_PREFIX, readJournal, type JournalPrefix } from './put
 import { b64, guard, type RemoteNode, type Tree, unb64 } from './tree.ts';
 
 const CHECK_BATCH = 4;        // chunks per /api/chunks/check call
-const BATCH_IN_FLIGHT = 2;    // batches being checked/uploaded at once (each PUTs its chunks in parallel)
+const BATCH_IN_FLIGHT = 2;    // batches being checked/uploaded at once (each sends the chunks the server lacks in one request)
+const MAX_BATCH_BYTES = 16 * 1024 * 1024; // the server's limit for one POST /api/chunks/batch
 const ENCRYPT_CONCURRENCY = 2;
 const DOWNLOAD_CONCURRENCY = 4;
 const READ_BYTES = 1 << 20;   // file bytes read at a time for an upload
@@ -121,8 +122,26 @@ export async function createNode(ctx: Context, parent: RemoteNode, name: string,
   return { node, keys };
 }
 
-function contentDigest(record: Uint8Array): string {
-  return `sha-256=:${createHash('sha256').update(record).digest('base64')}:`;
+/** Splits chunks to send into requests of at most MAX_BATCH_BYTES each, in order. */
+function requestsOf(chunks: EncryptedChunk[]): EncryptedChunk[][] {
+  const requests: EncryptedChunk[][] = [];
+  let size = Infinity;
+  for (const c of chunks) {
+    if (size + c.record.byteLength > MAX_BATCH_BYTES) {
+      requests.push([]);
+      size = 0;
+    }
+    requests.at(-1)!.push(c);
+    size += c.record.byteLength;
+  }
+  return requests;
+}
+
+/** RFC 9530 Content-Digest of a body sent as `parts`, one after another. */
+function contentDigest(parts: readonly Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return `sha-256=:${hash.digest('base64')}:`;
 }
 
 /** Uploads `localPath` as `name` inside `parent` (a new file or a new version of an existing one). */
@@ -292,27 +311,30 @@ async function sendChunks(
   const runBatch = async (batch: { chunk: EncryptedChunk; index: number }[]): Promise<void> => {
     const ids = [...new Set(batch.map(({ chunk }) => chunk.entry.chunkId))];
     const { missing } = await ctx.api.json<{ missing: string[] }>('POST', '/api/chunks/check', { body: { uploadId, ids } });
+    // The chunks the server lacks go in one request (docs/api.md, POST /api/chunks/batch), each
+    // once: a chunk that this run already sends or sent is waited for instead.
     const want = new Set(missing.filter((id) => !puts.has(id)));
-    await Promise.all(
-      batch.map(async ({ chunk: c, index }) => {
-        const id = c.entry.chunkId;
-        if (want.delete(id)) {
-          const put = ctx.api.fetch('PUT', `/api/chunks/${id}?upload=${uploadId}`, {
-            raw: c.record,
-            headers: { 'content-digest': contentDigest(c.record) },
-          });
-          puts.set(id, put);
-          await put;
-          chunksSent++;
-          bytesSent += c.record.byteLength;
-        } else {
-          await puts.get(id); // the same bytes earlier in the file, perhaps still on their way
-        }
-        records.give(c.record);
-        progress?.add(c.entry.plainLength);
-        isHeld(index);
-      }),
-    );
+    const sending = batch.filter(({ chunk }) => want.delete(chunk.entry.chunkId)).map(({ chunk }) => chunk);
+    await Promise.all(requestsOf(sending).map(async (group) => {
+      const bodies = group.map((c) => c.record);
+      const put = ctx.api.fetch('POST', `/api/chunks/batch?upload=${uploadId}`, {
+        raw: bodies,
+        headers: {
+          'coffer-chunks': group.map((c) => `${c.entry.chunkId}:${c.record.byteLength}`).join(', '),
+          'content-digest': contentDigest(bodies),
+        },
+      });
+      for (const c of group) puts.set(c.entry.chunkId, put);
+      await put;
+      chunksSent += group.length;
+      bytesSent += bodies.reduce((n, b) => n + b.byteLength, 0);
+    }));
+    for (const { chunk: c, index } of batch) {
+      await puts.get(c.entry.chunkId); // the same bytes earlier in the file, perhaps still on their way
+      records.give(c.record);
+      progress?.add(c.entry.plainLength);
+      isHeld(index);
+    }
   };
 
   const launch = (batch: { chunk: EncryptedChunk; index: number }[]) => {

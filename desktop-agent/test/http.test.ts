@@ -65,3 +65,29 @@ describe('Api.bytes with `into`', () => {
     }
   }, 60_000);
 });
+
+describe('a binary body in parts', () => {
+  it('goes out as one body, in order, with the total as its Content-Length', async () => {
+    let received: { length: string | undefined; body: Buffer } | null = null;
+    const seen = new Promise<void>((done) => {
+      answers.set('/parts', (res) => {
+        const req = res.req;
+        const pieces: Buffer[] = [];
+        req.on('data', (p: Buffer) => pieces.push(p));
+        req.on('end', () => {
+          received = { length: req.headers['content-length'], body: Buffer.concat(pieces) };
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"chunks":3}');
+          done();
+        });
+      });
+    });
+    const parts = [bytes(70_000, 3), bytes(1, 4), bytes(5000, 5)];
+    const api = new Api(base);
+    const res = await api.fetch('POST', '/parts', { raw: parts });
+    await seen;
+    expect(res.status).toBe(200);
+    expect(received!.length).toBe('75001');
+    expect(received!.body.equals(Buffer.concat(parts))).toBe(true);
+    expect(api.bytesSent).toBe(75_001);
+  });
+});
