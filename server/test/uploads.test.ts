@@ -129,7 +129,10 @@ describe('uploads, chunks and versions', () => {
   it('stores several chunks in one batch, each once, and serves each back', async () => {
     const file = await c.createNode('file');
     const { uploadId } = await c.json('POST', '/api/uploads', { nodeId: file.id }, 201);
-    const [a, b, d] = [5000, 1, 70_000].map((n) => ({ id: chunkIdOf(), data: rand(n) }));
+    const item = (n: number) => ({ id: chunkIdOf(), data: rand(n) });
+    const a = item(5000);
+    const b = item(1);
+    const d = item(70_000);
     const usedBefore = (await c.json('GET', '/api/account')).usedBytes;
 
     const first = await batch(c, uploadId, [a, b]);
@@ -155,28 +158,29 @@ describe('uploads, chunks and versions', () => {
   it('refuses a batch whose list, lengths or digest do not match its body, and stores none of it', async () => {
     const file = await c.createNode('file');
     const { uploadId } = await c.json('POST', '/api/uploads', { nodeId: file.id }, 201);
-    const items = [100, 200].map((n) => ({ id: chunkIdOf(), data: rand(n) }));
-    const [x, y] = items;
+    const x = { id: chunkIdOf(), data: rand(100) };
+    const y = { id: chunkIdOf(), data: rand(200) };
+    const items = [x, y];
     const refused = async (res: Response | Promise<Response>, status: number, code: string) => {
       const answer = await res;
       expect({ status: answer.status, code: (await answer.json()).code }).toEqual({ status, code });
     };
     await refused(batch(c, uploadId, items, { 'coffer-chunks': '' }), 400, 'INVALID_INPUT');
-    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x!.id}:100;${y!.id}:200` }), 400, 'INVALID_INPUT');
-    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x!.id}:100, ${y!.id}:199` }), 400, 'INVALID_INPUT');
-    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x!.id}:100, ${x!.id}:200` }), 400, 'INVALID_INPUT');
-    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x!.id}:0, ${y!.id}:300` }), 400, 'INVALID_INPUT');
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x.id}:100;${y.id}:200` }), 400, 'INVALID_INPUT');
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x.id}:100, ${y.id}:199` }), 400, 'INVALID_INPUT');
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x.id}:100, ${x.id}:200` }), 400, 'INVALID_INPUT');
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x.id}:0, ${y.id}:300` }), 400, 'INVALID_INPUT');
     await refused(batch(c, uploadId, items, { 'content-digest': digestHeader(rand(300)) }), 400, 'DIGEST_MISMATCH');
     await refused(batch(c, uploadId, items, { 'content-digest': '' }), 400, 'DIGEST_REQUIRED');
     await refused(batch(c, hexId(), items), 404, 'UPLOAD_NOT_FOUND');
     const many = Array.from({ length: MAX_BATCH_CHUNKS + 1 }, () => ({ id: chunkIdOf(), data: rand(10) }));
     await refused(batch(c, uploadId, many), 413, 'BATCH_TOO_LARGE');
     // Lengths over the limits are refused from the header, before the body is read.
-    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x!.id}:${MAX_CHUNK_BYTES + 1}` }), 413, 'CHUNK_TOO_LARGE');
+    await refused(batch(c, uploadId, items, { 'coffer-chunks': `${x.id}:${MAX_CHUNK_BYTES + 1}` }), 413, 'CHUNK_TOO_LARGE');
     const over = Array.from({ length: Math.ceil(MAX_BATCH_BYTES / MAX_CHUNK_BYTES) }, () => `${chunkIdOf()}:${MAX_CHUNK_BYTES}`).join(', ');
     await refused(batch(c, uploadId, items, { 'coffer-chunks': over }), 413, 'BATCH_TOO_LARGE');
     for (const item of [...items, ...many]) expect(await s.ctx.blobs.has(blobKey(c.accountId, item.id))).toBe(false);
-    expect((await c.json('POST', '/api/chunks/check', { uploadId, ids: [x!.id, y!.id] })).missing).toEqual([x!.id, y!.id]);
+    expect((await c.json('POST', '/api/chunks/check', { uploadId, ids: [x.id, y.id] })).missing).toEqual([x.id, y.id]);
   });
 
   it('stops a batch at the quota with 507 before storing any of it', async () => {
