@@ -21,10 +21,10 @@ import type { Progress } from './progress.ts';
 import { JournalWriter, NO_PREFIX, readJournal, type JournalPrefix } from './put-journal.ts';
 import { b64, guard, type RemoteNode, type Tree, unb64 } from './tree.ts';
 
-const CHECK_BATCH = 4;        // chunks per /api/chunks/check call
+const CHECK_BATCH = 8;        // chunks per /api/chunks/check call
 const BATCH_IN_FLIGHT = 2;    // batches being checked/uploaded at once (each sends the chunks the server lacks in one request)
 const MAX_BATCH_BYTES = 16 * 1024 * 1024; // the server's limit for one POST /api/chunks/batch
-const ENCRYPT_CONCURRENCY = 2;
+const ENCRYPT_CONCURRENCY = 1; // sealing runs on this thread: a second chunk in flight would only hold more memory
 const DOWNLOAD_CONCURRENCY = 4;
 const READ_BYTES = 1 << 20;   // file bytes read at a time for an upload
 // Chunk records and plaintexts of downloads are read and decrypted into these, and given back once
@@ -305,7 +305,8 @@ async function sendChunks(
     journal.append(entries.slice(from, recorded));
     if (recorded - prefix.entries.length >= abortAfter) throw new CliError('aborted for a test (COFFER_DEBUG_ABORT_AFTER_CHUNKS)');
   };
-  // Room for the records alive at once (being sealed, batched and sent: ~14 of ~1 MiB on average).
+  // Room for the records alive at once (~26 of ~1 MiB on average: two batches under way, one being
+  // gathered, one being sealed).
   const records = new cc.BufferPool(32 * 1024 * 1024);
 
   const runBatch = async (batch: { chunk: EncryptedChunk; index: number }[]): Promise<void> => {
