@@ -14,6 +14,11 @@ const CHUNK = 4 * 2 ** 20;
 const UPLOAD_CHUNKS = 32; // 128 MiB
 const UPLOAD_CONCURRENCY = 4;
 const WARM_ROUNDS = 5;
+// The same bytes as the CLI sends them (desktop-agent/src/transfer.ts): 1 MiB records, 8 to a
+// POST /api/chunks/batch, 2 requests in flight.
+const BATCH_CHUNK = 2 ** 20;
+const BATCH_OF = 8;
+const BATCH_CONCURRENCY = 2;
 const FOLDER_ENTRIES = 10_000;
 
 const hex = (n: number) => randomBytes(n).toString('hex');
@@ -95,22 +100,35 @@ async function benchOne(label: string, env: Record<string, string>): Promise<Fig
 
     // 1. Chunk upload through the server into the folder store: the first 128 MiB after the start,
     // then 128 MiB more, once the server has warmed up (its code optimised, its heap grown).
-    const uploadOnce = async () => {
+    const uploadOnce = async (mode: 'put' | 'batch' = 'put') => {
       const file = await newNode(rootNodeId, 'file');
       const { uploadId } = await api('POST', '/api/uploads', token, { nodeId: file.id });
-      const chunks = Array.from({ length: UPLOAD_CHUNKS }, () => {
-        const data = new Uint8Array(randomBytes(CHUNK));
-        return { id: hex(32), data, digest: `sha-256=:${createHash('sha256').update(data).digest('base64')}:` };
-      });
+      const size = mode === 'put' ? CHUNK : BATCH_CHUNK;
+      const count = (UPLOAD_CHUNKS * CHUNK) / size;
+      const chunks = Array.from({ length: count }, () => ({ id: hex(32), data: new Uint8Array(randomBytes(size)) }));
+      const digest = (parts: Uint8Array[]) => {
+        const h = createHash('sha256');
+        for (const p of parts) h.update(p);
+        return `sha-256=:${h.digest('base64')}:`;
+      };
+      const requests = mode === 'put'
+        ? chunks.map((c) => ({ path: `/api/chunks/${c.id}?upload=${uploadId}`, method: 'PUT', body: c.data, headers: { 'content-digest': digest([c.data]) }, status: 201 }))
+        : Array.from({ length: count / BATCH_OF }, (_, i) => {
+          const group = chunks.slice(i * BATCH_OF, (i + 1) * BATCH_OF);
+          return {
+            path: `/api/chunks/batch?upload=${uploadId}`, method: 'POST', body: new Uint8Array(Buffer.concat(group.map((c) => c.data))), status: 200,
+            headers: { 'content-digest': digest(group.map((c) => c.data)), 'coffer-chunks': group.map((c) => `${c.id}:${size}`).join(', ') },
+          };
+        });
       const cpuBefore = server.cpuSeconds();
       const started = performance.now();
-      await pool(chunks, UPLOAD_CONCURRENCY, async (c) => {
-        const res = await fetch(`${server.url}/api/chunks/${c.id}?upload=${uploadId}`, {
-          method: 'PUT', body: c.data,
-          headers: { authorization: `Bearer ${token}`, 'content-digest': c.digest, 'content-type': 'application/octet-stream' },
+      await pool(requests, mode === 'put' ? UPLOAD_CONCURRENCY : BATCH_CONCURRENCY, async (r) => {
+        const res = await fetch(server.url + r.path, {
+          method: r.method, body: r.body,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', ...r.headers },
         });
         await res.arrayBuffer();
-        if (res.status !== 201) throw new Error(`chunk PUT: ${res.status}`);
+        if (res.status !== r.status) throw new Error(`${r.method} ${r.path.split('?')[0]}: ${res.status}`);
       });
       const seconds = (performance.now() - started) / 1000;
       const cpuAfter = server.cpuSeconds();
@@ -135,6 +153,16 @@ async function benchOne(label: string, env: Record<string, string>): Promise<Fig
     if (cold.cpuPerGiB !== null && cpus.every((c) => c !== null)) {
       figures['chunk upload: server CPU-s per GiB, first / median of the rest'] =
         `${cold.cpuPerGiB.toFixed(1)} / ${percentile(cpus as number[], 50).toFixed(1)}`;
+    }
+    // The same rounds as the CLI sends them: 1 MiB records, 8 to a batch request.
+    const batched: Awaited<ReturnType<typeof uploadOnce>>[] = [];
+    for (let round = 0; round < WARM_ROUNDS; round++) batched.push(await uploadOnce('batch'));
+    const batchSpeeds = batched.map((w) => w.mbps).sort((a, b) => a - b);
+    figures[`chunk upload in batches (${BATCH_OF} × 1 MiB a request, ${BATCH_CONCURRENCY} in flight), ${WARM_ROUNDS} rounds of 128 MiB: median (MB/s)`] = percentile(batchSpeeds, 50);
+    figures['chunk upload in batches, those rounds: slowest – fastest (MB/s)'] = `${batchSpeeds[0]!.toFixed(0)} – ${batchSpeeds.at(-1)!.toFixed(0)}`;
+    const batchCpus = batched.map((w) => w.cpuPerGiB);
+    if (batchCpus.every((c) => c !== null)) {
+      figures['chunk upload in batches: server CPU-s per GiB, median'] = percentile(batchCpus as number[], 50).toFixed(1);
     }
 
     // 2. Listing a folder of 10,000 entries (pages of 1,000).
