@@ -16,6 +16,7 @@ import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { deviceLabel, type Context } from './account.ts';
 import { ApiError, CliError, IntegrityError } from './errors.ts';
+import type { Api } from './http.ts';
 import { uploadsDir, writePrivate } from './home.ts';
 import type { Progress } from './progress.ts';
 import { JournalWriter, NO_PREFIX, readJournal, type JournalPrefix } from './put-journal.ts';
@@ -135,6 +136,36 @@ function requestsOf(chunks: EncryptedChunk[]): EncryptedChunk[][] {
     size += c.record.byteLength;
   }
   return requests;
+}
+
+/** Servers from before POST /api/chunks/batch (they answer it 405): their chunks go one PUT each. */
+const noBatches = new WeakSet<Api>();
+
+/**
+ * Stores `chunks` (at most MAX_BATCH_BYTES of records) for the upload: in one batch request, or a
+ * PUT each where the server has no batches.
+ */
+export async function sendRecords(api: Api, uploadId: string, chunks: readonly Pick<EncryptedChunk, 'entry' | 'record'>[]): Promise<void> {
+  if (!noBatches.has(api)) {
+    const records = chunks.map((c) => c.record);
+    try {
+      await api.fetch('POST', `/api/chunks/batch?upload=${uploadId}`, {
+        raw: records,
+        headers: {
+          'coffer-chunks': chunks.map((c) => `${c.entry.chunkId}:${c.record.byteLength}`).join(', '),
+          'content-digest': contentDigest(records),
+        },
+      });
+      return;
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 405)) throw err;
+      noBatches.add(api);
+    }
+  }
+  await Promise.all(chunks.map((c) => api.fetch('PUT', `/api/chunks/${c.entry.chunkId}?upload=${uploadId}`, {
+    raw: c.record,
+    headers: { 'content-digest': contentDigest([c.record]) },
+  })));
 }
 
 /** RFC 9530 Content-Digest of a body sent as `parts`, one after another. */
@@ -317,18 +348,11 @@ async function sendChunks(
     const want = new Set(missing.filter((id) => !puts.has(id)));
     const sending = batch.filter(({ chunk }) => want.delete(chunk.entry.chunkId)).map(({ chunk }) => chunk);
     await Promise.all(requestsOf(sending).map(async (group) => {
-      const bodies = group.map((c) => c.record);
-      const put = ctx.api.fetch('POST', `/api/chunks/batch?upload=${uploadId}`, {
-        raw: bodies,
-        headers: {
-          'coffer-chunks': group.map((c) => `${c.entry.chunkId}:${c.record.byteLength}`).join(', '),
-          'content-digest': contentDigest(bodies),
-        },
-      });
+      const put = sendRecords(ctx.api, uploadId, group);
       for (const c of group) puts.set(c.entry.chunkId, put);
       await put;
       chunksSent += group.length;
-      bytesSent += bodies.reduce((n, b) => n + b.byteLength, 0);
+      bytesSent += group.reduce((n, c) => n + c.record.byteLength, 0);
     }));
     for (const { chunk: c, index } of batch) {
       await puts.get(c.entry.chunkId); // the same bytes earlier in the file, perhaps still on their way
