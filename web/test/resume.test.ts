@@ -18,14 +18,23 @@ const MiB = 1024 * 1024;
 const LATE = { timeout: 10_000 };
 
 /**
- * Counts the chunk PUTs the server answered from now on, from its request log (one line per
- * request). The server is the authority here: Playwright can miss a dedicated worker's request
+ * Counts the chunk records the server took from now on (`sent`) and the new chunks among them
+ * (`stored`), from its log: a line per chunk PUT, and a "chunk batch" line per batch request with
+ * its counts. The server is the authority here: Playwright can miss a dedicated worker's request
  * events in a freshly opened page.
  */
 function putLog(server: RunningServer) {
   const from = server.output().length;
-  const statuses = () => [...server.output().slice(from).matchAll(/"method":"PUT","path":"\/api\/chunks\/[0-9a-f]{64}","status":(\d+)/g)].map((m) => Number(m[1]));
-  return { puts: () => statuses().length, stored: () => statuses().filter((st) => st === 201).length };
+  const count = () => {
+    const log = server.output().slice(from);
+    const puts = [...log.matchAll(/"method":"PUT","path":"\/api\/chunks\/[0-9a-f]{64}","status":(\d+)/g)].map((m) => Number(m[1]));
+    const batches = [...log.matchAll(/"msg":"chunk batch","chunks":(\d+),"created":(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])] as const);
+    return {
+      sent: puts.length + batches.reduce((n, [chunks]) => n + chunks, 0),
+      stored: puts.filter((st) => st === 201).length + batches.reduce((n, [, created]) => n + created, 0),
+    };
+  };
+  return { sent: () => count().sent, stored: () => count().stored };
 }
 
 /** The records of the worker's resume store (IndexedDB `coffer-uploads`), each key and value as text (bytes as Latin-1). */
@@ -83,32 +92,42 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     return readFile(target);
   }
 
-  /** Chunk PUTs from now on: the first `pass` go through, every later one fails as a network error. */
-  async function failPutsAfter(pass: number) {
-    let seen = 0;
+  /** Chunk records a batch request carries (its Coffer-Chunks header). */
+  const recordsIn = (route: Route) => (route.request().headers()['coffer-chunks'] ?? '').split(',').filter(Boolean).length;
+  const batchRequest = (u: URL) => u.pathname === '/api/chunks/batch';
+
+  /**
+   * Chunk batches from now on: those that keep the records let through at most `pass` go through,
+   * every later one fails as a network error. `passed()`: the records let through.
+   */
+  async function failBatchesAfter(pass: number) {
+    let passed = 0;
+    let failing = false;
     const p = page;
-    const match = (u: URL) => /\/api\/chunks\/[0-9a-f]{64}$/.test(u.pathname);
     const handler = async (route: Route) => {
-      if (route.request().method() !== 'PUT' || seen++ < pass) return route.fallback();
+      const n = recordsIn(route);
+      if (!failing && passed + n <= pass) {
+        passed += n;
+        return route.fallback();
+      }
+      failing = true;
       await route.abort('internetdisconnected');
     };
-    await p.route(match, handler);
-    return () => p.unroute(match, handler);
+    await p.route(batchRequest, handler);
+    return { passed: () => passed, ungate: () => p.unroute(batchRequest, handler) };
   }
 
-  /** Chunk PUTs from now on: the first `pass` go through, the next `fail` fail as a network error, the rest go through. */
+  /** Chunk batches from now on: the first `pass` go through, the next `fail` fail as a network error, the rest go through. */
   async function blipAfter(pass: number, fail: number) {
     let seen = 0;
     const p = page;
-    const match = (u: URL) => /\/api\/chunks\/[0-9a-f]{64}$/.test(u.pathname);
     const handler = async (route: Route) => {
-      if (route.request().method() !== 'PUT') return route.fallback();
       seen++;
       if (seen <= pass || seen > pass + fail) return route.fallback();
       await route.abort('internetdisconnected');
     };
-    await p.route(match, handler);
-    return () => p.unroute(match, handler);
+    await p.route(batchRequest, handler);
+    return { lost: () => Math.max(0, Math.min(fail, seen - pass)), ungate: () => p.unroute(batchRequest, handler) };
   }
 
   /**
@@ -211,7 +230,7 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     await page.locator('[data-upload="reload.bin"][data-phase="done"]').waitFor({ timeout: 90_000 });
     const total = await blobCount();
     expect(total).toBeGreaterThan(STORED + 8);
-    await expect.poll(() => second.puts(), LATE).toBe(total - STORED); // only the chunks the server lacked were sent
+    await expect.poll(() => second.sent(), LATE).toBe(total - STORED); // only the chunks the server lacked were sent
     await expect.poll(() => second.stored(), LATE).toBe(total - STORED);
 
     expect(await resumeRecords(page)).toHaveLength(0);
@@ -227,14 +246,15 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
 
   test('a short network loss mid-upload heals by itself: failed requests are sent again', async () => {
     const { bytes, file, before } = await localFile('blip', 8 * MiB + 5);
-    const ungate = await blipAfter(2, 2); // two PUTs lost after the second
+    const blip = await blipAfter(1, 1); // the second batch request lost
     const log = putLog(server);
     await page.locator('#upload-files').setInputFiles(file);
     await page.locator('[data-upload="blip.bin"][data-phase="done"]').waitFor({ timeout: 60_000 });
-    await ungate();
+    await blip.ungate();
+    expect(blip.lost()).toBe(1);
     const total = (await blobCount()) - before;
     expect(total).toBeGreaterThanOrEqual(4);
-    await expect.poll(() => log.stored(), LATE).toBe(total); // every chunk once; the lost PUTs never reached it
+    await expect.poll(() => log.stored(), LATE).toBe(total); // every chunk once; the lost request never reached it
     expect(await resumeRecords(page)).toHaveLength(0);
     expect(await row(page, 'blip.bin').count()).toBe(1);
     expect((await download('blip.bin')).equals(bytes)).toBe(true);
@@ -261,26 +281,26 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
 
   test('a network loss mid-upload: Retry sends only the missing chunks', async () => {
     const { bytes, file, before } = await localFile('offline', 24 * MiB + 99);
-    const STORED = 5;
-
-    // The connection drops after five chunk PUTs: every later one fails as a network error.
-    const ungate = await failPutsAfter(STORED);
+    // The connection drops after about five chunks: every later batch request fails as a network error.
+    const gate = await failBatchesAfter(5);
     const first = putLog(server);
     await page.locator('#upload-files').setInputFiles(file);
     const task = page.locator('[data-upload="offline.bin"]');
     await page.locator('[data-upload="offline.bin"][data-phase="error"]').waitFor({ timeout: 60_000 });
     expect(await task.textContent()).toContain('cannot be reached');
+    const STORED = gate.passed();
+    expect(STORED).toBeGreaterThan(0);
     await expect.poll(() => first.stored(), { timeout: 30_000 }).toBe(STORED);
     expect(await resumeRecords(page)).toHaveLength(1); // kept, so a retry continues this upload
 
     // Back online: Retry continues the same upload.
-    await ungate();
+    await gate.ungate();
     const second = putLog(server);
     await page.getByRole('button', { name: 'Retry offline.bin' }).click();
     await page.locator('[data-upload="offline.bin"][data-phase="done"]').waitFor({ timeout: 90_000 });
     const total = (await blobCount()) - before;
     expect(total).toBeGreaterThanOrEqual(15);
-    await expect.poll(() => second.puts(), LATE).toBe(total - STORED);
+    await expect.poll(() => second.sent(), LATE).toBe(total - STORED);
     await expect.poll(() => second.stored(), LATE).toBe(total - STORED);
 
     expect(await resumeRecords(page)).toHaveLength(0);
@@ -314,7 +334,7 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     await page.locator('[data-interrupted="tab.bin"]').waitFor({ state: 'detached' });
     const total = (await blobCount()) - before;
     expect(total).toBeGreaterThan(STORED + 5);
-    await expect.poll(() => second.puts(), LATE).toBe(total - STORED);
+    await expect.poll(() => second.sent(), LATE).toBe(total - STORED);
     expect(await resumeRecords(page)).toHaveLength(0);
     expect(await row(page, 'tab.bin').count()).toBe(1);
     expect(await page.locator('.row').count()).toBe(4);

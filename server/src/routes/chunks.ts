@@ -214,6 +214,7 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
       let at = 0;
       const items = listed.map(({ id, length }) => ({ id, data: data.subarray(at, (at += length)) }));
       const created = await storeChunks(accountId, uploadId, items);
+      ctx.logger.info('chunk batch', { chunks: items.length, created });
       return c.json({ chunks: items.length, created });
     } finally {
       bodies.give(data);

@@ -712,7 +712,9 @@ const impl: Impl = {
       const chunks: Manifest['chunks'] = [];
       let done = 0;
       // A continuous pipeline (nothing waits for a whole batch): encryption runs ahead while ids are
-      // checked (/chunks/check, deduplication) and the missing chunks are PUT, PUTS at a time. Checks
+      // checked (/chunks/check, deduplication) and the missing chunks are sent, up to BATCH_OF in one
+      // request (POST /api/chunks/batch: one digest and one statement on the server for all of them),
+      // PUTS requests at a time. Checks
       // overlap the PUTs: one starts when the previous one answered and either the PUTs are running
       // out of work or CHECK_MIN ids wait (or the file ended), so a check carries several ids rather
       // than one per chunk (each is a request and a statement on the server). Memory: at most HELD
@@ -720,6 +722,8 @@ const impl: Impl = {
       // encryptStream's own (concurrency + 1) chunks.
       type Item = { id: string; record: Uint8Array; plain: number };
       const PUTS = 5; // of Chromium's 6 HTTP/1.1 connections per origin: the rest for checks and the UI
+      const BATCH_OF = 4;
+      const BATCH_BYTES = 16 * 1024 * 1024; // the server's limit for a batch
       const HELD = 16;
       const CHECK_MIN = 4;
       const CHECK_MAX = 64;
@@ -732,8 +736,11 @@ const impl: Impl = {
       // Records are built in buffers reused once their chunk is finished (sent, or not needed):
       // fewer fresh pages for the browser to fault in (docs/benchmarks.md, "web vault").
       const records = new BufferPool((HELD + 4) * 2 * 1024 * 1024);
-      const finish = (c: Item) => {
-        records.give(c.record);
+      // A batch's body: its records copied together, so that one digest covers them (the records go
+      // back to their pool at once; the body when the request is done).
+      const bodies = new BufferPool(PUTS * BATCH_BYTES);
+      const finish = (c: Item, recordBack = true) => {
+        if (recordBack) records.give(c.record);
         held--;
         done += c.plain;
         emit({ phase: ctl.paused ? 'paused' : 'uploading', bytesDone: done, bytesTotal: file.size });
@@ -743,15 +750,38 @@ const impl: Impl = {
       let putting = 0;
       const pump = () => {
         while (putting < PUTS && toPut.length > 0 && !failure) {
-          const c = toPut.shift()!;
+          const batch: Item[] = [];
+          let size = 0;
+          while (toPut.length > 0 && batch.length < BATCH_OF && size + toPut[0]!.record.length <= BATCH_BYTES) {
+            const c = toPut.shift()!;
+            batch.push(c);
+            size += c.record.length;
+          }
+          const list = batch.map((c) => `${c.id}:${c.record.length}`).join(', ');
+          const body = bodies.take(size);
+          let at = 0;
+          for (const c of batch) {
+            body.set(c.record, at);
+            at += c.record.length;
+            records.give(c.record);
+          }
           putting++;
           void (async () => {
-            const digest = `sha-256=:${await sha256b64(c.record)}:`;
-            await retrying(ctl, () => api(`/api/chunks/${c.id}?upload=${uploadId}`, {
-              method: 'PUT', body: c.record as Uint8Array<ArrayBuffer>,
-              headers: { 'Content-Type': 'application/octet-stream', 'Content-Digest': digest },
+            const digest = `sha-256=:${await sha256b64(body)}:`;
+            await retrying(ctl, () => api(`/api/chunks/batch?upload=${uploadId}`, {
+              method: 'POST', body,
+              headers: {
+                'Content-Type': 'application/octet-stream', 'Content-Digest': digest,
+                'Coffer-Chunks': list,
+              },
             }), () => failure !== null);
-          })().then(() => { putting--; finish(c); pump(); check(); }, fail);
+            bodies.give(body);
+          })().then(() => {
+            putting--;
+            for (const c of batch) finish(c, false);
+            pump();
+            check();
+          }, fail);
         }
       };
       let toCheck: Item[] = [];
