@@ -185,7 +185,7 @@ async function playwrightTransfers(page: Page, cdp: CDPSession, browserPid: numb
     await page.locator('#upload-files').setInputFiles(file);
     await page.locator('[data-upload="large.bin"][data-phase="done"]').waitFor({ timeout: 3_600_000 });
     const upS = (performance.now() - t0) / 1000;
-    figures['upload MB/s (chunk + encrypt + check + PUT)'] = (sizeMiB * 2 ** 20) / 1e6 / upS;
+    figures['upload MB/s (chunk + encrypt + check + send)'] = (sizeMiB * 2 ** 20) / 1e6 / upS;
     figures['upload seconds'] = upS;
 
     // Download (service worker stream to disk).
@@ -280,7 +280,7 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
       const { profile } = await b.send<{ profile: unknown }>('Profiler.stop', {}, s);
       await writeFile(join(profileDir!, `upload-${i === 0 ? 'page' : `worker${i}`}.cpuprofile`), JSON.stringify(profile));
     }
-    figures['upload MB/s (chunk + encrypt + check + PUT)'] = (sizeMiB * 2 ** 20) / 1e6 / upS;
+    figures['upload MB/s (chunk + encrypt + check + send)'] = (sizeMiB * 2 ** 20) / 1e6 / upS;
     figures['upload seconds'] = upS;
     let cpu1 = serverCpu();
     let chr1 = await chromiumCpu();
