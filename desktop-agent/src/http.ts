@@ -149,8 +149,9 @@ function concatOwned(parts: Buffer[]): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * Sends `body` as it is (its parts one after another) and answers with the whole answer, read into one buffer, as a Response. A
- * good answer with a Content-Length is read into `into(length)` when given, as its parts arrive.
+ * Sends `body` as it is (its parts one after another) and answers with the whole answer, read into
+ * one buffer, as a Response. A good answer with a Content-Length is read into `into(length)` when
+ * given, as its parts arrive.
  */
 function sendBytes(
   url: string, method: string, headers: Record<string, string>, body: Uint8Array | readonly Uint8Array[] | null, signal: AbortSignal,

@@ -714,11 +714,11 @@ const impl: Impl = {
       // A continuous pipeline (nothing waits for a whole batch): encryption runs ahead while ids are
       // checked (/chunks/check, deduplication) and the missing chunks are sent, up to BATCH_OF in one
       // request (POST /api/chunks/batch: one digest and one statement on the server for all of them),
-      // PUTS requests at a time. Checks
-      // overlap the PUTs: one starts when the previous one answered and either the PUTs are running
-      // out of work or CHECK_MIN ids wait (or the file ended), so a check carries several ids rather
-      // than one per chunk (each is a request and a statement on the server). Memory: at most HELD
-      // encrypted chunks wait for the server (≤ HELD × 4 MiB, ~HELD MiB on average), plus
+      // PUTS requests at a time. Checks overlap the sending: one starts when the previous one
+      // answered and either the requests are running out of work or CHECK_MIN ids wait (or the file
+      // ended), so a check carries several ids rather than one per chunk (each is a request and a
+      // statement on the server). Memory: at most HELD encrypted chunks wait for the server
+      // (≤ HELD × 4 MiB, ~HELD MiB on average) as records or copied into batch bodies, plus
       // encryptStream's own (concurrency + 1) chunks.
       type Item = { id: string; record: Uint8Array; plain: number };
       const PUTS = 5; // of Chromium's 6 HTTP/1.1 connections per origin: the rest for checks and the UI
@@ -733,7 +733,7 @@ const impl: Impl = {
       let waiters: (() => void)[] = [];
       const wake = () => { const w = waiters; waiters = []; for (const f of w) f(); };
       const fail = (e: unknown) => { failure ??= e; wake(); };
-      // Records are built in buffers reused once their chunk is finished (sent, or not needed):
+      // Records are built in buffers reused once their chunk is copied into a batch or not needed:
       // fewer fresh pages for the browser to fault in (docs/benchmarks.md, "web vault").
       const records = new BufferPool((HELD + 4) * 2 * 1024 * 1024);
       // A batch's body: its records copied together, so that one digest covers them (the records go
