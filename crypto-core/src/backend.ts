@@ -28,15 +28,18 @@ export interface ChunkJob {
 
 export interface SealedChunk { id: Uint8Array; key: Uint8Array; record: Uint8Array; body?: Uint8Array }
 
-/** Byte-level AES-256-GCM, HMAC-SHA256 and (optionally) X25519 and Argon2id. Results may be sync or async. */
+/**
+ * Byte-level AES-256-GCM, HMAC-SHA256, X25519 and Argon2id. Every member is optional: what a
+ * backend leaves out takes crypto-core's own path. Results may be sync or async.
+ */
 export interface CryptoBackend {
   /** AES-256-GCM with a 96-bit nonce and a 128-bit tag: returns ct || tag. */
-  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  aesGcmSeal?(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /**
    * Inverse of aesGcmSeal on ct || tag. MUST verify the tag before returning anything and throw
    * (any error) when it fails; crypto-core reports AUTH_FAILED.
    */
-  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, ctAndTag: Uint8Array, aad: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  aesGcmOpen?(key: Uint8Array, nonce: Uint8Array, ctAndTag: Uint8Array, aad: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /**
    * Optional form of aesGcmSeal that writes ct || tag into `out` (exactly pt.length + 16 bytes, a
    * view into the record being built), saving a multi-MiB allocation and copy per chunk.
@@ -49,7 +52,7 @@ export interface CryptoBackend {
    */
   aesGcmOpenInto?(key: Uint8Array, nonce: Uint8Array, ctAndTag: Uint8Array, aad: Uint8Array, out: Uint8Array): void | Promise<void>;
   /** HMAC-SHA256(key, msg), 32 bytes. `msg` may be a view into a larger buffer (a chunk). */
-  hmacSha256(key: Uint8Array, msg: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  hmacSha256?(key: Uint8Array, msg: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /** X25519(privateKey, publicKey) on raw 32-byte keys (RFC 7748); throw for a rejected key. crypto-core checks the all-zero output. */
   x25519?(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /**
@@ -72,16 +75,13 @@ export interface CryptoBackend {
 let current: CryptoBackend | null = null;
 
 /**
- * Installs (or with null, removes) a backend for bulk and per-record AES-GCM, HMAC and X25519.
+ * Installs (or with null, removes) a backend for bulk and per-record AES-GCM, HMAC, X25519 and Argon2id.
  * Process-wide; install it once at start-up, before opening a vault.
  */
 export function setCryptoBackend(backend: CryptoBackend | null): void {
   if (backend !== null) {
     if (typeof backend !== 'object') throw new TypeError('backend must be a CryptoBackend or null');
-    for (const f of ['aesGcmSeal', 'aesGcmOpen', 'hmacSha256'] as const) {
-      if (typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
-    }
-    for (const f of ['x25519', 'aesGcmSealInto', 'aesGcmOpenInto', 'argon2id', 'sealChunk'] as const) {
+    for (const f of ['aesGcmSeal', 'aesGcmOpen', 'hmacSha256', 'x25519', 'aesGcmSealInto', 'aesGcmOpenInto', 'argon2id', 'sealChunk'] as const) {
       if (backend[f] !== undefined && typeof backend[f] !== 'function') throw new TypeError(`backend.${f} must be a function`);
     }
   }

@@ -26,7 +26,7 @@ export async function chunkIdOf(vault: Vault, bytes: Uint8Array): Promise<string
   assertBytes('bytes', bytes);
   const v = vaultInternals(vault);
   const backend = cryptoBackend();
-  return toHex(backend ? await backend.hmacSha256(v.chunkIdKeyBytes, bytes) : await hmacSha256(v.chunkIdKey, bytes));
+  return toHex(backend?.hmacSha256 ? await backend.hmacSha256(v.chunkIdKeyBytes, bytes) : await hmacSha256(v.chunkIdKey, bytes));
 }
 
 /**
@@ -58,7 +58,7 @@ export async function sealPaddedChunk(
     return { entry: { chunkId: toHex(id), chunkKey, plainLength, storedLength: record.length }, record };
   }
   const plain = body.subarray(0, plainLength);
-  const id = backend ? owned(await backend.hmacSha256(v.chunkIdKeyBytes, plain)) : await hmacSha256(v.chunkIdKey, plain); // format §6.2
+  const id = backend?.hmacSha256 ? owned(await backend.hmacSha256(v.chunkIdKeyBytes, plain)) : await hmacSha256(v.chunkIdKey, plain); // format §6.2
   // format §6.3: a 32-byte message, where synchronous HMAC is far cheaper than a WebCrypto job.
   const chunkKey = hmacSha256Sync(v.chunkKeyKeyBytes, id);
   const aad = new Uint8Array(HEADER_BYTES + CHUNK_LABEL.length + CHUNK_ID_BYTES);
@@ -74,7 +74,7 @@ export async function sealPaddedChunk(
     await sealing;
   } else {
     let sealing: Promise<ArrayBuffer | Uint8Array> | Uint8Array;
-    if (backend) {
+    if (backend?.aesGcmSeal) {
       sealing = backend.aesGcmSeal(chunkKey, nonce, body, aad);
     } else if (useSyncAes(chunkKey, nonce, body.length)) {
       sealing = aesGcmSealSync(chunkKey, nonce, body, aad); // a small file's only chunk (primitives.ts)

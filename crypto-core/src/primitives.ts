@@ -85,7 +85,7 @@ export function aesGcmOpenSync(key: Uint8Array, nonce: Uint8Array, ct: Uint8Arra
 
 export async function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
   const backend = cryptoBackend();
-  if (backend) return owned(await backend.aesGcmSeal(key, nonce, pt, aad));
+  if (backend?.aesGcmSeal) return owned(await backend.aesGcmSeal(key, nonce, pt, aad));
   if (useSyncAes(key, nonce, pt.length)) return aesGcmSealSync(key, nonce, pt, aad);
   const k = await importAesKey(key, 'encrypt');
   const ct = await subtle().encrypt({ name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad), tagLength: 128 }, k, buf(pt));
@@ -95,7 +95,7 @@ export async function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, pt: Uint8Ar
 /** Returns the plaintext, or throws AUTH_FAILED. Nothing is returned before the tag verified. */
 export async function aesGcmOpen(key: Uint8Array, nonce: Uint8Array, ct: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
   const backend = cryptoBackend();
-  if (backend) {
+  if (backend?.aesGcmOpen) {
     let out: Uint8Array;
     try {
       out = await backend.aesGcmOpen(key, nonce, ct, aad);
@@ -123,7 +123,7 @@ export function importHmacKey(key: Uint8Array): Promise<CryptoKey> {
 
 export async function hmacSha256(key: Uint8Array | CryptoKey, msg: Uint8Array): Promise<Uint8Array> {
   const backend = cryptoBackend();
-  if (backend && key instanceof Uint8Array) return owned(await backend.hmacSha256(key, msg));
+  if (backend?.hmacSha256 && key instanceof Uint8Array) return owned(await backend.hmacSha256(key, msg));
   const k = key instanceof Uint8Array ? await importHmacKey(key) : key;
   return new Uint8Array(await subtle().sign('HMAC', k, buf(msg)));
 }

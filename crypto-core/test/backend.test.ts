@@ -120,8 +120,34 @@ describe('setCryptoBackend (node:crypto)', () => {
     await expect(c.decryptChunk(entry, blob.subarray(1))).rejects.toMatchObject({ code: 'TRUNCATED' });
   });
 
-  it('refuses a backend without the required functions', () => {
-    expect(() => c.setCryptoBackend({ aesGcmSeal: () => new Uint8Array(0) } as unknown as c.CryptoBackend)).toThrow(TypeError);
+  it('refuses a backend whose members are not functions', () => {
+    expect(() => c.setCryptoBackend({ aesGcmSeal: new Uint8Array(0) } as unknown as c.CryptoBackend)).toThrow(TypeError);
+    expect(() => c.setCryptoBackend('node' as unknown as c.CryptoBackend)).toThrow(TypeError);
+  });
+
+  it('takes a backend with only some members: those are used, the rest stay built in', async () => {
+    // X25519 only, as the web vault's crypto worker installs it (its helper thread computes them).
+    const calls: number[] = [];
+    c.setCryptoBackend({
+      x25519: (sk, pk) => {
+        calls.push(pk.length);
+        return nodeCryptoBackend.x25519!(sk, pk);
+      },
+    });
+    const s = await sealAll(c.randomId(), c.newAccount().accountKey);
+    expect(calls.length).toBeGreaterThan(0); // the seals of the two wraps went through it
+    calls.length = 0;
+    const secret = await c.unwrapNodeSecret(s.wrap, s.child.nodeId, s.parent, null);
+    expect(calls.length).toBeGreaterThan(0);
+    c.setCryptoBackend(null);
+    // What the partial backend sealed opens on the built-in path, and with the same node secret.
+    expect(toHexString(await c.unwrapNodeSecret(s.wrap, s.child.nodeId, s.parent, null))).toBe(toHexString(secret));
+    expect(toHexString(secret)).toBe(toHexString(s.child.secret));
+    const keys = await c.nodeKeys(s.child.nodeId, secret);
+    expect(await c.openMetadata(keys, s.meta)).toEqual(META);
+    // A public key the backend refuses is INVALID_KEY, as on the built-in path.
+    c.setCryptoBackend({ x25519: () => { throw new Error('refused'); } });
+    await expect(c.unwrapNodeSecret(s.wrap, s.child.nodeId, s.parent, null)).rejects.toMatchObject({ code: 'INVALID_KEY' });
   });
 });
 
