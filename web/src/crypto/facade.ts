@@ -1,13 +1,16 @@
 // The page's only door to cryptography. Every call is forwarded to one Web Worker
 // (src/crypto/worker.ts) by hand-written message passing: {t:'call', id, m, a} goes in,
 // {t:'ok'|'err'|'ev', id, ...} comes back. Keys never cross this boundary; `lock()` terminates
-// the worker, so every key it held is gone, and the next call starts a fresh, empty worker.
+// the worker (and its X25519 helper, dh-worker.ts), so every key it held is gone, and the next call
+// starts a fresh, empty worker.
 import { ApiError, session, sessionEnded } from '../http';
 import type { Method, WorkerApi } from './types';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; onEvent?: (v: unknown) => void };
 
 let worker: Worker | null = null;
+/** The crypto worker's X25519 helper (dh-worker.ts), started and ended with it. */
+let helper: Worker | null = null;
 let nextId = 1;
 const pending = new Map<number, Pending>();
 
@@ -36,6 +39,14 @@ function start(): Worker {
   worker = w;
   // A fresh worker learns the CSRF token of the current cookie session (never a key).
   w.postMessage({ t: 'call', id: 0, m: 'setSession', a: [session.csrfToken] });
+  // Its X25519 helper talks to it over a channel of their own; the page sees none of that traffic.
+  // If the helper cannot start, it never reports ready and the crypto worker does the work alone.
+  const h = new Worker(new URL('./dh-worker.ts', import.meta.url), { type: 'module', name: 'coffer-x25519' });
+  h.onerror = (ev) => ev.preventDefault();
+  const channel = new MessageChannel();
+  h.postMessage({ port: channel.port1 }, [channel.port1]);
+  w.postMessage({ t: 'dh', port: channel.port2 }, [channel.port2]);
+  helper = h;
   return w;
 }
 
@@ -73,6 +84,8 @@ export function lock(): void {
   if (!worker) return;
   worker.terminate();
   worker = null;
+  helper?.terminate();
+  helper = null;
   for (const [, p] of pending) p.reject(new ApiError('LOCKED', 'The vault was locked.', 0));
   pending.clear();
 }

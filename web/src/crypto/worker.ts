@@ -31,6 +31,7 @@ import {
   sealManifest,
   sealMetadata,
   sealSlot,
+  setCryptoBackend,
   toBase64Url,
   unwrapNodeSecret,
   validateName,
@@ -43,6 +44,7 @@ import {
 } from '@coffer/crypto-core';
 import { api, apiBytes, ApiError, session } from '../http';
 import { prepareArgon2id, prepareArgon2idMemory } from './argon2';
+import type { DhReply, DhRequest } from './dh-worker';
 import type {
   DownloadStream, Entry, InterruptedUpload, LinkInfo, LinkOptions, ListingStats, Method, SessionInfo, SignupResult, UploadProgress, WorkerApi,
 } from './types';
@@ -958,12 +960,81 @@ async function streamOf(nodeId: string, version: number | null): Promise<Downloa
   return { stream, name: k.meta.name, mime: k.meta.mime, size: manifest.size };
 }
 
+// ---- X25519 on the helper thread (dh-worker.ts) -------------------------------------------------
+// Opening a child of a folder costs one X25519 and, after it, a key schedule and two AES-GCM opens
+// (format §5.1). With the helper ready, crypto-core hands every X25519 to it (a backend with only
+// `x25519`), so the two halves run on two cores. Requests made in one turn go in batches of up to
+// DH_BATCH per private key, and the helper answers batch by batch, so this thread goes on with the
+// first children while the helper computes the next.
+
+const DH_BATCH = 128;
+interface DhWait { pk: Uint8Array; resolve: (v: Uint8Array) => void; reject: (e: unknown) => void }
+let dhPort: MessagePort | null = null;
+let dhNextId = 1;
+/** Batches sent, by request id, in the order of their public keys. */
+const dhSent = new Map<number, DhWait[]>();
+/** Requests not sent yet, by private key (one folder's, mostly). */
+let dhQueue = new Map<Uint8Array, DhWait[]>();
+let dhQueued = 0;
+let dhTimer: ReturnType<typeof setTimeout> | null = null;
+
+function useDhHelper(port: MessagePort): void {
+  port.onmessage = (ev: MessageEvent<DhReply | { ready: boolean }>) => {
+    const m = ev.data;
+    if ('ready' in m) {
+      if (!m.ready) return port.close(); // no WebCrypto X25519 there: computed here, as before
+      dhPort = port;
+      setCryptoBackend({ x25519: helperX25519 });
+      return;
+    }
+    const waits = dhSent.get(m.id);
+    if (!waits) return;
+    dhSent.delete(m.id);
+    const bad = new Set(m.bad);
+    const whole = m.out.length >= 32 * waits.length;
+    waits.forEach((w, i) => {
+      if (!whole || bad.has(i)) w.reject(new Error('X25519 refused the public key'));
+      else w.resolve(m.out.slice(32 * i, 32 * i + 32));
+    });
+    m.out.fill(0);
+  };
+}
+
+function helperX25519(sk: Uint8Array, pk: Uint8Array): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    if (sk.length !== 32 || pk.length !== 32) return reject(new RangeError('X25519 keys are 32 bytes'));
+    let waits = dhQueue.get(sk);
+    if (!waits) dhQueue.set(sk, (waits = []));
+    waits.push({ pk, resolve, reject });
+    if (++dhQueued >= DH_BATCH) flushDh();
+    else dhTimer ??= setTimeout(flushDh, 0);
+  });
+}
+
+function flushDh(): void {
+  if (dhTimer !== null) clearTimeout(dhTimer);
+  dhTimer = null;
+  for (const [sk, waits] of dhQueue) {
+    const id = dhNextId++;
+    const req: DhRequest = { id, sk: sk.slice(), pks: new Uint8Array(32 * waits.length) };
+    waits.forEach((w, i) => req.pks.set(w.pk, 32 * i));
+    dhSent.set(id, waits);
+    dhPort!.postMessage(req, [req.sk.buffer, req.pks.buffer]);
+  }
+  dhQueue = new Map();
+  dhQueued = 0;
+}
+
 // ---- message loop ------------------------------------------------------------------------------
 
-type Msg = { t: 'call'; id: number; m: Method; a: unknown[] } | { t: 'ctl'; id: number; action: 'pause' | 'resume' | 'cancel' };
+type Msg =
+  | { t: 'call'; id: number; m: Method; a: unknown[] }
+  | { t: 'ctl'; id: number; action: 'pause' | 'resume' | 'cancel' }
+  | { t: 'dh'; port: MessagePort };
 
 self.onmessage = async (ev: MessageEvent<Msg>) => {
   const msg = ev.data;
+  if (msg.t === 'dh') return useDhHelper(msg.port);
   if (msg.t === 'ctl') {
     const c = controls.get(msg.id);
     if (!c) return;
