@@ -398,7 +398,7 @@ async function pipeFolderOpens(chromiumPath: string, url: string, email: string,
       if (cache === 'warm') await new Promise((res) => setTimeout(res, 1000));
       for (const [i, s] of profiled.entries()) {
         const { profile: p } = await b.send<{ profile: unknown }>('Profiler.stop', {}, s);
-        await writeFile(join(profileDir!, `list-${i === 0 ? 'page' : `worker${i}`}.cpuprofile`), JSON.stringify(p));
+        await writeFile(join(profileDir!, `list-${cache}-${i === 0 ? 'page' : `worker${i}`}.cpuprofile`), JSON.stringify(p));
       }
     }
   } finally {
@@ -459,7 +459,7 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
   const work = await mkdtemp(join(tmpdir(), 'coffer-web-bench-'));
   const dist = join(work, 'dist');
   const webRoot = resolve(import.meta.dirname, '..');
-  await build({ root: webRoot, configFile: join(webRoot, 'vite.config.ts'), logLevel: 'error', build: { outDir: dist, emptyOutDir: true } });
+  await build({ root: webRoot, configFile: join(webRoot, 'vite.config.ts'), logLevel: 'error', build: { outDir: dist, emptyOutDir: true, minify: !process.env.COFFER_WEB_BENCH_NO_MINIFY } });
   const server = await startServer({ COFFER_WEB_DIST: dist, COFFER_QUOTA_BYTES: String(64 * 2 ** 30), COFFER_RATE_LIMIT_ACCOUNT: '1000' });
   const marker = `--coffer-bench=${randomBytes(6).toString('hex')}`;
   const browser = await chromium.launch({ executablePath: chromiumPath, args: [...CHROMIUM_ARGS, marker] });
