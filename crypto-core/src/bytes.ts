@@ -122,23 +122,34 @@ export function toBase64Url(b: Uint8Array): string {
 /** Rejects padding, characters outside the alphabet and non-canonical trailing bits. */
 export function fromBase64Url(s: string): Uint8Array {
   assertString('s', s);
-  if (s.length % 4 === 1) fail('INVALID_ENCODING', 'base64url length is impossible');
-  const out = new Uint8Array(Math.floor((s.length * 3) / 4));
-  let acc = 0;
-  let bits = 0;
-  let at = 0;
-  for (let i = 0; i < s.length; i++) {
+  const n = s.length;
+  if (n % 4 === 1) fail('INVALID_ENCODING', 'base64url length is impossible');
+  const out = new Uint8Array(Math.floor((n * 3) / 4));
+  const value = (i: number): number => {
     const c = s.charCodeAt(i);
-    const v = c < 128 ? B64_INDEX[c]! : -1;
-    if (v < 0) fail('INVALID_ENCODING', 'character outside the base64url alphabet');
-    acc = ((acc << 6) | v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[at++] = (acc >> bits) & 0xff;
-    }
+    return c < 128 ? B64_INDEX[c]! : -1;
+  };
+  let at = 0;
+  let i = 0;
+  // Four characters make three bytes; a character outside the alphabet makes the sum negative.
+  for (; i + 4 <= n; i += 4) {
+    const a = value(i), b = value(i + 1), c = value(i + 2), d = value(i + 3);
+    if ((a | b | c | d) < 0) fail('INVALID_ENCODING', 'character outside the base64url alphabet');
+    const v = (a << 18) | (b << 12) | (c << 6) | d;
+    out[at] = v >>> 16;
+    out[at + 1] = v >>> 8;
+    out[at + 2] = v;
+    at += 3;
   }
-  if ((acc & ((1 << bits) - 1)) !== 0) fail('INVALID_ENCODING', 'non-canonical base64url trailing bits');
+  const rest = n - i; // 0, 2 or 3 characters: 0, 1 or 2 bytes, the unused low bits zero
+  if (rest > 0) {
+    const a = value(i), b = value(i + 1), c = rest === 3 ? value(i + 2) : 0;
+    if ((a | b | c) < 0) fail('INVALID_ENCODING', 'character outside the base64url alphabet');
+    const v = (a << 18) | (b << 12) | (c << 6);
+    if ((rest === 2 ? v & 0xffff : v & 0xff) !== 0) fail('INVALID_ENCODING', 'non-canonical base64url trailing bits');
+    out[at] = v >>> 16;
+    if (rest === 3) out[at + 1] = v >>> 8;
+  }
   return out;
 }
 

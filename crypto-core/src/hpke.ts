@@ -15,7 +15,7 @@ import {
 } from './primitives';
 import { randomBytes } from './random';
 import { cryptoBackend } from './backend';
-import { hmacKeyState, hmacWithState, type HmacKeyState } from './sha256';
+import { hmacKeyState, hmacKeyStateInto, hmacSha256Into, hmacWithState, hmacWithStateInto, type HmacKeyState } from './sha256';
 
 export const HPKE_ENC_BYTES = 32; // Nenc of DHKEM(X25519, HKDF-SHA256)
 const N_SECRET = 32; // Nsecret, Nsk
@@ -83,20 +83,58 @@ function keyScheduleContext(info: Uint8Array): Uint8Array {
 
 const hpkeInfoContext = keyScheduleContext(HPKE_INFO.slice());
 
+// The key schedule's messages, laid out once: what varies (the DH output; enc || pkRm) is written
+// into scratch buffers, and the two final expansions depend on `info` alone (one in practice).
+const ZERO_STATE = hmacKeyState(new Uint8Array(32)); // HMAC keyed with an empty salt (RFC 5869)
+const EAE_PREFIX = concat(HPKE_V1, KEM_SUITE, L_EAE_PRK);
+const EAE_MSG = new Uint8Array(EAE_PREFIX.length + N_SECRET);
+EAE_MSG.set(EAE_PREFIX);
+const SHARED_PREFIX = concat(new Uint8Array([0, N_SECRET]), HPKE_V1, KEM_SUITE, L_SHARED);
+const SHARED_MSG = new Uint8Array(SHARED_PREFIX.length + 2 * HPKE_ENC_BYTES + 1);
+SHARED_MSG.set(SHARED_PREFIX);
+SHARED_MSG[SHARED_MSG.length - 1] = 1;
+// Intermediate secrets (wiped after each use).
+const EAE_PRK = new Uint8Array(32);
+const SHARED = new Uint8Array(32);
+const SECRET = new Uint8Array(32);
+const SECRET_STATE = new Int32Array(16);
+const NONCE_BLOCK = new Uint8Array(32);
+
+/** LabeledExpand messages for key and base_nonce: `I2OSP(L, 2) || "HPKE-v1" || suite || label || ctx || 0x01`. */
+function expandMessages(info: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  if (info === HPKE_INFO && hpkeInfoExpand) return hpkeInfoExpand;
+  const ctx = keyScheduleContext(info);
+  return {
+    key: concat(new Uint8Array([0, N_K]), HPKE_V1, HPKE_SUITE, L_KEY, ctx, new Uint8Array([1])),
+    nonce: concat(new Uint8Array([0, N_N]), HPKE_V1, HPKE_SUITE, L_BASE_NONCE, ctx, new Uint8Array([1])),
+  };
+}
+
+let hpkeInfoExpand: { key: Uint8Array; nonce: Uint8Array } | null = null;
+hpkeInfoExpand = expandMessages(HPKE_INFO);
+
 /** ExtractAndExpand (RFC 9180 §4.1) then KeySchedule (§5.1), base mode: returns key and base_nonce. */
 function keySchedule(dh: Uint8Array, enc: Uint8Array, pkRm: Uint8Array, info: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  const eaePrk = labeledExtractNoSalt(KEM_SUITE, L_EAE_PRK, dh);
-  const kemContext = concat(enc, pkRm);
-  const shared = labeledExpand(eaePrk, KEM_SUITE, L_SHARED, kemContext, N_SECRET);
-  // secret = LabeledExtract(shared_secret, "secret", psk = "")
-  const secret = hmacSha256Sync(shared, SECRET_MSG);
-  const secretState = hmacKeyState(secret); // keyed once for both expansions
-  const ctx = keyScheduleContext(info);
   try {
-    return { key: labeledExpand(secretState, HPKE_SUITE, L_KEY, ctx, N_K), nonce: labeledExpand(secretState, HPKE_SUITE, L_BASE_NONCE, ctx, N_N) };
+    // eae_prk = LabeledExtract("", "eae_prk", dh)
+    EAE_MSG.set(dh, EAE_PREFIX.length);
+    hmacWithStateInto(ZERO_STATE, EAE_MSG, EAE_MSG.length, EAE_PRK);
+    // shared_secret = LabeledExpand(eae_prk, "shared_secret", enc || pkRm, Nsecret)
+    SHARED_MSG.set(enc, SHARED_PREFIX.length);
+    SHARED_MSG.set(pkRm, SHARED_PREFIX.length + HPKE_ENC_BYTES);
+    hmacSha256Into(EAE_PRK, SHARED_MSG, SHARED_MSG.length, SHARED);
+    // secret = LabeledExtract(shared_secret, "secret", psk = "")
+    hmacSha256Into(SHARED, SECRET_MSG, SECRET_MSG.length, SECRET);
+    hmacKeyStateInto(SECRET, SECRET_STATE); // keyed once for both expansions
+    const msgs = expandMessages(info);
+    const key = new Uint8Array(N_K);
+    hmacWithStateInto(SECRET_STATE, msgs.key, msgs.key.length, key);
+    hmacWithStateInto(SECRET_STATE, msgs.nonce, msgs.nonce.length, NONCE_BLOCK);
+    return { key, nonce: NONCE_BLOCK.slice(0, N_N) };
   } finally {
-    wipe(eaePrk, shared, secret);
-    secretState.fill(0);
+    wipe(EAE_PRK, SHARED, SECRET, NONCE_BLOCK);
+    EAE_MSG.fill(0, EAE_PREFIX.length);
+    SECRET_STATE.fill(0);
   }
 }
 

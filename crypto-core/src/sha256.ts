@@ -19,8 +19,8 @@ const IV = new Int32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510
 const W = new Int32Array(64); // message schedule scratch (wiped after each use)
 const BLOCK = new Uint8Array(64); // padding scratch (wiped after each use)
 
-/** One compression of the 64 bytes at b[off ..] into state s. */
-function compress(s: Int32Array, b: Uint8Array, off: number): void {
+/** One compression of the 64 bytes at b[off ..] into the 8 words of s starting at word `so`. */
+function compress(s: Int32Array, so: number, b: Uint8Array, off: number): void {
   for (let t = 0; t < 16; t++, off += 4) W[t] = (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
   for (let t = 16; t < 64; t++) {
     const w15 = W[t - 15]!, w2 = W[t - 2]!;
@@ -28,7 +28,7 @@ function compress(s: Int32Array, b: Uint8Array, off: number): void {
     const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
     W[t] = (s1 + W[t - 7]! + s0 + W[t - 16]!) | 0;
   }
-  let a = s[0]!, b_ = s[1]!, c = s[2]!, d = s[3]!, e = s[4]!, f = s[5]!, g = s[6]!, h = s[7]!;
+  let a = s[so]!, b_ = s[so + 1]!, c = s[so + 2]!, d = s[so + 3]!, e = s[so + 4]!, f = s[so + 5]!, g = s[so + 6]!, h = s[so + 7]!;
   for (let t = 0; t < 64; t++) {
     const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
     const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[t]! + W[t]!) | 0;
@@ -36,27 +36,30 @@ function compress(s: Int32Array, b: Uint8Array, off: number): void {
     const t2 = (S0 + ((a & b_) ^ (a & c) ^ (b_ & c))) | 0;
     h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b_; b_ = a; a = (t1 + t2) | 0;
   }
-  s[0] = (s[0]! + a) | 0; s[1] = (s[1]! + b_) | 0; s[2] = (s[2]! + c) | 0; s[3] = (s[3]! + d) | 0;
-  s[4] = (s[4]! + e) | 0; s[5] = (s[5]! + f) | 0; s[6] = (s[6]! + g) | 0; s[7] = (s[7]! + h) | 0;
+  s[so] = (s[so]! + a) | 0; s[so + 1] = (s[so + 1]! + b_) | 0; s[so + 2] = (s[so + 2]! + c) | 0; s[so + 3] = (s[so + 3]! + d) | 0;
+  s[so + 4] = (s[so + 4]! + e) | 0; s[so + 5] = (s[so + 5]! + f) | 0; s[so + 6] = (s[so + 6]! + g) | 0; s[so + 7] = (s[so + 7]! + h) | 0;
 }
 
-/** Continues hashing `msg` from state `s` (which has absorbed `prefix` bytes, a multiple of 64) and writes the digest. */
-function finish(s: Int32Array, prefix: number, msg: Uint8Array, out: Uint8Array): void {
+/**
+ * Continues hashing msg[0 .. len) from state `s` (which has absorbed `prefix` bytes, a multiple of
+ * 64) and writes the digest to out[0 .. 32).
+ */
+function finish(s: Int32Array, prefix: number, msg: Uint8Array, len: number, out: Uint8Array): void {
   let off = 0;
-  for (; off + 64 <= msg.length; off += 64) compress(s, msg, off);
-  const rest = msg.length - off;
-  BLOCK.set(msg.subarray(off));
+  for (; off + 64 <= len; off += 64) compress(s, 0, msg, off);
+  const rest = len - off;
+  for (let i = 0; i < rest; i++) BLOCK[i] = msg[off + i]!;
   BLOCK[rest] = 0x80;
   BLOCK.fill(0, rest + 1);
   if (rest >= 56) {
-    compress(s, BLOCK, 0);
+    compress(s, 0, BLOCK, 0);
     BLOCK.fill(0);
   }
-  const bits = (prefix + msg.length) * 8; // < 2^53 for any message here
+  const bits = (prefix + len) * 8; // < 2^53 for any message here
   const hi = Math.floor(bits / 0x100000000);
   BLOCK[56] = hi >>> 24; BLOCK[57] = hi >>> 16; BLOCK[58] = hi >>> 8; BLOCK[59] = hi;
   BLOCK[60] = bits >>> 24; BLOCK[61] = bits >>> 16; BLOCK[62] = bits >>> 8; BLOCK[63] = bits;
-  compress(s, BLOCK, 0);
+  compress(s, 0, BLOCK, 0);
   for (let i = 0; i < 8; i++) {
     const v = s[i]!;
     out[4 * i] = v >>> 24; out[4 * i + 1] = v >>> 16; out[4 * i + 2] = v >>> 8; out[4 * i + 3] = v;
@@ -68,7 +71,7 @@ function finish(s: Int32Array, prefix: number, msg: Uint8Array, out: Uint8Array)
 export function sha256Sync(msg: Uint8Array): Uint8Array {
   const s = IV.slice();
   const out = new Uint8Array(32);
-  finish(s, 0, msg, out);
+  finish(s, 0, msg, msg.length, out);
   s.fill(0);
   return out;
 }
@@ -76,45 +79,69 @@ export function sha256Sync(msg: Uint8Array): Uint8Array {
 /** HMAC key states after the ipad and opad blocks (16 words: inner, then outer). */
 export type HmacKeyState = Int32Array;
 
-export function hmacKeyState(key: Uint8Array): HmacKeyState {
+const PAD = new Uint8Array(64); // key pad scratch (wiped after each use)
+
+/** Writes the HMAC key state of `key` into st[0 .. 16) (no allocation). */
+export function hmacKeyStateInto(key: Uint8Array, st: Int32Array): void {
   const k = key.length > 64 ? sha256Sync(key) : key;
-  const st = new Int32Array(16);
-  const pad = new Uint8Array(64);
-  const inner = st.subarray(0, 8), outer = st.subarray(8, 16);
-  inner.set(IV);
-  outer.set(IV);
-  pad.set(k);
-  for (let i = 0; i < 64; i++) pad[i]! ^= 0x36;
-  compress(inner, pad, 0);
-  for (let i = 0; i < 64; i++) pad[i]! ^= 0x36 ^ 0x5c;
-  compress(outer, pad, 0);
-  pad.fill(0);
+  st.set(IV, 0);
+  st.set(IV, 8);
+  PAD.set(k);
+  PAD.fill(0, k.length);
+  for (let i = 0; i < 64; i++) PAD[i]! ^= 0x36;
+  compress(st, 0, PAD, 0);
+  for (let i = 0; i < 64; i++) PAD[i]! ^= 0x36 ^ 0x5c;
+  compress(st, 8, PAD, 0);
+  PAD.fill(0);
   W.fill(0);
   if (k !== key) k.fill(0);
+}
+
+export function hmacKeyState(key: Uint8Array): HmacKeyState {
+  const st = new Int32Array(16);
+  hmacKeyStateInto(key, st);
   return st;
 }
 
 const S = new Int32Array(8); // working state scratch (wiped after each use)
 const INNER = new Uint8Array(32);
 
-/** HMAC-SHA256 from a precomputed key state. */
-export function hmacWithState(st: HmacKeyState, msg: Uint8Array): Uint8Array {
-  S.set(st.subarray(0, 8));
-  finish(S, 64, msg, INNER);
-  S.set(st.subarray(8, 16));
-  const out = new Uint8Array(32);
-  finish(S, 64, INNER, out);
+/** HMAC-SHA256 of msg[0 .. len) from a precomputed key state, written to out[0 .. 32). */
+function hmacInto(st: HmacKeyState, msg: Uint8Array, len: number, out: Uint8Array): void {
+  for (let i = 0; i < 8; i++) S[i] = st[i]!;
+  finish(S, 64, msg, len, INNER);
+  for (let i = 0; i < 8; i++) S[i] = st[8 + i]!;
+  finish(S, 64, INNER, 32, out);
   S.fill(0);
   INNER.fill(0);
+}
+
+/** HMAC-SHA256 from a precomputed key state. */
+export function hmacWithState(st: HmacKeyState, msg: Uint8Array): Uint8Array {
+  const out = new Uint8Array(32);
+  hmacInto(st, msg, msg.length, out);
   return out;
 }
 
+/** HMAC-SHA256 of msg[0 .. len) from a precomputed key state, into out[0 .. 32) (no allocation). */
+export function hmacWithStateInto(st: HmacKeyState, msg: Uint8Array, len: number, out: Uint8Array): void {
+  hmacInto(st, msg, len, out);
+}
+
+const ST = new Int32Array(16); // key state scratch of hmacSha256Fast (wiped after each use)
+
 /** HMAC-SHA256(key, msg). */
 export function hmacSha256Fast(key: Uint8Array, msg: Uint8Array): Uint8Array {
-  const st = hmacKeyState(key);
-  try {
-    return hmacWithState(st, msg);
-  } finally {
-    st.fill(0);
-  }
+  hmacKeyStateInto(key, ST);
+  const out = new Uint8Array(32);
+  hmacInto(ST, msg, msg.length, out);
+  ST.fill(0);
+  return out;
+}
+
+/** HMAC-SHA256(key, msg[0 .. len)) into out[0 .. 32) (no allocation). */
+export function hmacSha256Into(key: Uint8Array, msg: Uint8Array, len: number, out: Uint8Array): void {
+  hmacKeyStateInto(key, ST);
+  hmacInto(ST, msg, len, out);
+  ST.fill(0);
 }

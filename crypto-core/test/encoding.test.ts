@@ -28,6 +28,21 @@ describe('base64url and hex', () => {
     );
   });
 
+  it('accepts exactly the canonical base64url strings', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const chars = fc.constantFrom(...alphabet, '=', '+', '/', ' ', 'é', '\u0100');
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 40 }).map((a) => a.join('')), (s) => {
+        const canonical = [...s].every((ch) => alphabet.includes(ch)) && s.length % 4 !== 1
+          && Buffer.from(s, 'base64url').toString('base64url') === s;
+        const code = codeOf(() => c.fromBase64Url(s));
+        expect(code).toBe(canonical ? 'OK' : 'INVALID_ENCODING');
+        if (canonical) expect(Buffer.from(c.fromBase64Url(s)).equals(Buffer.from(s, 'base64url'))).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it.each(['AA==', 'AA=', 'A', 'AB', 'AAB', 'a+b/', 'ab c', 'é'])('rejects base64url %j', (s) => {
     expect(codeOf(() => c.fromBase64Url(s))).toBe('INVALID_ENCODING');
   });
