@@ -32,7 +32,7 @@ export interface InterruptedUpload {
   lastModified: number;
 }
 
-/** Sent by `list` after its last batch of entries. */
+/** Sent by `list` and `browse` after their last batch of entries. */
 export interface ListingStats {
   /** Children taken from this device's listing cache instead of being opened again. */
   fromCache: number;
@@ -88,6 +88,11 @@ export interface WorkerApi {
   unlock(passphrase: string): SessionInfo;
   /** Lists live children; partial batches arrive as events while it decrypts, then ListingStats. */
   list(folderId: string): Entry[];
+  /**
+   * As `list`, but the children arrive only as the events; it returns how many there were, so a
+   * big folder is not sent to the page a second time (the vault's folder view).
+   */
+  browse(folderId: string): number;
   /** Decrypts the given nodes (e.g. fetched after a change notification). */
   entries(nodeIds: string[]): (Entry | null)[];
   trash(): Entry[];

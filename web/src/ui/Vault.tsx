@@ -59,7 +59,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
       let accOrder = '';
       let scheduled = false;
       let finished = false;
-      const h = facade.begin('list', [id], (event) => {
+      const h = facade.begin('browse', [id], (event) => {
         if (seq !== loadSeq) return;
         if (!Array.isArray(event)) {
           setFromCache((event as ListingStats).fromCache);
@@ -79,13 +79,14 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
           setStatus(`Decrypting names: ${acc.length}…`);
         });
       });
-      const [list, p] = await Promise.all([h.result, facade.call('path', id)]);
+      // Every batch arrives before the answer (one channel, in order): `acc` holds them all.
+      const [count, p] = await Promise.all([h.result, facade.call('path', id)]);
       finished = true;
       if (seq !== loadSeq) return;
-      setEntries(acc.length === list.length ? acc : list);
+      setEntries(acc);
       setPath(p);
       setFolderId(id);
-      say(`${p[p.length - 1]?.name ?? 'Folder'}: ${list.length} item${list.length === 1 ? '' : 's'}.`);
+      say(`${p[p.length - 1]?.name ?? 'Folder'}: ${count} item${count === 1 ? '' : 's'}.`);
     } catch (err) {
       if (seq === loadSeq) fail(err);
     } finally {
