@@ -981,7 +981,13 @@ const dhSent = new Map<number, DhWait[]>();
 /** Requests not sent yet, by private key (one folder's, mostly). */
 let dhQueue = new Map<Uint8Array, DhWait[]>();
 let dhQueued = 0;
-let dhTimer: ReturnType<typeof setTimeout> | null = null;
+/** Flushes the queue once the current turn's microtasks are done (a task, never clamped as timers are). */
+const dhTick = new MessageChannel();
+let dhTicking = false;
+dhTick.port1.onmessage = () => {
+  dhTicking = false;
+  flushDh();
+};
 
 function useDhHelper(port: MessagePort): void {
   port.onmessage = (ev: MessageEvent<DhReply | { ready: boolean }>) => {
@@ -1012,13 +1018,14 @@ function helperX25519(sk: Uint8Array, pk: Uint8Array): Promise<Uint8Array> {
     if (!waits) dhQueue.set(sk, (waits = []));
     waits.push({ pk, resolve, reject });
     if (++dhQueued >= DH_BATCH) flushDh();
-    else dhTimer ??= setTimeout(flushDh, 0);
+    else if (!dhTicking) {
+      dhTicking = true;
+      dhTick.port2.postMessage(0);
+    }
   });
 }
 
 function flushDh(): void {
-  if (dhTimer !== null) clearTimeout(dhTimer);
-  dhTimer = null;
   for (const [sk, waits] of dhQueue) {
     const id = dhNextId++;
     const req: DhRequest = { id, sk: sk.slice(), pks: new Uint8Array(32 * waits.length) };
