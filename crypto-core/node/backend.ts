@@ -62,7 +62,7 @@ function updateInto(c: nc.CipherGCM | nc.DecipherGCM, input: Uint8Array, out: Ui
   return at;
 }
 
-export const nodeCryptoBackend: CryptoBackend = {
+export const nodeCryptoBackend = {
   aesGcmSeal(key, nonce, pt, aad) {
     const c = nc.createCipheriv('aes-256-gcm', key, nonce);
     c.setAAD(aad);
@@ -122,4 +122,4 @@ export const nodeCryptoBackend: CryptoBackend = {
     const publicKey = nc.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(pk).toString('base64url') }, format: 'jwk' });
     return nc.diffieHellman({ privateKey: privateKey(sk), publicKey });
   },
-};
+} satisfies CryptoBackend;
