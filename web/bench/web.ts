@@ -44,21 +44,27 @@ async function processTree(rootPid: number): Promise<{ pid: number; fields: stri
   return out;
 }
 
+/** The Chromium process type of `pid` (browser, renderer, gpu-process, network, ...), read once. */
+async function typeOfPid(pid: number): Promise<string> {
+  let type = typeOf.get(pid);
+  if (type === undefined) {
+    type = 'browser';
+    try {
+      const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+      const m = /--type=([a-z-]+)/.exec(cmd);
+      if (m) type = m[1] === 'utility' ? (/NetworkService/.test(cmd) ? 'network' : 'utility') : m[1]!;
+      typeOf.set(pid, type);
+    } catch { /* gone */ }
+  }
+  return type;
+}
+
 /** Resident memory of a process and all its descendants (Linux /proc), in bytes, by Chromium process type. */
 async function treeRss(rootPid: number): Promise<Record<string, number>> {
   const out: Record<string, number> = { total: 0 };
   for (const { pid, fields } of await processTree(rootPid)) {
     const r = Number(fields[21]) * 4096;
-    let type = typeOf.get(pid);
-    if (type === undefined) {
-      type = 'browser';
-      try {
-        const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-        const m = /--type=([a-z-]+)/.exec(cmd);
-        if (m) type = m[1] === 'utility' ? (/NetworkService/.test(cmd) ? 'network' : 'utility') : m[1]!;
-        typeOf.set(pid, type);
-      } catch { /* gone */ }
-    }
+    const type = await typeOfPid(pid);
     out[type] = (out[type] ?? 0) + r;
     out.total! += r;
   }
@@ -67,16 +73,31 @@ async function treeRss(rootPid: number): Promise<Record<string, number>> {
 
 /**
  * User + system CPU seconds (clock ticks: 100 Hz) and minor page faults of a process and all its
- * descendants alive now. Faults matter on VMs where a fresh page costs ~13 µs (docs/benchmarks.md).
+ * descendants alive now, with the CPU seconds by Chromium process type. Faults matter on VMs where
+ * a fresh page costs ~13 µs (docs/benchmarks.md).
  */
-async function treeCounters(rootPid: number): Promise<{ cpu: number; faults: number }> {
+async function treeCounters(rootPid: number): Promise<{ cpu: number; faults: number; byType: Record<string, number> }> {
   let ticks = 0;
   let faults = 0;
-  for (const { fields } of await processTree(rootPid)) {
-    ticks += Number(fields[11]) + Number(fields[12]);
+  const byType: Record<string, number> = {};
+  for (const { pid, fields } of await processTree(rootPid)) {
+    const t = Number(fields[11]) + Number(fields[12]);
+    ticks += t;
     faults += Number(fields[7]);
+    const type = await typeOfPid(pid);
+    byType[type] = (byType[type] ?? 0) + t / 100;
   }
-  return { cpu: ticks / 100, faults };
+  return { cpu: ticks / 100, faults, byType };
+}
+
+/** "renderer 9.1, browser 3.2, ...": CPU seconds per GiB by process type between two readings. */
+function cpuByType(a: Record<string, number>, b: Record<string, number>, gib: number): string {
+  return Object.entries(b)
+    .map(([type, v]) => [type, (v - (a[type] ?? 0)) / gib] as const)
+    .filter(([, v]) => v >= 0.05)
+    .sort((x, y) => y[1] - x[1])
+    .map(([type, v]) => `${type} ${v.toFixed(1)}`)
+    .join(', ');
 }
 
 async function findPid(marker: string): Promise<number | null> {
@@ -288,6 +309,7 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
     if (chr0 !== null && chr1 !== null) {
       figures['upload: Chromium CPU-s per GiB (all processes)'] = (chr1.cpu - chr0.cpu) / gib;
       figures['upload: Chromium minor page faults per GiB (thousands)'] = (chr1.faults - chr0.faults) / gib / 1000;
+      figures['upload: Chromium CPU-s per GiB by process'] = cpuByType(chr0.byType, chr1.byType, gib);
     }
 
     phase = 'download';
@@ -312,6 +334,7 @@ async function pipeTransfers(chromiumPath: string, url: string, email: string, p
     if (chr0 !== null && chr1 !== null) {
       figures['download: Chromium CPU-s per GiB (all processes)'] = (chr1.cpu - chr0.cpu) / gib;
       figures['download: Chromium minor page faults per GiB (thousands)'] = (chr1.faults - chr0.faults) / gib / 1000;
+      figures['download: Chromium CPU-s per GiB by process'] = cpuByType(chr0.byType, chr1.byType, gib);
     }
     figures['download MB/s (fetch + decrypt + stream to disk)'] = (sizeMiB * 2 ** 20) / 1e6 / downS;
     figures['download seconds'] = downS;
