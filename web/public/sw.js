@@ -1,5 +1,7 @@
-// Coffer download service worker: turns a decrypted stream (made in the tab, handed over by
-// postMessage) into a browser download, so large files never sit in memory as one buffer.
+// Coffer download service worker: turns a decrypted stream into a browser download, so large
+// files never sit in memory as one buffer. The page sends a MessagePort and an id; the crypto
+// worker posts the stream over that port ({ name, mime, size, stream }), so the bytes come here
+// without passing through the page; the page hears on `ack` when it may open /__coffer_dl/<id>.
 // Registered with the scope /__coffer_dl/ (src/ui/download.ts), so no other request of the vault
 // comes through it; it serves only /__coffer_dl/<random id>.
 const pending = new Map();
@@ -9,11 +11,24 @@ self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim(
 
 self.addEventListener('message', (event) => {
   const data = event.data;
-  if (!data || data.type !== 'coffer-download') return;
-  pending.set(data.id, data);
-  // Forget a download nobody fetched within a minute.
-  setTimeout(() => pending.delete(data.id), 60000);
-  if (event.ports[0]) event.ports[0].postMessage({ ok: true });
+  if (!data || data.type !== 'coffer-download-port' || typeof data.id !== 'string') return;
+  const { id, port, ack } = data;
+  if (!(port instanceof MessagePort) || !(ack instanceof MessagePort)) return;
+  // This worker stays alive until the stream has come (or a minute has passed).
+  event.waitUntil(new Promise((resolve) => {
+    setTimeout(resolve, 60000);
+    port.onmessage = (m) => {
+      port.close();
+      resolve();
+      const item = m.data;
+      if (!item || !(item.stream instanceof ReadableStream)) return;
+      pending.set(id, item);
+      // Forget a download nobody fetched within a minute.
+      setTimeout(() => pending.delete(id), 60000);
+      ack.postMessage({ ok: true });
+      ack.close();
+    };
+  }));
 });
 
 self.addEventListener('fetch', (event) => {

@@ -55,18 +55,22 @@ export interface CallHandle<T> {
   result: Promise<T>;
 }
 
-/** Starts a call; `onEvent` receives progress events the worker emits along the way. */
+/**
+ * Starts a call; `onEvent` receives progress events the worker emits along the way. `transfer`
+ * lists what in `args` moves to the worker instead of being copied (a MessagePort).
+ */
 export function begin<M extends Method>(
   method: M,
   args: Parameters<WorkerApi[M]>,
   onEvent?: (v: unknown) => void,
+  transfer: Transferable[] = [],
 ): CallHandle<ReturnType<WorkerApi[M]>> {
   const w = start();
   const id = nextId++;
   const result = new Promise<ReturnType<WorkerApi[M]>>((resolve, reject) => {
     pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onEvent });
   });
-  w.postMessage({ t: 'call', id, m: method, a: args });
+  w.postMessage({ t: 'call', id, m: method, a: args }, transfer);
   return { id, result };
 }
 

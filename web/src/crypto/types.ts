@@ -52,6 +52,9 @@ export interface SignupResult extends SessionInfo {
   recoveryCode: string;
 }
 
+/** Sent by `sendDownload` as the stream is read. */
+export interface DownloadProgress { done: number; total: number }
+
 export interface DownloadStream {
   stream: ReadableStream<Uint8Array>;
   name: string;
@@ -105,6 +108,14 @@ export interface WorkerApi {
   path(nodeId: string): Entry[];
   upload(file: File, parentId: string, existingId: string | null): Entry;
   download(nodeId: string, version: number | null): DownloadStream;
+  /**
+   * Decrypts a file (`version` null: the current one; in link mode, of the link) into a stream it
+   * posts over `port` as `{ name, mime, size, stream }`, to the download service worker, so the
+   * bytes go there without passing through the page. Events: DownloadProgress. Resolves once the
+   * stream has been read to its end; rejects with its error (an integrity failure, or CANCELLED
+   * when the reader gave up).
+   */
+  sendDownload(nodeId: string, version: number | null, port: MessagePort): { name: string; size: number };
   restoreVersion(nodeId: string, version: number): Entry;
   createLink(nodeId: string, opts: LinkOptions): { linkId: string; secret: string };
   openLink(linkId: string, secret: string, password: string | null): LinkInfo;

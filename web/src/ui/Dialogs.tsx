@@ -2,7 +2,7 @@ import { createResource, createSignal, For, onCleanup, onMount, Show, type JSX }
 import * as facade from '../crypto/facade';
 import type { Entry } from '../crypto/types';
 import { api, describeError } from '../http';
-import { pickFile, readAll, save } from './download';
+import { downloadFile, pickFile, readAll } from './download';
 import { formatDate, formatSize } from './format';
 import { Icon } from './Icon';
 
@@ -188,7 +188,7 @@ export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => 
                   <td style={{ 'white-space': 'nowrap' }}>
                     <button type="button" class="link" aria-label={`Download version ${v.version}`} onClick={async () => {
                       const picked = pickFile(props.entry.name);
-                      try { await save(await facade.call('download', props.entry.id, v.version), () => {}, picked); } catch (err) { setError(describeError(err)); }
+                      try { await downloadFile(props.entry.id, v.version, () => {}, picked); } catch (err) { setError(describeError(err)); }
                     }}>Download</button>
                     <Show when={v.version !== current()}>
                       <button type="button" class="link" aria-label={`Restore version ${v.version}`} onClick={async () => {

@@ -4,7 +4,7 @@ import { createSignal, For, onMount, Show } from 'solid-js';
 import * as facade from '../crypto/facade';
 import type { Entry } from '../crypto/types';
 import { describeError, errorCode, isIntegrityError } from '../http';
-import { pickFile, registerDownloadWorker, save } from './download';
+import { downloadFile, pickFile, registerDownloadWorker } from './download';
 import { Icon } from './Icon';
 import { formatSize } from './format';
 import { cycleTheme, theme } from './theme';
@@ -65,11 +65,10 @@ export function Receive() {
       setError('');
       setStatus(`Decrypting “${e.name}”…`);
       try {
-        const ds = await facade.call('linkDownload', e.id);
-        await save(ds, (d, t) => setStatus(`Downloading “${e.name}”: ${t ? Math.floor((d / t) * 100) : 100} %`), picked);
+        await downloadFile(e.id, null, (d, t) => setStatus(`Downloading “${e.name}”: ${t ? Math.floor((d / t) * 100) : 100} %`), picked, true);
         setStatus(`Downloaded “${e.name}”.`);
       } catch (err) {
-        if ((err as Error).name === 'AbortError') return setStatus('Download cancelled.');
+        if ((err as Error).name === 'AbortError' || errorCode(err) === 'CANCELLED') return setStatus('Download cancelled.');
         setStatus('');
         setError(isIntegrityError(err) ? `“${e.name}” failed its integrity check and was not saved.` : describeError(err));
       }

@@ -4,7 +4,7 @@ import * as facade from '../crypto/facade';
 import type { Entry, ListingStats, SessionInfo } from '../crypto/types';
 import { api, describeError, errorCode, isIntegrityError } from '../http';
 import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog } from './Dialogs';
-import { pickFile, save } from './download';
+import { downloadFile, pickFile } from './download';
 import { formatDate, formatSize } from './format';
 import { FileList, mergeSorted, NODE_MIME, sortEntries, type SortKey } from './List';
 import { Sessions } from './Sessions';
@@ -113,15 +113,14 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     void (async () => {
       say(`Decrypting “${e.name}”…`);
       try {
-        const ds = await facade.call('download', e.id, null);
         let last = 0;
-        const kind = await save(ds, (done, total) => {
+        const { size } = await downloadFile(e.id, null, (done, total) => {
           const pct = total ? Math.floor((done / total) * 100) : 100;
           if (pct >= last + 5 || done === total) { last = pct; setStatus(`Downloading “${e.name}”: ${pct} %`); }
         }, picked);
-        say(`Downloaded “${e.name}” (${formatSize(ds.size)})${kind === 'blob' ? '' : ''}.`);
+        say(`Downloaded “${e.name}” (${formatSize(size)}).`);
       } catch (err) {
-        if ((err as Error).name === 'AbortError') return say('Download cancelled.');
+        if ((err as Error).name === 'AbortError' || errorCode(err) === 'CANCELLED') return say('Download cancelled.');
         setStatus('');
         setAlert(isIntegrityError(err)
           ? `“${e.name}” failed its integrity check and was not saved: the stored data was altered or is incomplete.`

@@ -1,7 +1,8 @@
 // Where decrypted bytes go: the File System Access API when the browser has it, else the
 // download service worker (public/sw.js), else, for small files only, a Blob.
 // A stream that fails its integrity check errors the sink, so no partial file is kept as good.
-import type { DownloadStream } from '../crypto/types';
+import * as facade from '../crypto/facade';
+import type { DownloadProgress, DownloadStream } from '../crypto/types';
 
 type Picker = (opts: { suggestedName?: string }) => Promise<{ createWritable(): Promise<WritableStream<Uint8Array>> }>;
 const BLOB_LIMIT = 256 * 1024 * 1024;
@@ -98,38 +99,62 @@ function randomHex(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
-export async function save(
-  ds: DownloadStream,
+/**
+ * Saves file `nodeId` (`version` null: the current one; on the receive page, of the link) to the
+ * user's disk: into the file `picked` (File System Access API), else through the download service
+ * worker, else as a Blob. Resolves once every byte is written, with the file's size; an integrity
+ * failure rejects, and no file is kept as good.
+ */
+export async function downloadFile(
+  nodeId: string,
+  version: number | null,
   onProgress: (done: number, total: number) => void,
   picked: Promise<WritableStream<Uint8Array>> | null,
-): Promise<SinkKind> {
-  const { stream: counted, end } = observed(ds.stream, ds.size, onProgress);
-  if (picked) {
-    const writable = await picked;
-    await counted.pipeTo(writable); // an error aborts the writable: the browser discards the file
-    return 'fsa';
-  }
-  const reg = await registerDownloadWorker();
+  link = false,
+): Promise<{ kind: SinkKind; size: number }> {
+  const reg = picked ? null : await registerDownloadWorker();
   if (reg?.active) {
+    // The crypto worker posts its stream straight to the service worker over a channel of their
+    // own: the bytes never pass through this page (each hop copies them; docs/benchmarks.md).
     const id = randomHex();
-    const channel = new MessageChannel();
-    const acked = new Promise<void>((r) => (channel.port1.onmessage = () => r()));
-    reg.active.postMessage(
-      { type: 'coffer-download', id, name: ds.name, mime: ds.mime, size: ds.size, stream: counted },
-      [channel.port2, counted as unknown as Transferable],
-    );
-    await acked;
+    const data = new MessageChannel();
+    const ack = new MessageChannel();
+    const ready = new Promise<void>((r) => (ack.port1.onmessage = () => r()));
+    reg.active.postMessage({ type: 'coffer-download-port', id, port: data.port1, ack: ack.port2 }, [data.port1, ack.port2]);
+    const call = facade.begin('sendDownload', [nodeId, version, data.port2], (v) => {
+      const p = v as DownloadProgress;
+      onProgress(p.done, p.total);
+    }, [data.port2]);
+    await Promise.race([ready, call.result]); // a failure before the stream was sent rejects here
     const frame = document.createElement('iframe');
     frame.hidden = true;
     frame.title = 'download';
     frame.src = `/__coffer_dl/${id}`;
     document.body.append(frame);
     try {
-      await end;
+      const { size } = await call.result;
+      onProgress(size, size);
+      return { kind: 'sw', size };
     } finally {
       setTimeout(() => frame.remove(), 60_000);
+      ack.port1.close();
     }
-    return 'sw';
+  }
+  const ds = link ? await facade.call('linkDownload', nodeId) : await facade.call('download', nodeId, version);
+  return { kind: await save(ds, onProgress, picked), size: ds.size };
+}
+
+/** Writes a decrypted stream to the file `picked`, else as a Blob (small files only). */
+async function save(
+  ds: DownloadStream,
+  onProgress: (done: number, total: number) => void,
+  picked: Promise<WritableStream<Uint8Array>> | null,
+): Promise<SinkKind> {
+  const { stream: counted } = observed(ds.stream, ds.size, onProgress);
+  if (picked) {
+    const writable = await picked;
+    await counted.pipeTo(writable); // an error aborts the writable: the browser discards the file
+    return 'fsa';
   }
   if (ds.size > BLOB_LIMIT) throw new Error('This browser cannot stream a download this large. Try Chromium or Firefox.');
   const blob = await new Response(counted).blob();
