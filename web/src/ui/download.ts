@@ -54,44 +54,36 @@ export function pickFile(name: string): Promise<WritableStream<Uint8Array>> | nu
   return picker({ suggestedName: name }).then((h) => h.createWritable());
 }
 
-/** Passes a stream through, reporting progress, its end and its error (no buffering beyond one chunk). */
+/** Passes a stream through, reporting progress (up to four chunks queued). */
 function observed(
   src: ReadableStream<Uint8Array>,
   total: number,
   onProgress: (done: number, total: number) => void,
-): { stream: ReadableStream<Uint8Array>; end: Promise<void> } {
+): ReadableStream<Uint8Array> {
   const reader = src.getReader();
   let done = 0;
-  let finish!: () => void;
-  let fail!: (e: unknown) => void;
-  const end = new Promise<void>((res, rej) => ((finish = res), (fail = rej)));
-  end.catch(() => {});
-  const stream = new ReadableStream<Uint8Array>(
+  return new ReadableStream<Uint8Array>(
     {
       async pull(c) {
         try {
           const r = await reader.read();
           if (r.done) {
             c.close();
-            finish();
           } else {
             done += r.value.byteLength;
             onProgress(done, total);
             c.enqueue(r.value);
           }
         } catch (e) {
-          fail(e);
           c.error(e);
         }
       },
       cancel(reason) {
-        fail(reason ?? new Error('Cancelled'));
         return reader.cancel(reason);
       },
     },
     { highWaterMark: 4 },
   );
-  return { stream, end };
 }
 
 function randomHex(): string {
@@ -150,7 +142,7 @@ async function save(
   onProgress: (done: number, total: number) => void,
   picked: Promise<WritableStream<Uint8Array>> | null,
 ): Promise<SinkKind> {
-  const { stream: counted } = observed(ds.stream, ds.size, onProgress);
+  const counted = observed(ds.stream, ds.size, onProgress);
   if (picked) {
     const writable = await picked;
     await counted.pipeTo(writable); // an error aborts the writable: the browser discards the file
