@@ -10,12 +10,12 @@
 import { fail } from './errors';
 import { concat, utf8, wipe } from './bytes';
 import {
-  aesGcmOpen, aesGcmSeal, hasWebCryptoX25519, hmacSha256Sync, hmacZeroKey, x25519Noble, x25519PublicKey,
+  aesGcmOpen, aesGcmSeal, hasWebCryptoX25519, hmacSha256Sync, hmacZeroKey, hmacZeroKeyInto, x25519Noble, x25519PublicKey,
   x25519WebCryptoDerive, x25519WebCryptoImportPrivate,
 } from './primitives';
 import { randomBytes } from './random';
 import { cryptoBackend } from './backend';
-import { hmacKeyState, hmacKeyStateInto, hmacSha256Into, hmacWithState, hmacWithStateInto, type HmacKeyState } from './sha256';
+import { hmacKeyStateInto, hmacSha256Into, hmacWithStateInto } from './sha256';
 
 export const HPKE_ENC_BYTES = 32; // Nenc of DHKEM(X25519, HKDF-SHA256)
 const N_SECRET = 32; // Nsecret, Nsk
@@ -50,13 +50,10 @@ function labeledExtractNoSalt(suite: Uint8Array, label: Uint8Array, ikm: Uint8Ar
   }
 }
 
-/**
- * LabeledExpand(prk, label, info, L) for L ≤ 32: one HMAC block of HKDF-Expand (RFC 5869).
- * `prk` may be given as its precomputed HMAC key state.
- */
-function labeledExpand(prk: Uint8Array | HmacKeyState, suite: Uint8Array, label: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+/** LabeledExpand(prk, label, info, L) for L ≤ 32: one HMAC block of HKDF-Expand (RFC 5869). */
+function labeledExpand(prk: Uint8Array, suite: Uint8Array, label: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   const msg = concat(new Uint8Array([0, length]), HPKE_V1, suite, label, info, new Uint8Array([1]));
-  const t = prk instanceof Int32Array ? hmacWithState(prk, msg) : hmacSha256Sync(prk, msg);
+  const t = hmacSha256Sync(prk, msg);
   if (length === t.length) return t;
   const out = t.slice(0, length);
   wipe(t);
@@ -85,7 +82,6 @@ const hpkeInfoContext = keyScheduleContext(HPKE_INFO.slice());
 
 // The key schedule's messages, laid out once: what varies (the DH output; enc || pkRm) is written
 // into scratch buffers, and the two final expansions depend on `info` alone (one in practice).
-const ZERO_STATE = hmacKeyState(new Uint8Array(32)); // HMAC keyed with an empty salt (RFC 5869)
 const EAE_PREFIX = concat(HPKE_V1, KEM_SUITE, L_EAE_PRK);
 const EAE_MSG = new Uint8Array(EAE_PREFIX.length + N_SECRET);
 EAE_MSG.set(EAE_PREFIX);
@@ -101,8 +97,7 @@ const SECRET_STATE = new Int32Array(16);
 const NONCE_BLOCK = new Uint8Array(32);
 
 /** LabeledExpand messages for key and base_nonce: `I2OSP(L, 2) || "HPKE-v1" || suite || label || ctx || 0x01`. */
-function expandMessages(info: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  if (info === HPKE_INFO && hpkeInfoExpand) return hpkeInfoExpand;
+function expandMessagesOf(info: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
   const ctx = keyScheduleContext(info);
   return {
     key: concat(new Uint8Array([0, N_K]), HPKE_V1, HPKE_SUITE, L_KEY, ctx, new Uint8Array([1])),
@@ -110,15 +105,15 @@ function expandMessages(info: Uint8Array): { key: Uint8Array; nonce: Uint8Array 
   };
 }
 
-let hpkeInfoExpand: { key: Uint8Array; nonce: Uint8Array } | null = null;
-hpkeInfoExpand = expandMessages(HPKE_INFO);
+const hpkeInfoExpand = expandMessagesOf(HPKE_INFO);
+const expandMessages = (info: Uint8Array) => (info === HPKE_INFO ? hpkeInfoExpand : expandMessagesOf(info));
 
 /** ExtractAndExpand (RFC 9180 §4.1) then KeySchedule (§5.1), base mode: returns key and base_nonce. */
 function keySchedule(dh: Uint8Array, enc: Uint8Array, pkRm: Uint8Array, info: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
   try {
     // eae_prk = LabeledExtract("", "eae_prk", dh)
     EAE_MSG.set(dh, EAE_PREFIX.length);
-    hmacWithStateInto(ZERO_STATE, EAE_MSG, EAE_MSG.length, EAE_PRK);
+    hmacZeroKeyInto(EAE_MSG, EAE_MSG.length, EAE_PRK);
     // shared_secret = LabeledExpand(eae_prk, "shared_secret", enc || pkRm, Nsecret)
     SHARED_MSG.set(enc, SHARED_PREFIX.length);
     SHARED_MSG.set(pkRm, SHARED_PREFIX.length + HPKE_ENC_BYTES);

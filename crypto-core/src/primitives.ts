@@ -21,7 +21,7 @@ import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { fail } from './errors';
 import { concat } from './bytes';
 import { cryptoBackend, owned } from './backend';
-import { hmacKeyState, hmacSha256Fast, hmacWithState } from './sha256';
+import { hmacKeyState, hmacSha256Fast, hmacWithState, hmacWithStateInto } from './sha256';
 
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
 
@@ -140,6 +140,11 @@ const ZERO_KEY_STATE = hmacKeyState(new Uint8Array(32));
 /** HMAC(32 zero bytes, msg) = HKDF-Extract(salt = "", msg). */
 export function hmacZeroKey(msg: Uint8Array): Uint8Array {
   return hmacWithState(ZERO_KEY_STATE, msg);
+}
+
+/** HMAC(32 zero bytes, msg[0 .. len)) into out[0 .. 32) (no allocation). */
+export function hmacZeroKeyInto(msg: Uint8Array, len: number, out: Uint8Array): void {
+  hmacWithStateInto(ZERO_KEY_STATE, msg, len, out);
 }
 
 export async function sha256(msg: Uint8Array): Promise<Uint8Array> {

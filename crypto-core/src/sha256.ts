@@ -106,8 +106,8 @@ export function hmacKeyState(key: Uint8Array): HmacKeyState {
 const S = new Int32Array(8); // working state scratch (wiped after each use)
 const INNER = new Uint8Array(32);
 
-/** HMAC-SHA256 of msg[0 .. len) from a precomputed key state, written to out[0 .. 32). */
-function hmacInto(st: HmacKeyState, msg: Uint8Array, len: number, out: Uint8Array): void {
+/** HMAC-SHA256 of msg[0 .. len) from a precomputed key state, into out[0 .. 32) (no allocation). */
+export function hmacWithStateInto(st: HmacKeyState, msg: Uint8Array, len: number, out: Uint8Array): void {
   for (let i = 0; i < 8; i++) S[i] = st[i]!;
   finish(S, 64, msg, len, INNER);
   for (let i = 0; i < 8; i++) S[i] = st[8 + i]!;
@@ -119,13 +119,8 @@ function hmacInto(st: HmacKeyState, msg: Uint8Array, len: number, out: Uint8Arra
 /** HMAC-SHA256 from a precomputed key state. */
 export function hmacWithState(st: HmacKeyState, msg: Uint8Array): Uint8Array {
   const out = new Uint8Array(32);
-  hmacInto(st, msg, msg.length, out);
+  hmacWithStateInto(st, msg, msg.length, out);
   return out;
-}
-
-/** HMAC-SHA256 of msg[0 .. len) from a precomputed key state, into out[0 .. 32) (no allocation). */
-export function hmacWithStateInto(st: HmacKeyState, msg: Uint8Array, len: number, out: Uint8Array): void {
-  hmacInto(st, msg, len, out);
 }
 
 const ST = new Int32Array(16); // key state scratch of hmacSha256Fast (wiped after each use)
@@ -134,7 +129,7 @@ const ST = new Int32Array(16); // key state scratch of hmacSha256Fast (wiped aft
 export function hmacSha256Fast(key: Uint8Array, msg: Uint8Array): Uint8Array {
   hmacKeyStateInto(key, ST);
   const out = new Uint8Array(32);
-  hmacInto(ST, msg, msg.length, out);
+  hmacWithStateInto(ST, msg, msg.length, out);
   ST.fill(0);
   return out;
 }
@@ -142,6 +137,6 @@ export function hmacSha256Fast(key: Uint8Array, msg: Uint8Array): Uint8Array {
 /** HMAC-SHA256(key, msg[0 .. len)) into out[0 .. 32) (no allocation). */
 export function hmacSha256Into(key: Uint8Array, msg: Uint8Array, len: number, out: Uint8Array): void {
   hmacKeyStateInto(key, ST);
-  hmacInto(ST, msg, len, out);
+  hmacWithStateInto(ST, msg, len, out);
   ST.fill(0);
 }
