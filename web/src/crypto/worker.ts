@@ -866,17 +866,11 @@ const impl: Impl = {
   async sendDownload(nodeId, version, port) {
     let settle!: { resolve: () => void; reject: (e: unknown) => void };
     const read = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-    let done = 0;
-    let total = 0;
     const ds = await streamOf(nodeId, version, {
-      chunk: (n) => {
-        done += n;
-        this.emit({ done, total } satisfies DownloadProgress);
-      },
+      progress: (done, total) => this.emit({ done, total } satisfies DownloadProgress),
       end: () => settle.resolve(),
       error: (err) => settle.reject(err),
     });
-    total = ds.size;
     port.postMessage({ name: ds.name, mime: ds.mime, size: ds.size, stream: ds.stream }, [ds.stream as unknown as Transferable]);
     port.close();
     await read;
@@ -945,8 +939,8 @@ const impl: Impl = {
   },
 };
 
-/** What streamOf reports as its stream is read: each chunk's length, the end, an error. */
-interface StreamWatch { chunk(bytes: number): void; end(): void; error(err: unknown): void }
+/** What streamOf reports as its stream is read: the bytes so far (of the file's), the end, an error. */
+interface StreamWatch { progress(done: number, total: number): void; end(): void; error(err: unknown): void }
 
 async function streamOf(nodeId: string, version: number | null, watch?: StreamWatch): Promise<DownloadStream> {
   known.delete(nodeId);
@@ -958,6 +952,7 @@ async function streamOf(nodeId: string, version: number | null, watch?: StreamWa
     manifest = await openManifest(k.keys, v, unb64(ver.manifest));
   }
   let failed = false;
+  let done = 0;
   const fetchChunk = (chunkId: string) => retrying(null, () => apiBytes(chunkPath(chunkId)), () => failed);
   const it = decryptStream(manifest, fetchChunk, { concurrency: 6 })[Symbol.asyncIterator]();
   const stream = new ReadableStream<Uint8Array>(
@@ -970,7 +965,8 @@ async function streamOf(nodeId: string, version: number | null, watch?: StreamWa
             watch?.end();
           } else {
             controller.enqueue(r.value);
-            watch?.chunk(r.value.byteLength);
+            done += r.value.byteLength;
+            watch?.progress(done, manifest.size);
           }
         } catch (err) {
           failed = true; // chunk fetches still waiting to retry give up
