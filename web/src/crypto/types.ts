@@ -101,6 +101,8 @@ export interface WorkerApi {
   trash(): Entry[];
   /** The account's uploads interrupted in this browser. */
   interrupted(): InterruptedUpload[];
+  /** Forgets an interrupted upload (its resume record and the chunks it recorded). */
+  discardInterrupted(key: string): void;
   createFolder(parentId: string, name: string): Entry;
   rename(nodeId: string, name: string): Entry;
   move(nodeId: string, newParentId: string): Entry;

@@ -4,6 +4,8 @@
 // src/crypto/facade.ts. Locking terminates this worker, which drops every key at once.
 import {
   BufferPool,
+  CHUNK_PARAMS,
+  chunkIdOf,
   CofferCryptoError,
   createLink,
   decodeKdfParams,
@@ -32,11 +34,13 @@ import {
   sealMetadata,
   sealSlot,
   setCryptoBackend,
+  storedLengthOf,
   toBase64Url,
   unwrapNodeSecret,
   validateName,
   wrapNodeSecret,
   type Manifest,
+  type ManifestEntry,
   type Metadata,
   type NodeKeys,
   type NodeSecret,
@@ -502,6 +506,158 @@ async function savePending(p: Pending, id: string | null): Promise<string> {
   return recordId;
 }
 
+// The chunks of an upload that the server holds, in file order from the start of the file, kept
+// beside the upload's resume record: an upload resumed after a reload chunks, seals and checks the
+// file only from where they end, as the CLI's put journal does (desktop-agent/src/put-journal.ts);
+// the kept chunks are only hashed again (stillHeld). Keyed FastCDC cuts depend only on the bytes
+// since the previous cut (format §6.1), so chunking the rest from there finds the cuts a whole run
+// would. Each group of chunks is written once, as the in-order
+// prefix grows, under `<record id>#<seq>` and sealed with the upload's id in its associated data:
+// {from: the index of its first chunk, chunks: [chunkId, chunkKey, plainLength][]}. The chunk keys
+// are as secret as the node secrets of the folder cache beside them.
+const HELD_DB = 'coffer-upload-chunks';
+type HeldChunk = [chunkId: string, chunkKey: string, plainLength: number];
+interface HeldGroup { from: number; chunks: HeldChunk[] }
+
+const heldRange = (recordId: string) => IDBKeyRange.bound(`${recordId}#`, `${recordId}#\uffff`);
+const heldAd = (accountId: string, uploadId: string) => localAd('coffer/v1/local-upload-chunks', accountId, uploadId);
+
+/** Bytes that resumed uploads took from their journal, neither chunked nor sealed again, since this worker started (tests read it). */
+let resumedBytes = 0;
+Object.defineProperty(self, 'resumedBytes', { get: () => resumedBytes });
+
+/** The chunks recorded for upload `uploadId` under `recordId`, in order up to the first gap; none if any is unusable. */
+async function readHeld(recordId: string, uploadId: string, fileSize: number): Promise<ManifestEntry[]> {
+  const v = needVault();
+  const records = await idbRequest<SealedRecord[]>(HELD_DB, 'chunks', 'readonly', (s) => s.getAll(heldRange(recordId))).catch(() => []);
+  const out: ManifestEntry[] = [];
+  let offset = 0;
+  for (const rec of records) {
+    let group: HeldGroup;
+    try {
+      group = await openLocal<HeldGroup>(rec, heldAd(v.accountId, uploadId));
+    } catch {
+      break; // from another upload under this record (one that expired), or altered
+    }
+    if (group.from !== out.length) break; // a group lost in a crash: the rest are read again
+    for (const [chunkId, key, plainLength] of group.chunks) {
+      if (!/^[0-9a-f]{64}$/.test(chunkId) || !Number.isSafeInteger(plainLength) || plainLength < 1
+        || plainLength > CHUNK_PARAMS.max || offset + plainLength > fileSize) return [];
+      out.push({ chunkId, chunkKey: fromBase64Url(key), plainLength, storedLength: storedLengthOf(plainLength) });
+      offset += plainLength;
+    }
+  }
+  return out;
+}
+
+/** Forgets the chunks recorded under `recordId`. */
+async function forgetHeld(recordId: string): Promise<void> {
+  await idbRequest(HELD_DB, 'chunks', 'readwrite', (s) => s.delete(heldRange(recordId))).catch(() => {});
+}
+
+/**
+ * How many of the recorded chunks the file picked again still holds where they were, from the
+ * first on. Its name, size and modification time matched, but a browser offers nothing that a
+ * rewrite must change, so each chunk is read and its keyed id computed again: cheaper than
+ * chunking and sealing it again, and a file rewritten in place never mixes old bytes into the
+ * version. Ends at the first chunk that differs: the ones before it still end at cut points.
+ */
+async function stillHeld(v: Vault, file: File, held: readonly ManifestEntry[], ctl: Control, progress: (bytes: number) => void): Promise<number> {
+  const end = held.reduce((n, e) => n + e.plainLength, 0);
+  // One stream over the kept part (reading slice by slice is slower in Chromium), each chunk
+  // gathered in one of two buffers: one is hashed while the other fills.
+  const reader = file.slice(0, end).stream().getReader();
+  const buffers = [new Uint8Array(CHUNK_PARAMS.max), new Uint8Array(CHUNK_PARAMS.max)];
+  let previous: Promise<boolean> = Promise.resolve(true);
+  let which = 0;
+  let filled = 0;
+  let done = 0;
+  let i = 0;
+  try {
+    while (i < held.length) {
+      const { value, done: ended } = await reader.read();
+      if (ended) return Math.max(0, i - 1 + Number(await previous)); // the file is shorter than its size said
+      for (let at = 0; at < value.length && i < held.length; ) {
+        const e = held[i]!;
+        const take = Math.min(e.plainLength - filled, value.length - at);
+        buffers[which]!.set(value.subarray(at, at + take), filled);
+        filled += take;
+        at += take;
+        if (filled < e.plainLength) continue;
+        if (!(await previous)) return i - 1;
+        await gate(ctl);
+        if (i > 0) progress((done += held[i - 1]!.plainLength));
+        previous = chunkIdOf(v, buffers[which]!.subarray(0, filled)).then((id) => id === e.chunkId);
+        which ^= 1;
+        filled = 0;
+        i++;
+      }
+    }
+    return (await previous) ? held.length : held.length - 1;
+  } finally {
+    void reader.cancel().catch(() => {});
+  }
+}
+
+/** Whether upload `uploadId` holds every chunk of `held` (asking also keeps them from collection). */
+async function uploadHolds(uploadId: string, held: readonly ManifestEntry[]): Promise<boolean> {
+  const ids = [...new Set(held.map((e) => e.chunkId))];
+  for (let i = 0; i < ids.length; i += 1000) {
+    const { missing } = await api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: ids.slice(i, i + 1000) } });
+    if (missing.length > 0) return false;
+  }
+  return true;
+}
+
+/** Records an upload's chunks as the in-order prefix that the server holds grows; best-effort. */
+class HeldJournal {
+  readonly #key: (seq: number) => string;
+  readonly #ad: Uint8Array<ArrayBuffer>;
+  #seq = 0;
+  #recorded = 0;
+  #waiting: HeldChunk[] = [];
+  #writing: Promise<void> | null = null;
+  #stopped = false;
+
+  constructor(recordId: string, accountId: string, uploadId: string) {
+    this.#key = (seq) => `${recordId}#${String(seq).padStart(10, '0')}`;
+    this.#ad = heldAd(accountId, uploadId);
+  }
+
+  add(entries: readonly ManifestEntry[]): void {
+    for (const e of entries) this.#waiting.push([e.chunkId, toBase64Url(e.chunkKey), e.plainLength]);
+    this.#write();
+  }
+
+  // One write at a time; what arrives meanwhile goes in the next group.
+  #write(): void {
+    if (this.#writing || this.#stopped || this.#waiting.length === 0) return;
+    const group: HeldGroup = { from: this.#recorded, chunks: this.#waiting };
+    const key = this.#key(this.#seq++);
+    this.#waiting = [];
+    this.#recorded += group.chunks.length;
+    this.#writing = (async () => {
+      const sealed = await sealLocal(group, this.#ad);
+      await idbRequest(HELD_DB, 'chunks', 'readwrite', (s) => s.put(sealed, key));
+    })().then(
+      () => {
+        this.#writing = null;
+        this.#write();
+      },
+      () => {
+        this.#writing = null;
+        this.#stopped = true; // a group missing: later ones could not be used
+      },
+    );
+  }
+
+  /** Waits for the write under way; later additions are dropped. */
+  async close(): Promise<void> {
+    this.#stopped = true;
+    while (this.#writing) await this.#writing;
+  }
+}
+
 // ---- the API ---------------------------------------------------------------------------------
 
 type Emit = (v: unknown) => void;
@@ -596,6 +752,10 @@ const impl: Impl = {
     return pendingUploads();
   },
 
+  async discardInterrupted(key) {
+    await Promise.all([idbDo('readwrite', (s) => s.delete(key)), forgetHeld(key)]);
+  },
+
   async trash() {
     const nodes = await listAll('/api/trash');
     return openMany(nodes);
@@ -676,6 +836,7 @@ const impl: Impl = {
     const emit = (p: UploadProgress) => this.emit(p);
     let created: string | null = null;
     let recordId: string | null = null;
+    let journal: HeldJournal | null = null;
     try {
       emit({ phase: 'preparing', bytesDone: 0, bytesTotal: file.size });
       const parent = await ensure(parentId);
@@ -710,14 +871,36 @@ const impl: Impl = {
         const id = uploadId;
         await api('/api/chunks/check', { json: { uploadId: id, ids: [] } }).catch(() => { uploadId = null; });
       }
+      // The chunks an earlier attempt got to the server, in order from the start: checked, not sent again.
+      let kept: ManifestEntry[] = [];
+      if (uploadId && recordId) {
+        kept = await readHeld(recordId, uploadId, file.size);
+        if (kept.length > 0) {
+          kept = kept.slice(0, await stillHeld(v, file, kept, ctl, (bytes) => emit({ phase: 'preparing', bytesDone: bytes, bytesTotal: file.size })));
+          if (!(await uploadHolds(uploadId, kept))) kept = [];
+        }
+      }
       if (!uploadId) {
         uploadId = (await api<{ uploadId: string }>('/api/uploads', { json: { nodeId } })).uploadId;
         pending = { uploadId, nodeId, parentId, name: clean, size: file.size, lastModified: file.lastModified };
         recordId = await savePending(pending, recordId).catch(() => recordId); // best-effort
       }
+      // The journal starts again with the chunks kept: one group, and nothing left of an earlier one.
+      if (recordId) {
+        journal = new HeldJournal(recordId, v.accountId, uploadId);
+        await forgetHeld(recordId);
+      }
+      journal?.add(kept);
       const baseVersion = k.node.version ?? 0;
-      const chunks: Manifest['chunks'] = [];
-      let done = 0;
+      const chunks: Manifest['chunks'] = [...kept];
+      const readFrom = kept.reduce((n, e) => n + e.plainLength, 0);
+      resumedBytes += readFrom;
+      let done = readFrom;
+      if (readFrom > 0) emit({ phase: 'preparing', bytesDone: done, bytesTotal: file.size });
+      // Chunks held by the server, by index: the first `recorded` of them are in the journal; the
+      // others wait for the ones before them.
+      let recorded = kept.length;
+      const stored = new Set<number>();
       // A continuous pipeline (nothing waits for a whole batch): encryption runs ahead while ids are
       // checked (/chunks/check, deduplication) and the missing chunks are sent, up to BATCH_OF in one
       // request (POST /api/chunks/batch: one digest and one statement on the server for all of them),
@@ -727,7 +910,7 @@ const impl: Impl = {
       // statement on the server). Memory: at most HELD encrypted chunks wait for the server
       // (≤ HELD × 4 MiB, ~HELD MiB on average) as records or copied into batch bodies, plus
       // encryptStream's own (concurrency + 1) chunks.
-      type Item = { id: string; record: Uint8Array; plain: number };
+      type Item = { id: string; record: Uint8Array; plain: number; index: number };
       const PUTS = 5; // of Chromium's 6 HTTP/1.1 connections per origin: the rest for checks and the UI
       const BATCH_OF = 4;
       const BATCH_BYTES = 16 * 1024 * 1024; // the server's limit for a batch
@@ -750,6 +933,10 @@ const impl: Impl = {
         if (recordBack) records.give(c.record);
         held--;
         done += c.plain;
+        stored.add(c.index);
+        const from = recorded;
+        while (stored.delete(recorded)) recorded++;
+        if (recorded > from) journal?.add(chunks.slice(from, recorded));
         emit({ phase: ctl.paused ? 'paused' : 'uploading', bytesDone: done, bytesTotal: file.size });
         wake();
       };
@@ -809,13 +996,14 @@ const impl: Impl = {
           check();
         }, fail);
       };
-      const seen = new Set<string>();
-      for await (const ec of encryptStream(v, file.stream(), { concurrency: 2, recordBuffer: records.take })) {
+      const seen = new Set<string>(kept.map((e) => e.chunkId));
+      const rest = readFrom > 0 ? file.slice(readFrom).stream() : file.stream();
+      for await (const ec of encryptStream(v, rest, { concurrency: 2, recordBuffer: records.take })) {
         await gate(ctl);
         while (held >= HELD && !failure) await new Promise<void>((r) => waiters.push(r));
         if (failure) throw failure;
+        const c = { id: ec.entry.chunkId, record: ec.record, plain: ec.entry.plainLength, index: chunks.length };
         chunks.push(ec.entry);
-        const c = { id: ec.entry.chunkId, record: ec.record, plain: ec.entry.plainLength };
         held++;
         if (seen.has(c.id)) {
           finish(c); // the same chunk earlier in this file: already checked or sent
@@ -840,8 +1028,9 @@ const impl: Impl = {
       };
       // A repeated commit (its answer lost) is answered with the version it made (docs/api.md).
       await retrying(ctl, () => api(`/api/nodes/${nodeId}/versions`, { json: commit }));
+      await journal?.close();
       const finished = recordId;
-      if (finished) await idbDo('readwrite', (s) => s.delete(finished));
+      if (finished) await Promise.all([idbDo('readwrite', (s) => s.delete(finished)), forgetHeld(finished)]);
       known.delete(nodeId);
       const entry = toEntry(await ensure(nodeId));
       emit({ phase: 'done', bytesDone: file.size, bytesTotal: file.size, entry });
@@ -849,13 +1038,15 @@ const impl: Impl = {
     } catch (err) {
       if ((err as { code?: string }).code === 'CANCELLED') {
         // Cancelled: forget the resume record, and trash the empty node this upload made.
+        await journal?.close();
         const id = recordId;
-        if (id) await idbDo('readwrite', (s) => s.delete(id));
+        if (id) await Promise.all([idbDo('readwrite', (s) => s.delete(id)), forgetHeld(id)]);
         if (created) await api(`/api/nodes/${created}/trash`, { method: 'POST' }).catch(() => {});
       }
       throw err;
     } finally {
       controls.delete(this.callId);
+      await journal?.close(); // a failed upload keeps what it recorded, for Retry or a later resume
     }
   },
 

@@ -71,12 +71,12 @@ export function Tray() {
                   <Icon kind="file" mime={t.mime} name={t.name} />
                   <div style={{ 'min-width': 0 }}>
                     <div class="tname" title={t.name}>{t.name}</div>
-                    <Show when={t.phase === 'uploading' || t.phase === 'paused' || t.phase === 'committing'}>
+                    <Show when={t.phase === 'uploading' || t.phase === 'paused' || t.phase === 'committing' || (t.phase === 'preparing' && t.done > 0)}>
                       <progress max={t.size || 1} value={t.done} aria-label={`${t.name} upload progress`} />
                     </Show>
                     <div class="tstate" classList={{ error: t.phase === 'error' }}>
                       {phaseText[t.phase]}
-                      {t.phase === 'uploading' || t.phase === 'paused' ? ` ${formatSize(t.done)} of ${formatSize(t.size)}` : ''}
+                      {t.phase === 'uploading' || t.phase === 'paused' || (t.phase === 'preparing' && t.done > 0) ? ` ${formatSize(t.done)} of ${formatSize(t.size)}` : ''}
                       {t.phase === 'done' ? ` · ${formatSize(t.size)}` : ''}
                       {t.error ? `: ${t.error}` : ''}
                     </div>

@@ -148,23 +148,15 @@ export async function filesFromDrop(dt: DataTransfer): Promise<{ path: string[];
 }
 
 // ---- resume after reload ----------------------------------------------------------------------
-// The worker keeps {uploadId, nodeId, file identity} in IndexedDB while an upload runs, sealed
-// (no keys, no contents, no name in the clear), and opens them for this list. After a reload the
-// user re-selects the same file; chunks the server already has are skipped by /api/chunks/check,
-// so only the rest is sent.
+// The worker keeps {uploadId, nodeId, file identity} in IndexedDB while an upload runs, with the
+// chunks the server holds in order, all sealed (no contents and no name in the clear), and opens
+// them for this list. After a reload the user re-selects the same file; it is read only from where
+// those chunks end, and chunks the server already has are skipped by /api/chunks/check, so only
+// the rest is sent.
 
 export type Interrupted = InterruptedUpload;
 const [interrupted, setInterrupted] = createSignal<Interrupted[]>([]);
 export { interrupted };
-
-function db(): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const r = indexedDB.open('coffer-uploads', 1);
-    r.onupgradeneeded = () => r.result.createObjectStore('uploads');
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
 
 export async function loadInterrupted(): Promise<void> {
   try {
@@ -175,15 +167,7 @@ export async function loadInterrupted(): Promise<void> {
 }
 
 export async function discardInterrupted(key: string): Promise<void> {
-  try {
-    const d = await db();
-    await new Promise<void>((resolve, reject) => {
-      const req = d.transaction('uploads', 'readwrite').objectStore('uploads').delete(key);
-      req.onsuccess = () => resolve();
-      req.onerror = () => reject(req.error);
-    });
-    d.close();
-  } catch { /* best effort */ }
+  await facade.call('discardInterrupted', key).catch(() => {}); // best effort
   setInterrupted((l) => l.filter((i) => i.key !== key));
 }
 
