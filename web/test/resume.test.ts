@@ -2,7 +2,7 @@
 // closed tab or a network loss finishes later by sending only the chunks the server lacks, with
 // no duplicate node, the same bytes back, and no resume record left behind.
 // Uploads are cut off with page.route by request count, never by timing.
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
@@ -58,6 +58,27 @@ function resumeRecords(page: Page): Promise<string[]> {
       req.onerror = () => reject(req.error);
     };
   }));
+}
+
+/** Groups of chunks recorded for resumed uploads (IndexedDB `coffer-upload-chunks`), each sealed. */
+function journalGroups(page: Page): Promise<number> {
+  return page.evaluate(() => new Promise<number>((resolve, reject) => {
+    const open = indexedDB.open('coffer-upload-chunks', 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('chunks');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const req = open.result.transaction('chunks').objectStore('chunks').count();
+      req.onsuccess = () => { open.result.close(); resolve(req.result); };
+      req.onerror = () => reject(req.error);
+    };
+  }));
+}
+
+/** Bytes that uploads resumed in this page took from their journal (the crypto worker's count). */
+async function resumedBytes(page: Page): Promise<number> {
+  const worker = page.workers().find((w) => /worker/.test(w.url()) && !w.url().includes('dh-worker'));
+  expect(worker).toBeDefined();
+  return Number(await worker!.evaluate('self.resumedBytes'));
 }
 
 describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
@@ -215,6 +236,8 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     // Sealed: neither the key nor the value names the file or its size.
     expect(kept[0]).not.toContain('reload');
     expect(kept[0]).not.toContain(String(bytes.length));
+    // The chunks stored so far are recorded, in order from the first (at least one group of them).
+    await expect.poll(() => journalGroups(page), LATE).toBeGreaterThan(0);
 
     await page.reload();
     await gate.release();
@@ -232,8 +255,14 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     expect(total).toBeGreaterThan(STORED + 8);
     await expect.poll(() => second.sent(), LATE).toBe(total - STORED); // only the chunks the server lacked were sent
     await expect.poll(() => second.stored(), LATE).toBe(total - STORED);
+    // The recorded chunks were hashed again, not chunked and sealed again: the second attempt took
+    // some of the file from its journal, never more than the first had stored.
+    const resumed = await resumedBytes(page);
+    expect(resumed).toBeGreaterThan(0);
+    expect(resumed).toBeLessThanOrEqual(STORED * 4 * MiB);
 
     expect(await resumeRecords(page)).toHaveLength(0);
+    expect(await journalGroups(page)).toBe(0);
     await page.locator('[data-interrupted="reload.bin"]').waitFor({ state: 'detached' });
     expect(await page.locator('.row').count()).toBe(1); // no second node, no conflict copy
     await rowAction(page, 'reload.bin', 'Versions');
@@ -339,6 +368,50 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     expect(await row(page, 'tab.bin').count()).toBe(1);
     expect(await page.locator('.row').count()).toBe(4);
     expect((await download('tab.bin')).equals(bytes)).toBe(true);
+  });
+
+  test('a reload mid-upload, then other bytes under the same name, size and time: all of them are sent', async () => {
+    const { file } = await localFile('swap', 32 * MiB + 3);
+    const time = new Date('2026-01-02T03:04:05Z'); // whole seconds: the same after a rewrite, however the browser rounds
+    await utimes(file, time, time);
+    const { gate } = await stallUpload(file, 2);
+    await expect.poll(() => journalGroups(page), LATE).toBeGreaterThan(0);
+    await page.reload();
+    await gate.release();
+    await page.getByLabel('Passphrase').fill(PASS);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.locator('[data-interrupted="swap.bin"]').waitFor({ timeout: 60_000 });
+
+    // The file is rewritten in place with other bytes, its modification time set back: the page
+    // sees the same name, size and time, and offers to resume.
+    const other = seededBytes('coffer-resume-swap-other', 32 * MiB + 3);
+    await writeFile(file, other);
+    await utimes(file, time, time);
+    await page.locator('#upload-files').setInputFiles(file);
+    await page.locator('[data-upload="swap.bin"][data-phase="done"]').waitFor({ timeout: 90_000 });
+
+    expect(await resumedBytes(page)).toBe(0); // the first recorded chunk no longer matched
+    expect(await resumeRecords(page)).toHaveLength(0);
+    expect(await journalGroups(page)).toBe(0);
+    expect(await row(page, 'swap.bin').count()).toBe(1);
+    expect((await download('swap.bin')).equals(other)).toBe(true);
+  });
+
+  test('discarding an interrupted upload forgets its record and the chunks it recorded', async () => {
+    const { file } = await localFile('discard', 32 * MiB + 11);
+    const { gate } = await stallUpload(file, 2);
+    await expect.poll(() => journalGroups(page), LATE).toBeGreaterThan(0);
+    await page.reload();
+    await gate.release();
+    await page.getByLabel('Passphrase').fill(PASS);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.locator('[data-interrupted="discard.bin"]').waitFor({ timeout: 60_000 });
+    expect(await resumeRecords(page)).toHaveLength(1);
+
+    await page.getByRole('button', { name: 'Discard discard.bin' }).click();
+    await page.locator('[data-interrupted="discard.bin"]').waitFor({ state: 'detached' });
+    expect(await resumeRecords(page)).toHaveLength(0);
+    expect(await journalGroups(page)).toBe(0);
   });
 
   test('nothing secret reached the console or the server log', () => {
