@@ -1,6 +1,6 @@
 // Web vault benchmark, in real Chromium against a real server (embedded default store):
 // upload and download MB/s of a large file, peak memory, unlock time (Argon2id 64 MiB),
-// and the time to open a folder of 10,000 entries.
+// the time to open a folder of 10,000 entries, and an upload resumed after a reload.
 // Run: `npm run bench -- web` (size: COFFER_WEB_BENCH_MIB, default 1024).
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
@@ -468,6 +468,56 @@ async function unlockFigures(page: Page, pass: string, until: string, runs: numb
   }
 }
 
+/**
+ * An upload of half the bench's size, paused once about half of it is through and cut off there by
+ * a reload, then picked again: seconds from the pick to done, once with the chunks the first
+ * attempt recorded (the worker's journal) and once with that journal deleted, as every resume was
+ * before it. Each with its own file, so neither finds the other's chunks on the server. In the
+ * pipe browser, as the transfers: Playwright's network inspection would slow the sending.
+ */
+async function resumeFigures(chromiumPath: string, url: string, email: string, pass: string, work: string, sizeMiB: number,
+  figures: Record<string, number | string>): Promise<void> {
+  const mib = Math.max(8, Math.round(sizeMiB / 2));
+  const profile = await mkdtemp(join(work, 'profile-'));
+  const b = new PipeBrowser(chromiumPath, [...CHROMIUM_ARGS, `--user-data-dir=${profile}`, '--window-size=1280,900']);
+  try {
+    const page = await PipePage.open(b, '');
+    await pipeLogIn(page, url, email, pass, `document.querySelector('[data-testid="vault"]')`);
+    for (const journal of [true, false]) {
+      const name = journal ? 'resume-journal.bin' : 'resume-none.bin';
+      const task = `document.querySelector('[data-upload="${name}"]')`;
+      const file = join(work, name);
+      await writeRandomFile(file, mib * 2 ** 20);
+      await page.setInputFiles('#upload-files', [file]);
+      await page.until(`Number(${task}?.querySelector('progress')?.value ?? 0) >= ${(mib * 2 ** 20) / 2}`, 600_000, 20);
+      await page.click(`${task}.querySelector('button[aria-label^="Pause"]')`);
+      await page.until(`${task}.dataset.phase === 'paused'`, 60_000);
+      await new Promise((r) => setTimeout(r, 2000)); // the batches under way land and are recorded
+      await page.goto(url + '/');
+      await page.until(`document.querySelector('#unlock-pass')`, 30_000);
+      await page.fill('#unlock-pass', pass);
+      await page.click(`document.querySelector('form[aria-labelledby="unlock-title"] button[type=submit]')`);
+      await page.until(`document.querySelector('[data-interrupted="${name}"]')`, 60_000);
+      if (!journal) await page.eval(`new Promise((r) => { indexedDB.deleteDatabase('coffer-upload-chunks').onsuccess = r; })`);
+      const t0 = performance.now();
+      await page.setInputFiles('#upload-files', [file]);
+      await page.until(`document.querySelector('[data-upload="${name}"][data-phase="done"]')`, 3_600_000, 20);
+      const seconds = (performance.now() - t0) / 1000;
+      let kept = NaN;
+      for (const s of page.workerSessions) {
+        const r = await b.send<{ result: { value?: unknown } }>('Runtime.evaluate', { expression: 'self.resumedBytes', returnByValue: true }, s).catch(() => null);
+        if (typeof r?.result.value === 'number') kept = r.result.value;
+      }
+      const how = journal ? 'with its journal' : 'journal deleted';
+      figures[`${mib} MiB upload resumed after a reload, ${how}: seconds to done`] = seconds;
+      figures[`${mib} MiB upload resumed after a reload, ${how}: share taken from the journal`] = `${((kept / (mib * 2 ** 20)) * 100).toFixed(1)} %`;
+      await rm(file, { force: true });
+    }
+  } finally {
+    await b.close();
+  }
+}
+
 const range = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return `${s[Math.floor((s.length - 1) / 2)]!.toFixed(0)} (${s.map((x) => x.toFixed(0)).join(', ')})`;
@@ -512,6 +562,11 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
       return figures;
     }
 
+    if (process.env.COFFER_WEB_BENCH_RESUME_ONLY) {
+      await resumeFigures(chromiumPath, server.url, email, pass, work, sizeMiB, figures);
+      return figures;
+    }
+
     if (process.env.COFFER_WEB_BENCH_LIST_ONLY) {
       // Only the 10,000-entry folder in the pipe browser: COFFER_WEB_BENCH_LIST_RUNS opens (default
       // 5) without the listing cache, then as many with it.
@@ -543,6 +598,7 @@ export async function runWebBench(opts: { sizeMiB?: number; entries?: number } =
     if (process.env.COFFER_WEB_BENCH_TRANSFER_ONLY) return figures;
 
     await unlockFigures(page, pass, '.row[data-name="large.bin"]', 3, figures);
+    await resumeFigures(chromiumPath, server.url, email, pass, work, sizeMiB, figures);
 
     // A folder of 10,000 entries, made from Node with crypto-core.
     await seedFolder(server.url, email, pass, 'many', entries);
