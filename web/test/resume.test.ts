@@ -202,6 +202,20 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     return { gate, stored };
   }
 
+  /**
+   * Stalls an upload of `file` after two chunk checks, once some of its chunks are recorded, then
+   * reloads the page and unlocks: the tray offers to resume `name`.
+   */
+  async function interruptByReload(file: string, name: string): Promise<void> {
+    const { gate } = await stallUpload(file, 2);
+    await expect.poll(() => journalGroups(page), LATE).toBeGreaterThan(0);
+    await page.reload();
+    await gate.release();
+    await page.getByLabel('Passphrase').fill(PASS);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.locator(`[data-interrupted="${name}"]`).waitFor({ timeout: 60_000 });
+  }
+
   /** Blob files the server's folder store holds (one per distinct chunk of this account). */
   async function blobCount(): Promise<number> {
     const walk = async (d: string): Promise<number> => {
@@ -374,13 +388,7 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
     const { file } = await localFile('swap', 32 * MiB + 3);
     const time = new Date('2026-01-02T03:04:05Z'); // whole seconds: the same after a rewrite, however the browser rounds
     await utimes(file, time, time);
-    const { gate } = await stallUpload(file, 2);
-    await expect.poll(() => journalGroups(page), LATE).toBeGreaterThan(0);
-    await page.reload();
-    await gate.release();
-    await page.getByLabel('Passphrase').fill(PASS);
-    await page.getByRole('button', { name: 'Unlock' }).click();
-    await page.locator('[data-interrupted="swap.bin"]').waitFor({ timeout: 60_000 });
+    await interruptByReload(file, 'swap.bin');
 
     // The file is rewritten in place with other bytes, its modification time set back: the page
     // sees the same name, size and time, and offers to resume.
@@ -399,13 +407,7 @@ describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROM
 
   test('discarding an interrupted upload forgets its record and the chunks it recorded', async () => {
     const { file } = await localFile('discard', 32 * MiB + 11);
-    const { gate } = await stallUpload(file, 2);
-    await expect.poll(() => journalGroups(page), LATE).toBeGreaterThan(0);
-    await page.reload();
-    await gate.release();
-    await page.getByLabel('Passphrase').fill(PASS);
-    await page.getByRole('button', { name: 'Unlock' }).click();
-    await page.locator('[data-interrupted="discard.bin"]').waitFor({ timeout: 60_000 });
+    await interruptByReload(file, 'discard.bin');
     expect(await resumeRecords(page)).toHaveLength(1);
 
     await page.getByRole('button', { name: 'Discard discard.bin' }).click();
