@@ -609,14 +609,22 @@ async function uploadHolds(uploadId: string, held: readonly ManifestEntry[]): Pr
   return true;
 }
 
-/** Records an upload's chunks as the in-order prefix that the server holds grows; best-effort. */
+/**
+ * Records an upload's chunks as the in-order prefix that the server holds grows; best-effort. At
+ * most one write every HELD_WRITE_GAP_MS, on one connection to the database: each write is work
+ * for the browser's own process, and a write a second carries most of a second's chunks.
+ */
+const HELD_WRITE_GAP_MS = 1000;
 class HeldJournal {
   readonly #key: (seq: number) => string;
   readonly #ad: Uint8Array<ArrayBuffer>;
+  #db: Promise<IDBDatabase> | null = null;
   #seq = 0;
   #recorded = 0;
   #waiting: HeldChunk[] = [];
   #writing: Promise<void> | null = null;
+  #lastWrite = -Infinity;
+  #timer: ReturnType<typeof setTimeout> | null = null;
   #stopped = false;
 
   constructor(recordId: string, accountId: string, uploadId: string) {
@@ -626,23 +634,39 @@ class HeldJournal {
 
   add(entries: readonly ManifestEntry[]): void {
     for (const e of entries) this.#waiting.push([e.chunkId, toBase64Url(e.chunkKey), e.plainLength]);
-    this.#write();
+    this.#write(false);
   }
 
   // One write at a time; what arrives meanwhile goes in the next group.
-  #write(): void {
+  #write(now: boolean): void {
     if (this.#writing || this.#stopped || this.#waiting.length === 0) return;
+    const wait = this.#lastWrite + HELD_WRITE_GAP_MS - performance.now();
+    if (!now && wait > 0) {
+      this.#timer ??= setTimeout(() => {
+        this.#timer = null;
+        this.#write(false);
+      }, wait);
+      return;
+    }
     const group: HeldGroup = { from: this.#recorded, chunks: this.#waiting };
     const key = this.#key(this.#seq++);
     this.#waiting = [];
     this.#recorded += group.chunks.length;
+    this.#db ??= openDb(HELD_DB, 'chunks');
     this.#writing = (async () => {
       const sealed = await sealLocal(group, this.#ad);
-      await idbRequest(HELD_DB, 'chunks', 'readwrite', (s) => s.put(sealed, key));
+      const db = await this.#db!;
+      await new Promise<void>((resolve, reject) => {
+        const tx = db.transaction('chunks', 'readwrite');
+        tx.objectStore('chunks').put(sealed, key);
+        tx.oncomplete = () => resolve();
+        tx.onerror = tx.onabort = () => reject(tx.error);
+      });
     })().then(
       () => {
+        this.#lastWrite = performance.now();
         this.#writing = null;
-        this.#write();
+        this.#write(false);
       },
       () => {
         this.#writing = null;
@@ -651,10 +675,19 @@ class HeldJournal {
     );
   }
 
-  /** Waits for the write under way; later additions are dropped. */
-  async close(): Promise<void> {
+  /**
+   * Ends the journal: with `flush`, after writing what waits (an upload that failed, to resume
+   * later); otherwise dropping it (the upload is done or cancelled, and its groups go).
+   */
+  async close(flush: boolean): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    while (this.#writing) await this.#writing;
+    if (flush) this.#write(true);
     this.#stopped = true;
     while (this.#writing) await this.#writing;
+    if (this.#db) (await this.#db.catch(() => null))?.close();
+    this.#db = null;
   }
 }
 
@@ -1028,7 +1061,7 @@ const impl: Impl = {
       };
       // A repeated commit (its answer lost) is answered with the version it made (docs/api.md).
       await retrying(ctl, () => api(`/api/nodes/${nodeId}/versions`, { json: commit }));
-      await journal?.close();
+      await journal?.close(false);
       const finished = recordId;
       if (finished) await Promise.all([idbDo('readwrite', (s) => s.delete(finished)), forgetHeld(finished)]);
       known.delete(nodeId);
@@ -1038,7 +1071,7 @@ const impl: Impl = {
     } catch (err) {
       if ((err as { code?: string }).code === 'CANCELLED') {
         // Cancelled: forget the resume record, and trash the empty node this upload made.
-        await journal?.close();
+        await journal?.close(false);
         const id = recordId;
         if (id) await Promise.all([idbDo('readwrite', (s) => s.delete(id)), forgetHeld(id)]);
         if (created) await api(`/api/nodes/${created}/trash`, { method: 'POST' }).catch(() => {});
@@ -1046,7 +1079,7 @@ const impl: Impl = {
       throw err;
     } finally {
       controls.delete(this.callId);
-      await journal?.close(); // a failed upload keeps what it recorded, for Retry or a later resume
+      await journal?.close(true); // a failed upload keeps what it recorded, for Retry or a later resume
     }
   },
 
