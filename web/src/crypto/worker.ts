@@ -511,11 +511,13 @@ async function savePending(p: Pending, id: string | null): Promise<string> {
 // file only from where they end, as the CLI's put journal does (desktop-agent/src/put-journal.ts);
 // the kept chunks are only hashed again (stillHeld). Keyed FastCDC cuts depend only on the bytes
 // since the previous cut (format §6.1), so chunking the rest from there finds the cuts a whole run
-// would. Each group of chunks is written once, as the in-order
-// prefix grows, under `<record id>#<seq>` and sealed with the upload's id in its associated data:
-// {from: the index of its first chunk, chunks: [chunkId, chunkKey, plainLength][]}. The chunk keys
-// are as secret as the node secrets of the folder cache beside them.
+// would. Each group of chunks is written once, as the in-order prefix grows, under
+// `<record id>#<seq>` and sealed with the upload's id in its associated data: {from: the index of
+// its first chunk, chunks: [chunkId, chunkKey, plainLength][]}. The chunk keys are as secret as the
+// node secrets of the folder cache beside them. Files under HELD_MIN_BYTES keep no journal: sending
+// them again whole costs less than keeping it.
 const HELD_DB = 'coffer-upload-chunks';
+const HELD_MIN_BYTES = 16 * 1024 * 1024;
 type HeldChunk = [chunkId: string, chunkKey: string, plainLength: number];
 interface HeldGroup { from: number; chunks: HeldChunk[] }
 
@@ -906,7 +908,8 @@ const impl: Impl = {
       }
       // The chunks an earlier attempt got to the server, in order from the start: checked, not sent again.
       let kept: ManifestEntry[] = [];
-      if (uploadId && recordId) {
+      const journaled = file.size >= HELD_MIN_BYTES;
+      if (uploadId && recordId && journaled) {
         kept = await readHeld(recordId, uploadId, file.size);
         if (kept.length > 0) {
           kept = kept.slice(0, await stillHeld(v, file, kept, ctl, (bytes) => emit({ phase: 'preparing', bytesDone: bytes, bytesTotal: file.size })));
@@ -918,12 +921,13 @@ const impl: Impl = {
         pending = { uploadId, nodeId, parentId, name: clean, size: file.size, lastModified: file.lastModified };
         recordId = await savePending(pending, recordId).catch(() => recordId); // best-effort
       }
-      // The journal starts again with the chunks kept: one group, and nothing left of an earlier one.
-      if (recordId) {
+      // The journal starts again with the chunks kept: one group, and nothing left of an earlier one
+      // (only a record found again can have groups).
+      if (recordId && journaled) {
         journal = new HeldJournal(recordId, v.accountId, uploadId);
-        await forgetHeld(recordId);
+        if (found) await forgetHeld(recordId);
+        journal.add(kept);
       }
-      journal?.add(kept);
       const baseVersion = k.node.version ?? 0;
       const chunks: Manifest['chunks'] = [...kept];
       const readFrom = kept.reduce((n, e) => n + e.plainLength, 0);
@@ -1063,7 +1067,7 @@ const impl: Impl = {
       await retrying(ctl, () => api(`/api/nodes/${nodeId}/versions`, { json: commit }));
       await journal?.close(false);
       const finished = recordId;
-      if (finished) await Promise.all([idbDo('readwrite', (s) => s.delete(finished)), forgetHeld(finished)]);
+      if (finished) await Promise.all([idbDo('readwrite', (s) => s.delete(finished)), journaled && forgetHeld(finished)]);
       known.delete(nodeId);
       const entry = toEntry(await ensure(nodeId));
       emit({ phase: 'done', bytesDone: file.size, bytesTotal: file.size, entry });
@@ -1073,7 +1077,7 @@ const impl: Impl = {
         // Cancelled: forget the resume record, and trash the empty node this upload made.
         await journal?.close(false);
         const id = recordId;
-        if (id) await Promise.all([idbDo('readwrite', (s) => s.delete(id)), forgetHeld(id)]);
+        if (id) await Promise.all([idbDo('readwrite', (s) => s.delete(id)), file.size >= HELD_MIN_BYTES && forgetHeld(id)]);
         if (created) await api(`/api/nodes/${created}/trash`, { method: 'POST' }).catch(() => {});
       }
       throw err;
