@@ -77,7 +77,8 @@ export async function queryRawRows(db: Db, query: SQL): Promise<(Buffer | null)[
   if (!handle) throw new Error('queryRawRows needs a handle from openDatabase');
   const { sql: text, params } = dialect.sqlToQuery(query);
   if (handle.driver === 'pglite') return rawRows(handle.client, text, params);
-  return (await handle.client.unsafe(text, params as postgres.ParameterOrJSON<never>[]).raw()) as unknown as (Buffer | null)[][];
+  // Prepared, as drizzle's queries are: each text is parsed and planned once per connection.
+  return (await handle.client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }).raw()) as unknown as (Buffer | null)[][];
 }
 
 /** Runs raw SQL and returns its rows, whichever driver answers (PGlite: `{rows}`, postgres-js: an array). */
