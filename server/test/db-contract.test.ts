@@ -65,6 +65,24 @@ function databaseContract(name: string, db: 'pglite' | 'postgres', skip: boolean
       expect(empty).toEqual({ items: [], next: null });
     });
 
+    it('reads a node as the answers written from its row do (the database writes the lookup\'s JSON)', async () => {
+      const c = await signup(s.app);
+      const read = async (id: string) => {
+        const res = await c.request('GET', `/api/nodes/${id}`);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+        return res.text();
+      };
+      const created = await c.createNode('file');
+      expect(await read(created.id)).toBe(JSON.stringify(created)); // the same keys, order and formats
+      const trashed = await c.json('POST', `/api/nodes/${created.id}/trash`, undefined, 200);
+      expect(trashed.trashedAt).toEqual(expect.any(String));
+      expect(await read(created.id)).toBe(JSON.stringify(trashed));
+      const renamed = await c.json('PATCH', `/api/nodes/${(await c.createNode('folder')).id}`, { metadata: b64(rand(300)) }, 200);
+      expect(await read(renamed.id)).toBe(JSON.stringify(renamed));
+      expect((await c.request('GET', `/api/nodes/${'0'.repeat(32)}`)).status).toBe(404);
+    });
+
     it('lets exactly one of many concurrent creations take a name', async () => {
       const c = await signup(s.app);
       const nameHash = chunkIdOf();

@@ -7,7 +7,7 @@ import { ApiError, invalid } from '../errors.js';
 import { MAX_METADATA, MAX_WRAPPED_KEY } from '../limits.js';
 import { writeForAccount } from '../services/changes.js';
 import { isUniqueViolation } from '../services/errors-db.js';
-import { childrenPage, findLiveFolder, findNode, isAncestorOrSelf, nodeJson } from '../services/nodes.js';
+import { childrenPage, findLiveFolder, findNode, isAncestorOrSelf, nodeJson, nodeJsonBytes } from '../services/nodes.js';
 import { base64url, id16, id32, oneOf, onlyKeys, optional, parseJsonObject, queryInt, readJson } from '../validate.js';
 import { refuseOtherMethods } from './method.js';
 import { versionRoutes } from './versions.js';
@@ -45,7 +45,7 @@ export function nodeRoutes(ctx: AppContext): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   r.use('*', requireSession(ctx));
 
-  r.get('/:id', async (c) => c.json(nodeJson(await findNode(ctx.db, c.get('session').accountId, c.req.param('id')))));
+  r.get('/:id', async (c) => c.body(await nodeJsonBytes(ctx.db, c.get('session').accountId, c.req.param('id')), 200, { 'Content-Type': 'application/json' }));
 
   r.get('/:id/children', async (c) => {
     const { accountId } = c.get('session');
