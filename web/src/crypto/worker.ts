@@ -872,6 +872,7 @@ const impl: Impl = {
     let created: string | null = null;
     let recordId: string | null = null;
     let journal: HeldJournal | null = null;
+    const journaled = file.size >= HELD_MIN_BYTES;
     try {
       emit({ phase: 'preparing', bytesDone: 0, bytesTotal: file.size });
       const parent = await ensure(parentId);
@@ -908,7 +909,6 @@ const impl: Impl = {
       }
       // The chunks an earlier attempt got to the server, in order from the start: checked, not sent again.
       let kept: ManifestEntry[] = [];
-      const journaled = file.size >= HELD_MIN_BYTES;
       if (uploadId && recordId && journaled) {
         kept = await readHeld(recordId, uploadId, file.size);
         if (kept.length > 0) {
@@ -1077,7 +1077,7 @@ const impl: Impl = {
         // Cancelled: forget the resume record, and trash the empty node this upload made.
         await journal?.close(false);
         const id = recordId;
-        if (id) await Promise.all([idbDo('readwrite', (s) => s.delete(id)), file.size >= HELD_MIN_BYTES && forgetHeld(id)]);
+        if (id) await Promise.all([idbDo('readwrite', (s) => s.delete(id)), journaled && forgetHeld(id)]);
         if (created) await api(`/api/nodes/${created}/trash`, { method: 'POST' }).catch(() => {});
       }
       throw err;

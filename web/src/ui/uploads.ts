@@ -148,11 +148,11 @@ export async function filesFromDrop(dt: DataTransfer): Promise<{ path: string[];
 }
 
 // ---- resume after reload ----------------------------------------------------------------------
-// The worker keeps {uploadId, nodeId, file identity} in IndexedDB while an upload runs, with the
-// chunks the server holds in order, all sealed (no contents and no name in the clear), and opens
-// them for this list. After a reload the user re-selects the same file; it is read only from where
-// those chunks end, and chunks the server already has are skipped by /api/chunks/check, so only
-// the rest is sent.
+// The worker keeps {uploadId, nodeId, file identity} in IndexedDB while an upload runs (for a file
+// of 16 MiB or more also the chunks the server holds, in order), all sealed (no contents and no
+// name in the clear), and opens them for this list. After a reload the user re-selects the same
+// file; the recorded part is only hashed again to check it, chunks the server already has are
+// skipped by /api/chunks/check, and only the rest is sent.
 
 export type Interrupted = InterruptedUpload;
 const [interrupted, setInterrupted] = createSignal<Interrupted[]>([]);
