@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServer } from '../../tests/support/server.ts';
@@ -72,6 +73,46 @@ function ensureRestic(): string | null {
   if (install.status !== 0) return null;
   const again = spawnSync('sh', ['-c', 'command -v restic']);
   return again.status === 0 ? again.stdout.toString().trim() : null;
+}
+
+/**
+ * A TCP proxy on loopback to `url` that holds every piece of data for `oneWayMs` in each direction
+ * (in order), so a request and its answer take a round trip of twice that.
+ */
+async function delayProxy(url: string, oneWayMs: number): Promise<{ url: string; close: () => Promise<void> }> {
+  const target = new URL(url);
+  const sockets = new Set<Socket>();
+  const forward = (from: Socket, to: Socket) => {
+    const queue: { due: number; data: Buffer }[] = [];
+    let timer: NodeJS.Timeout | null = null;
+    const flush = () => {
+      timer = null;
+      const now = performance.now();
+      while (queue.length > 0 && queue[0]!.due <= now) to.write(queue.shift()!.data);
+      if (queue.length > 0) timer = setTimeout(flush, queue[0]!.due - now);
+    };
+    from.on('data', (data: Buffer) => {
+      queue.push({ due: performance.now() + oneWayMs, data });
+      timer ??= setTimeout(flush, oneWayMs);
+    });
+    from.on('end', () => setTimeout(() => to.end(), oneWayMs + 1));
+    from.on('error', () => to.destroy());
+    from.on('close', () => sockets.delete(from));
+    sockets.add(from);
+  };
+  const proxy = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    forward(client, upstream);
+    forward(upstream, client);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => proxy.close(() => r()));
+    },
+  };
 }
 
 const SMALL_FILES = 300;
@@ -155,6 +196,22 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
       figures[`${what} after half: wall time (s)`] = again.seconds;
       figures[`${what}: file bytes not read again (%)`] = (res.resumedFrom / bytes) * 100;
       await rm(part, { force: true });
+    }
+
+    // A put to a server 50 ms away (a delaying proxy on loopback, in this process), with the
+    // checks skipped for new data (the default) and with a check before every batch.
+    const far = join(work, 'far.bin');
+    const farBytes = Math.min(bytes, 256 * MiB);
+    const proxy = await delayProxy(server.url, 25);
+    try {
+      for (const [what, extra] of [['', {}], [' with a check before every batch', { COFFER_DEBUG_CHECK_EVERY_BATCH: '1' }]] as const) {
+        await generate(far, farBytes, `coffer-cli-bench-far${what}`);
+        const t = must(await timed(process.execPath, [BIN, 'put', '--quiet', far, `/far${what}.bin`], { ...env, ...extra, COFFER_SERVER: proxy.url }, work), `far put${what}`);
+        figures[`put of ${farBytes / MiB} MiB, 50 ms round trip${what} (MB/s)`] = farBytes / 1e6 / t.seconds;
+      }
+    } finally {
+      await proxy.close();
+      await rm(far, { force: true });
     }
 
     const restic = ensureRestic();

@@ -1,7 +1,8 @@
 // Streaming upload and download of one file with bounded memory.
 //
 // Upload: fs stream -> crypto-core encryptStream (keyed FastCDC, ids, sealed chunks, several in
-// flight) -> POST /api/chunks/check in small batches -> PUT only the chunks the server lacks ->
+// flight) -> POST /api/chunks/check in small batches -> send only the chunks the server lacks (in
+// one POST /api/chunks/batch per batch; new data goes without the check, see DedupProbe) ->
 // commit the sealed manifest as a new version. The upload id is kept under COFFER_HOME/uploads so
 // a re-run after an interruption continues the same upload: it reads the file again only after the
 // chunks the server already holds in order (put-journal.ts), and sends only chunks it lacks.
@@ -23,6 +24,7 @@ import { JournalWriter, NO_PREFIX, readJournal, type JournalPrefix } from './put
 import { b64, guard, type RemoteNode, type Tree, unb64 } from './tree.ts';
 
 const CHECK_BATCH = 8;        // chunks per /api/chunks/check call
+const FRESH_BATCHES = 2;      // checks in a row that find every chunk missing before batches go unchecked
 const BATCH_IN_FLIGHT = 2;    // batches being checked/uploaded at once (each sends the chunks the server lacks in one request)
 const MAX_BATCH_BYTES = 16 * 1024 * 1024; // the server's limit for one POST /api/chunks/batch
 const ENCRYPT_CONCURRENCY = 1; // sealing runs on this thread: a second chunk in flight would only hold more memory
@@ -143,29 +145,59 @@ const noBatches = new WeakSet<Api>();
 
 /**
  * Stores `chunks` (at most MAX_BATCH_BYTES of records) for the upload: in one batch request, or a
- * PUT each where the server has no batches.
+ * PUT each where the server has no batches. Returns how many of them the account did not hold yet.
  */
-export async function sendRecords(api: Api, uploadId: string, chunks: readonly Pick<EncryptedChunk, 'entry' | 'record'>[]): Promise<void> {
+export async function sendRecords(api: Api, uploadId: string, chunks: readonly Pick<EncryptedChunk, 'entry' | 'record'>[]): Promise<number> {
   if (!noBatches.has(api)) {
     const records = chunks.map((c) => c.record);
     try {
-      await api.fetch('POST', `/api/chunks/batch?upload=${uploadId}`, {
+      const answer = await api.bytes('POST', `/api/chunks/batch?upload=${uploadId}`, {
         raw: records,
         headers: {
           'coffer-chunks': chunks.map((c) => `${c.entry.chunkId}:${c.record.byteLength}`).join(', '),
           'content-digest': contentDigest(records),
         },
       });
-      return;
+      const { created } = JSON.parse(Buffer.from(answer).toString('utf8')) as { created?: unknown };
+      return typeof created === 'number' ? created : 0;
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 405)) throw err;
       noBatches.add(api);
     }
   }
-  await Promise.all(chunks.map((c) => api.fetch('PUT', `/api/chunks/${c.entry.chunkId}?upload=${uploadId}`, {
+  const answers = await Promise.all(chunks.map((c) => api.fetch('PUT', `/api/chunks/${c.entry.chunkId}?upload=${uploadId}`, {
     raw: c.record,
     headers: { 'content-digest': contentDigest([c.record]) },
   })));
+  return answers.filter((res) => res.status === 201).length;
+}
+
+/**
+ * Whether a batch's chunk ids are checked with the server before its chunks are sent. A check finds
+ * what the account holds already (dedup), at the cost of a round trip before every batch. New data
+ * gains nothing from it, so after FRESH_BATCHES checks in a row that found every chunk missing,
+ * batches are sent unchecked (the server stores only what it lacks) until an answer shows it held
+ * some of what was sent: checks resume then. The cost of guessing wrong is bounded by the batches
+ * under way when the data turns familiar again.
+ */
+class DedupProbe {
+  #fresh = 0; // checks in a row that found every chunk missing
+
+  // COFFER_DEBUG_CHECK_EVERY_BATCH=1 checks every batch, as before the probe (the benchmark's
+  // comparison).
+  readonly #always = process.env.COFFER_DEBUG_CHECK_EVERY_BATCH === '1';
+
+  get checking(): boolean {
+    return this.#always || this.#fresh < FRESH_BATCHES;
+  }
+
+  checked(asked: number, missing: number): void {
+    this.#fresh = missing === asked ? this.#fresh + 1 : 0;
+  }
+
+  sent(sent: number, created: number): void {
+    if (created < sent) this.#fresh = 0;
+  }
 }
 
 /** RFC 9530 Content-Digest of a body sent as `parts`, one after another. */
@@ -316,6 +348,7 @@ async function sendChunks(
   const { prefix, progress } = opts;
   const entries: ManifestEntry[] = [...prefix.entries];
   const puts = new Map<string, Promise<unknown>>(); // this run's PUT of each chunk id, sent or under way
+  const probe = new DedupProbe();
   const inflight = new Set<Promise<void>>();
   let failure: unknown = null;
   let chunksSent = 0;
@@ -342,7 +375,12 @@ async function sendChunks(
 
   const runBatch = async (batch: { chunk: EncryptedChunk; index: number }[]): Promise<void> => {
     const ids = [...new Set(batch.map(({ chunk }) => chunk.entry.chunkId))];
-    const { missing } = await ctx.api.json<{ missing: string[] }>('POST', '/api/chunks/check', { body: { uploadId, ids } });
+    const checked = probe.checking; // decided in launch order, before the first await
+    let missing = ids;
+    if (checked) {
+      ({ missing } = await ctx.api.json<{ missing: string[] }>('POST', '/api/chunks/check', { body: { uploadId, ids } }));
+      probe.checked(ids.length, missing.length);
+    }
     // The chunks the server lacks go in one request (docs/api.md, POST /api/chunks/batch), each
     // once: a chunk that this run already sends or sent is waited for instead.
     const want = new Set(missing.filter((id) => !puts.has(id)));
@@ -350,7 +388,8 @@ async function sendChunks(
     await Promise.all(requestsOf(sending).map(async (group) => {
       const put = sendRecords(ctx.api, uploadId, group);
       for (const c of group) puts.set(c.entry.chunkId, put);
-      await put;
+      const created = await put;
+      if (!checked) probe.sent(group.length, created);
       chunksSent += group.length;
       bytesSent += group.reduce((n, c) => n + c.record.byteLength, 0);
     }));

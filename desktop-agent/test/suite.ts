@@ -153,6 +153,37 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     expect(json<{ versions: unknown[] }>(await A(['versions', '--json', `/${name}`])).versions.length).toBe(2);
   });
 
+  it('sends new data without asking the server first, and asks again once the data is familiar', async () => {
+    const MiB = 1024 * 1024;
+    const checks = async () => {
+      const text = await (await fetch(`${backend.server.url}/metrics`)).text();
+      return Number(/coffer_http_requests_total\{method="POST",route="\/api\/chunks\/check",status="200"\} (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    const name = 'fresh-Ωmega.bin';
+    const fresh = seededBytes(name, 40 * MiB);
+    const local = await localFile(name, fresh);
+    secretNames.push(name);
+    let before = await checks();
+    const first = json<{ chunks: number; chunksSent: number }>(await A(['put', '--json', local, `/${name}`]));
+    expect(first.chunks).toBeGreaterThan(4 * 8); // more than four batches of eight
+    expect(first.chunksSent).toBe(first.chunks);
+    // Two checks find every chunk missing; the other batches go unchecked.
+    expect((await checks()) - before).toBe(2);
+
+    // 16 MiB of new bytes, then the file above: once the batches sent unchecked come back as held,
+    // checks resume and the rest of the familiar part is not sent.
+    const name2 = 'familiar-Ωmega.bin';
+    const local2 = await localFile(name2, Buffer.concat([seededBytes(name2, 16 * MiB), fresh]));
+    secretNames.push(name2);
+    before = await checks();
+    const second = json<{ chunks: number; chunksSent: number; bytesSent: number }>(await A(['put', '--json', local2, `/${name2}`]));
+    expect((await checks()) - before).toBeGreaterThan(2);
+    expect(second.bytesSent).toBeLessThan(36 * MiB);
+    const out = join(work, 'got-familiar');
+    ok(await B(['get', '--quiet', `/${name2}`, out]));
+    expect((await readFile(out)).equals(await readFile(local2))).toBe(true);
+  });
+
   it('round-trips nested folders with unicode names', async () => {
     const root = join(work, 'Ünïcødé-tree');
     const files: Record<string, Buffer> = {
