@@ -28,7 +28,7 @@ const FRESH_BATCHES = 2;      // checks in a row that find every chunk missing b
 const BATCH_IN_FLIGHT = 2;    // batches being checked/uploaded at once (each sends the chunks the server lacks in one request)
 const MAX_BATCH_BYTES = 16 * 1024 * 1024; // the server's limit for one POST /api/chunks/batch
 const ENCRYPT_CONCURRENCY = 1; // sealing runs on this thread: a second chunk in flight would only hold more memory
-const DOWNLOAD_CONCURRENCY = 4;
+const DOWNLOAD_CONCURRENCY = 8; // chunks fetched at once by a get (4: 145 against 172 MB/s, docs/benchmarks.md)
 const READ_BYTES = 1 << 20;   // file bytes read at a time for an upload
 // Chunk records and plaintexts of downloads are read and decrypted into these, and given back once
 // decrypted or written: a new ~1 MiB buffer for each was a gigabyte of garbage per gigabyte got, and
@@ -473,6 +473,8 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
   const resumed = side.done > 0;
   const fh = await open(partial, resumed ? 'r+' : 'w', 0o600);
   let ok = false;
+  // A sync of the partial file under way, and how the last one failed (below).
+  const sync: { running: Promise<void> | null; failed: { error: unknown } | null } = { running: null, failed: null };
   try {
     await fh.truncate(side.bytes);
     opts.progress?.set(side.bytes);
@@ -488,7 +490,14 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
         buffers.give(record);
       }
     };
+    // The sidecar names only bytes already on disk. About once a second the bytes written so far are
+    // synced while writing goes on, and the sidecar then records what that sync covered; the last
+    // chunk (and a test's abort) syncs and records in line.
     let lastSync = Date.now();
+    const record = async (covered: Sidecar) => {
+      await fh.datasync();
+      await writePrivate(sidecarPath, JSON.stringify(covered));
+    };
     const abortAfter = Number(process.env.COFFER_DEBUG_ABORT_AFTER_CHUNKS ?? NaN);
     for (let i = side.done; i < n; i++) {
       while (next < n && next - i < DOWNLOAD_CONCURRENCY) {
@@ -498,14 +507,19 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
       }
       const plain = await pending.get(i)!;
       pending.delete(i);
+      if (sync.failed) throw sync.failed.error;
       await fh.write(plain, 0, plain.byteLength, side.bytes);
       buffers.give(plain);
       side = { ...side, done: i + 1, bytes: side.bytes + plain.byteLength };
       opts.progress?.add(plain.byteLength);
       const abort = side.done >= abortAfter && i < n - 1;
-      if (Date.now() - lastSync > 1000 || i === n - 1 || abort) {
-        await fh.datasync();
-        await writePrivate(sidecarPath, JSON.stringify(side));
+      if (i === n - 1 || abort) {
+        await sync.running;
+        await record(side);
+      } else if (Date.now() - lastSync > 1000 && sync.running === null) {
+        const started = record(side);
+        sync.running = started;
+        started.then(() => void (sync.running = null), (error: unknown) => void (sync.failed = { error }));
         lastSync = Date.now();
       }
       if (abort) throw new CliError('aborted for a test (COFFER_DEBUG_ABORT_AFTER_CHUNKS)');
@@ -514,6 +528,7 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
     await fh.sync();
     ok = true;
   } catch (err) {
+    await sync.running?.catch(() => {}); // before the file closes, and before a sidecar could be removed
     if (err instanceof IntegrityError) {
       await fh.close().catch(() => {});
       await rm(partial, { force: true });
