@@ -3,13 +3,13 @@
 // of the CLI during the put, and `restic backup` of the same file for comparison when restic is
 // installed (or installable with apt-get).
 import { spawn, spawnSync } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServer } from '../../tests/support/server.ts';
+import { seededBytes, sha256File, writeSeededFile } from '../test/helpers.ts';
 
 const BIN = resolve(import.meta.dirname, '../bin/coffer.mjs');
 const MiB = 1024 * 1024;
@@ -44,26 +44,6 @@ function timed(cmd: string, args: string[], env: Record<string, string>, cwd?: s
       res({ code: code ?? -1, seconds, stdout, stderr, maxRssKiB: m ? Number(m[1]) : null, cpuSeconds });
     });
   });
-}
-
-async function generate(path: string, bytes: number, seed: string): Promise<void> {
-  const key = createHash('sha256').update(seed).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  const out = createWriteStream(path);
-  const zeros = Buffer.alloc(4 * MiB);
-  for (let done = 0; done < bytes; ) {
-    const n = Math.min(zeros.length, bytes - done);
-    const chunk = cipher.update(zeros.subarray(0, n));
-    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-    done += n;
-  }
-  await new Promise<void>((r, j) => out.end((err?: Error | null) => (err ? j(err) : r())));
-}
-
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 function ensureRestic(): string | null {
@@ -134,7 +114,7 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     must(await run(['signup', '--quiet']), 'signup');
 
     const file = join(work, 'bench.bin');
-    await generate(file, bytes, 'coffer-cli-bench');
+    await writeSeededFile(file, 'coffer-cli-bench', bytes);
 
     // CPU time of the CLI and of the server (both on this machine's cores), per `unit` moved, in
     // seconds (or milliseconds: `ms`).
@@ -169,7 +149,7 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     // 1 % edit: overwrite a contiguous 1 % of the file in the middle with other bytes.
     const editLen = Math.max(1, Math.floor(bytes / 100));
     const fh = await open(file, 'r+');
-    const patch = createCipheriv('aes-256-ctr', createHash('sha256').update('edit').digest(), Buffer.alloc(16)).update(Buffer.alloc(editLen));
+    const patch = seededBytes('edit', editLen);
     await fh.write(patch, 0, editLen, Math.floor(bytes / 2));
     await fh.close();
     const edited = must(await run(['put', '--json', file, '/bench.bin']), 're-put after edit');
@@ -186,7 +166,7 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     for (const journal of [true, false]) {
       const what = journal ? 'resumed put' : 'resumed put without journal';
       const part = join(work, `${journal ? 'with' : 'without'}-journal.bin`);
-      await generate(part, bytes, `coffer-cli-bench-${what}`);
+      await writeSeededFile(part, `coffer-cli-bench-${what}`, bytes);
       const cut = await timed(process.execPath, [BIN, 'put', '--quiet', part, `/${what}.bin`], { ...env, COFFER_DEBUG_ABORT_AFTER_CHUNKS: half }, work);
       if (cut.code === 0) throw new Error(`${what}: the put was not interrupted`);
       if (!journal) for (const f of await readdir(join(env.COFFER_HOME, 'uploads'))) if (f.endsWith('.chunks')) await rm(join(env.COFFER_HOME, 'uploads', f));
@@ -205,7 +185,7 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     const proxy = await delayProxy(server.url, 25);
     try {
       for (const [what, extra] of [['', {}], [' with a check before every batch', { COFFER_DEBUG_CHECK_EVERY_BATCH: '1' }]] as const) {
-        await generate(far, farBytes, `coffer-cli-bench-far${what}`);
+        await writeSeededFile(far, `coffer-cli-bench-far${what}`, farBytes);
         const t = must(await timed(process.execPath, [BIN, 'put', '--quiet', far, `/far${what}.bin`], { ...env, ...extra, COFFER_SERVER: proxy.url }, work), `far put${what}`);
         figures[`put of ${farBytes / MiB} MiB, 50 ms round trip${what} (MB/s)`] = farBytes / 1e6 / t.seconds;
       }
@@ -218,7 +198,7 @@ export async function runCliBench(): Promise<Record<string, number | string>> {
     if (restic) {
       const renv = { RESTIC_REPOSITORY: join(work, 'restic-repo'), RESTIC_PASSWORD: 'benchmark passphrase' };
       must(await timed(restic, ['init'], renv), 'restic init');
-      await generate(file, bytes, 'coffer-cli-bench');
+      await writeSeededFile(file, 'coffer-cli-bench', bytes);
       const b = must(await timed(restic, ['backup', '--quiet', file], renv), 'restic backup');
       figures['restic backup, local repo (MB/s)'] = bytes / 1e6 / b.seconds;
       if (b.maxRssKiB !== null) figures['restic backup peak RSS (MiB)'] = b.maxRssKiB / 1024;

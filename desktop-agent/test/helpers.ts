@@ -2,10 +2,12 @@
 // and the backends (embedded default, or PostgreSQL + s3rver) behind a real server process.
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { startServer, type RunningServer } from '../../tests/support/server.ts';
 
 export const BIN = resolve(import.meta.dirname, '../bin/coffer.mjs');
@@ -34,11 +36,31 @@ export function coffer(args: string[], env: Record<string, string | undefined>, 
   });
 }
 
+const seededCipher = (seed: string) => createCipheriv('aes-256-ctr', createHash('sha256').update(seed).digest(), Buffer.alloc(16));
+
 /** Deterministic pseudo-random bytes (AES-256-CTR keystream keyed by the seed). */
 export function seededBytes(seed: string, length: number): Buffer {
-  const key = createHash('sha256').update(seed).digest();
-  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  const cipher = seededCipher(seed);
   return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
+}
+
+const PIECE = 4 * 1024 * 1024;
+
+/** Writes seededBytes(seed, length) to `path` a piece at a time, for files too large to hold. */
+export async function writeSeededFile(path: string, seed: string, length: number): Promise<void> {
+  const cipher = seededCipher(seed);
+  const zeros = Buffer.alloc(PIECE);
+  async function* pieces() {
+    for (let done = 0; done < length; done += PIECE) yield cipher.update(zeros.subarray(0, Math.min(PIECE, length - done)));
+  }
+  await pipeline(pieces(), createWriteStream(path));
+}
+
+/** A file's SHA-256 (hex), read a piece at a time. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path, { highWaterMark: PIECE }), hash);
+  return hash.digest('hex');
 }
 
 export async function tempDir(prefix: string): Promise<string> {
