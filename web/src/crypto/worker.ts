@@ -260,10 +260,16 @@ const prefetched = new Map<string, { node: Promise<ServerNode>; page: Promise<Pa
 async function listStreaming(folderId: string, onBatch: (batch: Entry[]) => void, onDone?: (stats: ListingStats) => void): Promise<Entry[]> {
   const pre = prefetched.get(folderId);
   prefetched.delete(folderId);
-  // The cache is read beside the first page; that page does not wait for it (a big record takes
-  // longer to read than the first 200 children take to open), the later ones do.
-  let cache: FolderCache | null | undefined;
-  const reading = readFolderCache(folderId).then((c) => (cache = c));
+  // The cache is read once the first screenful is shown: the first page does not use it (a big
+  // record takes longer to read than the first 200 children take to open), the later ones wait for
+  // it. Read at once, its parsing on this thread held up the first rows (60 → 240 ms,
+  // docs/benchmarks.md).
+  let reading: Promise<FolderCache | null> | undefined;
+  const read = () => (reading ??= readFolderCache(folderId));
+  const firstScreen = (batch: Entry[]) => {
+    onBatch(batch);
+    void read();
+  };
   await ensure(folderId);
   const hitsBefore = childrenFromCache;
   const out: Entry[] = [];
@@ -277,7 +283,7 @@ async function listStreaming(folderId: string, onBatch: (batch: Entry[]) => void
     pending = page.next && page.items.length > 0 ? fetchChildren(folderId, page.next, fetched) : null;
     // The first page shows its first screenful early; later pages go in one message each.
     const first = out.length === 0;
-    out.push(...(await openMany(page.items, onBatch, first ? 50 : 0, first ? cache : await reading)));
+    out.push(...(await (first ? openMany(page.items, firstScreen, 50) : openMany(page.items, onBatch, 0, await read()))));
   }
   const fromCache = childrenFromCache - hitsBefore;
   onDone?.({ fromCache });
@@ -286,7 +292,7 @@ async function listStreaming(folderId: string, onBatch: (batch: Entry[]) => void
     const k = e.error ? undefined : known.get(e.id);
     return k ? [k] : [];
   });
-  const held = await reading;
+  const held = await read();
   if (opened.length >= CACHE_MIN_CHILDREN && !(held?.size === opened.length && opened.every((k) => isCachedAs(held.get(k.node.id), k.node)))) {
     // After the answer has gone: building and sealing the record of a big folder takes ~0.1 s.
     setTimeout(() => void writeFolderCache(folderId, opened), 0);
