@@ -225,6 +225,8 @@ async function main(argv: string[]): Promise<void> {
     if (positionals.length < spec.min || positionals.length > spec.max) {
       throw new UsageError(`usage: coffer ${spec.usage}`);
     }
+    // Early: before the command's modules load, while the heap is still small.
+    if (DOWNLOADS.has(name)) setFlagsFromString('--no-incremental-marking');
     const [{ run }, { setCryptoBackend }, { nodeCryptoBackend }] = await Promise.all([
       import('./commands.ts'), import('@coffer/crypto-core'), import('@coffer/crypto-core/node'),
     ]);
@@ -235,7 +237,6 @@ async function main(argv: string[]): Promise<void> {
     // carry, a server on the same machine wants the other core, and the worker's transfers cost
     // more CPU than they save (docs/benchmarks.md, "coffer CLI").
     setCryptoBackend({ ...nodeCryptoBackend, sealChunk: undefined });
-    if (DOWNLOADS.has(name)) setFlagsFromString('--no-incremental-marking');
     await run(name, {
       values: values as Invocation['values'],
       positionals,
