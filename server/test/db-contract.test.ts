@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
 import { queryRows } from '../src/db/client.js';
 import { consume, limitKey } from '../src/services/rate-limit.js';
-import { b64, chunkIdOf, hexId, rand, signup, startTestServer, type TestServer } from './helpers.js';
+import { b64, chunkIdOf, digestHeader, hexId, rand, signup, startTestServer, type TestServer } from './helpers.js';
 
 function databaseContract(name: string, db: 'pglite' | 'postgres', skip: boolean) {
   describe.skipIf(skip)(`database contract: ${name}${skip ? ` ${NO_POSTGRES}` : ''}`, () => {
@@ -103,6 +103,30 @@ function databaseContract(name: string, db: 'pglite' | 'postgres', skip: boolean
         expect([r1.status, r2.status].sort()).toEqual([200, 409]);
         const loser = r1.status === 409 ? r1 : r2;
         expect((await loser.json()).code).toBe('MOVE_CYCLE');
+      }
+    });
+
+    it('keeps and charges exactly the chunks that fit when concurrent uploads reach the quota', async () => {
+      const q = await startTestServer({ db, config: { quotaBytes: 1000 } });
+      try {
+        const c = await signup(q.app);
+        const file = await c.createNode('file');
+        const { uploadId } = await c.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+        const put = (item: { id: string; data: Uint8Array }) => c.request('PUT', `/api/chunks/${item.id}?upload=${uploadId}`, item.data, {
+          'content-digest': digestHeader(item.data), 'content-type': 'application/octet-stream',
+        });
+        expect((await put({ id: chunkIdOf(), data: rand(800) })).status).toBe(201);
+        // 200 bytes left: one of six concurrent 150-byte chunks fits, and the others store nothing.
+        const racing = Array.from({ length: 6 }, () => ({ id: chunkIdOf(), data: rand(150) }));
+        const statuses = (await Promise.all(racing.map(put))).map((res) => res.status);
+        expect([...statuses].sort()).toEqual([201, 507, 507, 507, 507, 507]);
+        const refused = racing.filter((_, i) => statuses[i] === 507).map((item) => item.id);
+        const { missing } = await c.json('POST', '/api/chunks/check', { uploadId, ids: racing.map((item) => item.id) });
+        expect([...missing].sort()).toEqual([...refused].sort());
+        expect((await c.json('GET', '/api/account')).usedBytes).toBe(950);
+        for (const id of refused) expect((await c.request('GET', `/api/chunks/${id}`)).status).toBe(404);
+      } finally {
+        await q.close();
       }
     });
 

@@ -154,12 +154,13 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
       const key = blobKey(accountId, id);
       if (!(await ctx.blobs.has(key))) await ctx.blobs.put(key, data);
     }));
+    // The statement runs in a transaction: when concurrent requests have used the quota since the
+    // pre-check, it has inserted and attached chunks it did not charge, and the 507 must undo them.
     if (stored.size === 0) {
-      // The statement runs alone (atomic by itself; on PGlite the BEGIN and COMMIT round trips
-      // queue behind its one connection). The collector cannot touch these blobs meanwhile: the
-      // pre-check found no rows, and a row that appears since is freshly touched, so inside the
-      // grace period.
-      const inserted = await attach(ctx.db);
+      // The collector cannot touch these blobs meanwhile: the pre-check found no rows, and a row
+      // that appears since is freshly touched, so inside the grace period. So the blobs are checked
+      // after the commit, not while the transaction holds PGlite's one connection.
+      const inserted = await ctx.db.transaction(attach);
       await blobsThere();
       return inserted;
     }
