@@ -86,7 +86,11 @@ export function createApp(ctx: AppContext): CofferApp {
     const size = limitFor(c.req.method, c.req.path);
     return bodyLimit({
       maxSize: size,
-      onError: () => { throw new ApiError(413, 'BODY_TOO_LARGE', `The request body is over ${size} bytes`); },
+      // The rest of the body is not read, so the connection cannot carry another request: say so,
+      // rather than have the client's next request on it fail.
+      onError: () => {
+        throw new ApiError(413, 'BODY_TOO_LARGE', `The request body is over ${size} bytes`, {}, { Connection: 'close' });
+      },
     })(c, next);
   });
 

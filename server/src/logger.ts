@@ -29,7 +29,9 @@ export function pathOnly(url: string): string {
 /** An error for the log: name, message and code, with anything token-like removed. */
 export function describeError(err: unknown): Record<string, unknown> {
   if (!(err instanceof Error)) return { error: 'non-error thrown' };
-  const scrub = (s: string) => s.replace(/(bearer\s+)\S+/gi, '$1[redacted]').replace(/[A-Za-z0-9_-]{32,}/g, '[redacted]');
+  // A failed query's message ends with its parameters (an e-mail address, say): they stay out.
+  const scrub = (s: string) => s.replace(/(\bparams: )[^\n]*/g, '$1[redacted]')
+    .replace(/(bearer\s+)\S+/gi, '$1[redacted]').replace(/[A-Za-z0-9_-]{32,}/g, '[redacted]');
   return {
     error: err.name,
     message: scrub(err.message),

@@ -19,7 +19,10 @@ export function parseJsonObject(text: string, emptyIsObject = false): JsonObject
   } catch {
     throw new ApiError(400, 'MALFORMED_JSON', 'The request body is not valid JSON');
   }
-  return object(value, 'body');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ApiError(400, 'MALFORMED_JSON', 'The request body must be a JSON object');
+  }
+  return value as JsonObject;
 }
 
 export function object(v: unknown, field: string): JsonObject {
@@ -85,7 +88,8 @@ export function optional<T>(v: unknown, read: (v: unknown) => T): T | undefined 
 
 export function email(v: unknown): string {
   const s = string(v, 'email', 254).trim().toLowerCase();
-  if (!/^[^\s@]+@[^\s@]+$/.test(s)) throw invalid('email is not an e-mail address');
+  // No white space and no control characters (a NUL would reach the database's text column).
+  if (!/^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+$/u.test(s)) throw invalid('email is not an e-mail address');
   return s;
 }
 

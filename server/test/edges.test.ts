@@ -39,7 +39,18 @@ describe('edges', () => {
       ['DELETE', '/api/auth/login', undefined, 405, 'METHOD_NOT_ALLOWED'],
       ['PUT', '/api/nodes', '{}', 405, 'METHOD_NOT_ALLOWED'],
       ['POST', '/api/nodes', '{"id":', 400, 'MALFORMED_JSON'],
-      ['POST', '/api/nodes', '[1,2]', 400, 'INVALID_INPUT'],
+      ['POST', '/api/nodes', '[1,2]', 400, 'MALFORMED_JSON'],
+      ['POST', '/api/nodes', 'null', 400, 'MALFORMED_JSON'],
+      ['POST', '/api/auth/prelogin', '{"email":"a\\u0000b@example.test"}', 400, 'INVALID_INPUT'],
+      ['GET', '/api/devices/a%00b', undefined, 404, 'NOT_FOUND'],
+      ['DELETE', '/api/devices/%00', undefined, 404, 'NOT_FOUND'],
+      ['DELETE', '/api/account/passkeys/%00', undefined, 404, 'NOT_FOUND'],
+      ['PUT', '/api/links', '{}', 405, 'METHOD_NOT_ALLOWED'],
+      ['GET', `/api/links/${'0'.repeat(32)}`, undefined, 405, 'METHOD_NOT_ALLOWED'],
+      ['POST', `/api/public/links/${'0'.repeat(32)}`, '{}', 405, 'METHOD_NOT_ALLOWED'],
+      ['GET', `/api/public/links/${'0'.repeat(32)}/open`, undefined, 405, 'METHOD_NOT_ALLOWED'],
+      ['GET', '/api/chunks/check', undefined, 405, 'METHOD_NOT_ALLOWED'],
+      ['PUT', '/api/chunks/batch', undefined, 405, 'METHOD_NOT_ALLOWED'],
       ['POST', '/api/nodes', '{"id":"ABC"}', 400, 'INVALID_INPUT'],
       ['POST', '/', undefined, 405, 'METHOD_NOT_ALLOWED'],
     ];
@@ -56,6 +67,8 @@ describe('edges', () => {
     const big = `{"email":"${'a'.repeat(2 * 1024 * 1024)}"}`;
     const res = await s.app.request('/api/auth/prelogin', { method: 'POST', body: big, headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(413);
+    // The rest of the body is left unread, so the connection must not be used again.
+    expect(res.headers.get('connection')).toBe('close');
     expect((await res.json()).code).toBe('BODY_TOO_LARGE');
   });
 

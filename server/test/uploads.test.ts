@@ -207,6 +207,8 @@ describe('uploads, chunks and versions', () => {
     const { versions } = await c.json('GET', `/api/nodes/${file.id}/versions`);
     expect(versions.map((v: { version: number }) => v.version)).toEqual([5, 4, 3]);
     expect((await c.request('GET', `/api/nodes/${file.id}/versions/1`)).status).toBe(404);
+    // Beyond the database's 32-bit version numbers: no such version either, not a failed query.
+    expect((await c.request('GET', `/api/nodes/${file.id}/versions/2147483648`)).status).toBe(404);
   });
 
   it('stops at the quota with 507 before storing any byte', async () => {

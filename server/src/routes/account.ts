@@ -58,6 +58,8 @@ export function accountRoutes(ctx: AppContext): Hono<AppEnv> {
   });
   r.delete('/passkeys/:id', async (c) => {
     const { accountId } = c.get('session');
+    // A credential id is base64url (WebAuthn); anything else names no passkey.
+    if (!/^[A-Za-z0-9_-]{1,1400}$/.test(c.req.param('id'))) throw notFound('No such passkey');
     const gone = await ctx.db.delete(webauthnCredentials)
       .where(and(eq(webauthnCredentials.accountId, accountId), eq(webauthnCredentials.id, c.req.param('id'))))
       .returning({ id: webauthnCredentials.id });

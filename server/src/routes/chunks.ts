@@ -184,21 +184,6 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     return data;
   };
 
-  r.put('/:chunkId', async (c) => {
-    const { accountId } = c.get('session');
-    const chunkId = c.req.param('chunkId');
-    if (!CHUNK_ID.test(chunkId)) throw new ApiError(400, 'INVALID_INPUT', 'chunkId must be 64 lowercase hex digits');
-    const uploadId = id16(c.req.query('upload'), 'upload');
-    const data = await readChunkBody(c, MAX_CHUNK_BYTES, chunkTooLarge);
-    try {
-      if (data.byteLength === 0) throw new ApiError(400, 'INVALID_INPUT', 'A chunk cannot be empty');
-      const created = await storeChunks(accountId, uploadId, [{ id: chunkId, data }]);
-      return c.body(null, created > 0 ? 201 : 200);
-    } finally {
-      bodies.give(data);
-    }
-  });
-
   // Several chunks in one request (docs/api.md): one digest, one pre-check and one statement for
   // all of them, where single PUTs cost each chunk a request, two statements and a WAL flush.
   r.post('/batch', async (c) => {
@@ -222,6 +207,24 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     }
   });
 
+  // Before the routes below, whose `:chunkId` would take these names.
+  refuseOtherMethods(r, ['/check', '/batch']);
+
+  r.put('/:chunkId', async (c) => {
+    const { accountId } = c.get('session');
+    const chunkId = c.req.param('chunkId');
+    if (!CHUNK_ID.test(chunkId)) throw new ApiError(400, 'INVALID_INPUT', 'chunkId must be 64 lowercase hex digits');
+    const uploadId = id16(c.req.query('upload'), 'upload');
+    const data = await readChunkBody(c, MAX_CHUNK_BYTES, chunkTooLarge);
+    try {
+      if (data.byteLength === 0) throw new ApiError(400, 'INVALID_INPUT', 'A chunk cannot be empty');
+      const created = await storeChunks(accountId, uploadId, [{ id: chunkId, data }]);
+      return c.body(null, created > 0 ? 201 : 200);
+    } finally {
+      bodies.give(data);
+    }
+  });
+
   r.get('/:chunkId', async (c) => {
     const { accountId } = c.get('session');
     const chunkId = c.req.param('chunkId');
@@ -234,7 +237,7 @@ export function chunkRoutes(ctx: AppContext): Hono<AppEnv> {
     return blobResponse(c, blob, { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'private, max-age=31536000, immutable' });
   });
 
-  refuseOtherMethods(r, ['/check', '/batch', '/:chunkId']);
+  refuseOtherMethods(r, ['/:chunkId']);
   return r;
 }
 

@@ -1,6 +1,6 @@
 // Devices of an account: id, X25519 public key, encrypted name and device key slot (format §4.3).
 import { and, asc, eq } from 'drizzle-orm';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { requireSession, type AppContext, type AppEnv } from '../context.js';
 import { devices } from '../db/schema/core.js';
 import { ApiError, notFound } from '../errors.js';
@@ -8,6 +8,8 @@ import { MAX_METADATA, MAX_SLOT } from '../limits.js';
 import { isUniqueViolation } from '../services/errors-db.js';
 import { base64url, base64urlExact, id16, optional, readJson } from '../validate.js';
 import { refuseOtherMethods } from './method.js';
+
+const DEVICE_ID = /^[0-9a-f]{32}$/;
 
 type DeviceRow = typeof devices.$inferSelect;
 
@@ -45,16 +47,23 @@ export function deviceRoutes(ctx: AppContext): Hono<AppEnv> {
     }
   });
 
+  /** The device id of the path; one that no device can have is simply not found. */
+  const deviceId = (c: Context<AppEnv>): string => {
+    const id = c.req.param('id') ?? '';
+    if (!DEVICE_ID.test(id)) throw notFound('No such device');
+    return id;
+  };
+
   r.get('/:id', async (c) => {
     const [row] = await ctx.db.select().from(devices)
-      .where(and(eq(devices.accountId, c.get('session').accountId), eq(devices.id, c.req.param('id'))));
+      .where(and(eq(devices.accountId, c.get('session').accountId), eq(devices.id, deviceId(c))));
     if (!row) throw notFound('No such device');
     return c.json(toJson(row));
   });
 
   r.delete('/:id', async (c) => {
     const gone = await ctx.db.delete(devices)
-      .where(and(eq(devices.accountId, c.get('session').accountId), eq(devices.id, c.req.param('id'))))
+      .where(and(eq(devices.accountId, c.get('session').accountId), eq(devices.id, deviceId(c))))
       .returning({ id: devices.id });
     if (gone.length === 0) throw notFound('No such device');
     return c.body(null, 204);

@@ -12,6 +12,7 @@ import { isForeignKeyViolation, isUniqueViolation } from '../services/errors-db.
 import {
   base64urlExact, id16, integer, onlyKeys, readJson, type JsonObject,
 } from '../validate.js';
+import { refuseOtherMethods } from './method.js';
 
 /** A link payload is record 0x06 of `nodeId[16] || NS[32]`: 2 + 12 + 48 + 16 bytes (format §2, §8). */
 export const LINK_PAYLOAD_BYTES = 2 + 12 + 48 + 16;
@@ -164,5 +165,6 @@ export function linkRoutes(ctx: AppContext): Hono<AppEnv> {
     return c.body(null, 204);
   });
 
+  refuseOtherMethods(app, ['/', '/:linkId']);
   return app;
 }

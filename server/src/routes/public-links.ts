@@ -20,6 +20,7 @@ import { clientAddress } from '../proxy.js';
 import { consume, limitKey } from '../services/rate-limit.js';
 import { hashToken, isTokenForm, newToken } from '../sessions.js';
 import { base64urlExact, object, onlyKeys, queryInt, type JsonObject } from '../validate.js';
+import { refuseOtherMethods } from './method.js';
 import { nodeJson, type NodeRow } from '../services/nodes.js';
 import { ancestry, type LinkRow } from './links.js';
 
@@ -183,6 +184,9 @@ export function publicLinkRoutes(ctx: AppContext): Hono<LinkEnv> {
     return c.json({ accessToken: token, payload: l.payload, node: publicNode(l, node), expiresAt: granted.expiresAt.toISOString() });
   });
 
+  // Before the access check below, which `/:linkId` also matches.
+  refuseOtherMethods(app, ['/:linkId', '/:linkId/open']);
+
   // Everything below reads the share with an access token.
   app.use('/:linkId/*', async (c, next) => {
     const linkId = c.req.param('linkId');
@@ -286,5 +290,6 @@ export function publicLinkRoutes(ctx: AppContext): Hono<LinkEnv> {
     return blobResponse(c, blob, { 'Content-Type': 'application/octet-stream' });
   });
 
+  refuseOtherMethods(app, ['/:linkId/nodes/:id', '/:linkId/nodes/:id/children', '/:linkId/nodes/:id/versions/:v', '/:linkId/chunks/:chunkId']);
   return app;
 }

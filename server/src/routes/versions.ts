@@ -92,7 +92,8 @@ export function versionRoutes(ctx: AppContext): Hono<AppEnv> {
     const { accountId } = c.get('session');
     const node = await findNode(ctx.db, accountId, c.req.param('id'));
     const v = c.req.param('v');
-    if (!/^[1-9]\d{0,9}$/.test(v)) throw notFound('No such version');
+    // Versions are 32-bit integers in the database (format §7: u32, and the server's column).
+    if (!/^[1-9]\d{0,9}$/.test(v) || Number(v) > 2 ** 31 - 1) throw notFound('No such version');
     const where = and(eq(versions.accountId, accountId), eq(versions.nodeId, node.id), eq(versions.version, Number(v)));
     const [row] = await ctx.db.select().from(versions).where(where);
     if (!row) throw notFound('No such version');
