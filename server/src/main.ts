@@ -11,6 +11,7 @@ import type { BlobStore } from './blob/store.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { AppContext } from './context.js';
 import { openDatabase } from './db/client.js';
+import { lockEmbeddedDatabase } from './db/pglite-lock.js';
 import { Events } from './events.js';
 import { createLogger, describeError } from './logger.js';
 import { scheduleGc } from './services/gc.js';
@@ -32,10 +33,17 @@ function readConfig(): Config {
 async function main(): Promise<void> {
   const config = readConfig();
   const logger = createLogger(config.logLevel);
-  await mkdir(config.dataDir, { recursive: true });
-  const secret = await loadServerSecret(config.dataDir, config.serverSecret);
+  const secret = await startStep((why) => `COFFER_DATA_DIR (${config.dataDir}) cannot be used: ${why}`, async () => {
+    await mkdir(config.dataDir, { recursive: true });
+    return loadServerSecret(config.dataDir, config.serverSecret);
+  });
 
-  const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { pgliteDir: join(config.dataDir, 'db') });
+  const database = await startStep((why) => databaseProblem(config, why), async () => {
+    if (config.databaseUrl) return openDatabase({ url: config.databaseUrl });
+    const dir = join(config.dataDir, 'db');
+    lockEmbeddedDatabase(dir);
+    return openDatabase({ pgliteDir: dir });
+  });
   let store: BlobStore;
   if (config.s3) {
     const s3 = new S3BlobStore(config.s3);
@@ -55,6 +63,11 @@ async function main(): Promise<void> {
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     process.stdout.write(`Coffer is running at http://${config.host}:${info.port}/\n`);
+  });
+  server.once('error', (err: NodeJS.ErrnoException) => {
+    const why = err.code === 'EADDRINUSE' ? 'is in use by another program: stop it, or set PORT to another port'
+      : err.code === 'EACCES' ? 'needs privileges: set PORT to 1024 or above' : `cannot be used (${err.code ?? err.message})`;
+    cannotStart(`port ${config.port} on ${config.host} ${why}`);
   });
   injectWebSocket(server);
   // Idle keep-alive connections stay open longer than clients' own idle timeouts (undici: 4 s),
@@ -82,7 +95,46 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
+/** Says why Coffer cannot start, in one line, and exits with 2 (a mistake in the set-up). */
+function cannotStart(message: string): never {
+  process.stderr.write(`Coffer cannot start: ${message}\n`);
+  process.exit(2);
+}
+
+class StartupError extends Error {}
+
+/** Runs one step of the start; when it fails, says which part of the set-up to look at and why. */
+async function startStep<T>(explain: (why: string) => string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    throw new StartupError(explain(rootCause(err)));
+  }
+}
+
+/** The innermost cause's message (a failed query wraps the driver's error), without query text. */
+function rootCause(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  if (!(e instanceof Error)) return String(e);
+  const code = (e as { code?: unknown }).code;
+  const message = e.message.split('\n')[0]!.replace(/^Failed query:.*/, 'a query failed');
+  return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
+}
+
+/** Where the database is, for the message: never the URL itself, which may hold a password. */
+function databaseProblem(config: Config, why: string): string {
+  if (!config.databaseUrl) {
+    return `the embedded database in ${join(config.dataDir, 'db')} cannot be opened: ${why}` +
+      (why.startsWith('another Coffer server') ? '; stop that one, or give this one its own COFFER_DATA_DIR' : '');
+  }
+  const url = new URL(config.databaseUrl);
+  return `the PostgreSQL database "${decodeURIComponent(url.pathname.slice(1))}" at ${url.hostname}:${url.port || 5432} ` +
+    `(DATABASE_URL) cannot be used (${why}): check that PostgreSQL runs there and the database exists`;
+}
+
 main().catch((err) => {
+  if (err instanceof StartupError) cannotStart(err.message);
   process.stderr.write(`Coffer failed to start: ${JSON.stringify(describeError(err))}\n`);
   process.exit(1);
 });
