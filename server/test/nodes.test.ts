@@ -94,6 +94,21 @@ describe('nodes', () => {
     expect((await c.request('POST', `/api/nodes/${c.rootNodeId}/trash`)).status).toBe(400);
   });
 
+  it('restores a node only once the folders above it are out of the trash', async () => {
+    const top = await c.createNode('folder');
+    const middle = await c.createNode('folder', top.id);
+    const file = await c.createNode('file', middle.id);
+    for (const n of [file, middle, top]) await c.json('POST', `/api/nodes/${n.id}/trash`, undefined, 200);
+    const refused = await c.request('POST', `/api/nodes/${file.id}/restore`);
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ code: 'PARENT_TRASHED', folderId: top.id });
+    expect((await c.json('GET', `/api/nodes/${file.id}`)).trashedAt).toEqual(expect.any(String));
+    await c.json('POST', `/api/nodes/${top.id}/restore`, undefined, 200);
+    expect((await c.request('POST', `/api/nodes/${file.id}/restore`)).status).toBe(409); // middle still trashed
+    await c.json('POST', `/api/nodes/${middle.id}/restore`, undefined, 200);
+    expect((await c.json('POST', `/api/nodes/${file.id}/restore`, undefined, 200)).trashedAt).toBeNull();
+  });
+
   it('records every change with a strictly increasing cursor and emits it after commit', async () => {
     const other = await signup(s.app);
     const events: Array<{ accountId: string; cursor: number }> = [];

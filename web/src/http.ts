@@ -98,6 +98,7 @@ export function describeError(err: unknown): string {
     case 'EMAIL_TAKEN': return 'An account with this e-mail already exists.';
     case 'NAME_TAKEN': return 'An item with this name already exists here.';
     case 'MOVE_CYCLE': return 'A folder cannot be moved into itself.';
+    case 'PARENT_TRASHED': return 'Its folder is in the trash too: restore the folder first.';
     case 'QUOTA_EXCEEDED': return 'Your storage is full.';
     case 'UNAUTHENTICATED': return 'Your session has ended. Please log in again.';
     case 'AUTH_FAILED': return 'Integrity check failed: the data was altered or is corrupt. Nothing was saved as good.';

@@ -10,6 +10,7 @@ import { isUniqueViolation } from '../services/errors-db.js';
 import { childrenPage, findLiveFolder, findNode, isAncestorOrSelf, nodeJson, nodeJsonBytes } from '../services/nodes.js';
 import { base64url, id16, id32, oneOf, onlyKeys, optional, parseJsonObject, queryInt, readJson } from '../validate.js';
 import { refuseOtherMethods } from './method.js';
+import { ancestry } from './links.js';
 import { versionRoutes } from './versions.js';
 
 const nameTaken = () => new ApiError(409, 'NAME_TAKEN', 'A live item in this folder has that name');
@@ -145,6 +146,13 @@ export function nodeRoutes(ctx: AppContext): Hono<AppEnv> {
     const row = await writeForAccount(ctx, accountId, async (tx, record) => {
       const node = await findNode(tx, accountId, c.req.param('id'), true);
       if (node.trashedAt === null) return node;
+      // Restored under a folder that is itself in the trash, it would be out of the trash and still
+      // out of sight: the folder comes first.
+      const above = node.parentId === null ? [] : await ancestry(tx, accountId, node.parentId);
+      const trashed = above.findLast((n) => n.trashed);
+      if (trashed) {
+        throw new ApiError(409, 'PARENT_TRASHED', 'A folder above it is in the trash: restore that folder first', { folderId: trashed.id });
+      }
       const [updated] = await guardName(() => tx.update(nodes)
         .set({ trashedAt: null, updatedAt: new Date(), ...(nameHash ? { nameHash } : {}) })
         .where(and(eq(nodes.accountId, accountId), eq(nodes.id, node.id))).returning());
