@@ -1,5 +1,5 @@
-// Serves the web vault's build (web/dist) from the same origin: files as they are, and
-// index.html for any other non-API path (SPA routes such as /s/:id). Without a build, a plain page
+// Serves the web vault's build (web/dist) from the same origin: files as they are, 404 for a
+// missing file, and index.html for any other non-API path (SPA routes such as /s/:id). Without a build, a plain page
 // says how to make one.
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
@@ -44,6 +44,9 @@ export function serveWeb(distDir: string) {
         });
       }
     }
+    // A missing file of the build (an asset of an older build, say) is a 404: the vault's page in
+    // its place would reach a script or style tag as HTML.
+    if (rel.startsWith('/assets/') || extname(rel) !== '') return c.text('Not found', 404, { 'Cache-Control': 'no-store' });
     const index = await fileAt(join(root, 'index.html'));
     if (!index) return c.html(NO_BUILD, 200, { 'Cache-Control': 'no-store' });
     return c.body(new Uint8Array(index), 200, { 'Content-Type': TYPES['.html']!, 'Cache-Control': 'no-cache' });

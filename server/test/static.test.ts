@@ -34,6 +34,8 @@ describe('web vault and per-address limits', () => {
       expect(res.status, path).toBe(200);
       expect(await res.text(), path).toContain('vault index');
     }
+    // A file the build does not have is not the page either (a script tag would get HTML).
+    for (const path of ['/assets/app-0000.js', '/favicon.png']) expect((await withBuild.app.request(path)).status, path).toBe(404);
     const api = await withBuild.app.request('/api/unknown');
     expect((await api.json()).code).toBe('NOT_FOUND');
   });
