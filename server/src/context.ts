@@ -30,6 +30,8 @@ export interface Session {
   accountId: string;
   sessionId: string;
   client: ClientKind;
+  /** The session came as the cookie (so non-GET requests carry the CSRF token). */
+  viaCookie: boolean;
 }
 
 /** Hono environment of the app: variables set by middleware. */
@@ -69,23 +71,23 @@ export function requireSession(ctx: AppContext) {
       if (cache.epoch === epoch) cache.set(tokenHash, row);
     }
 
-    if (viaCookie && !SAFE_METHODS.has(c.req.method)) {
-      const sent = c.req.header('x-csrf-token') ?? '';
-      if (!safeEqual(sent, csrfToken(ctx.secret, row.id))) {
-        throw new ApiError(403, 'CSRF_FAILED', 'Missing or wrong X-CSRF-Token header');
-      }
-    }
     const now = new Date();
     if (now > sessionEndsAt(row, ctx.config)) {
       await ctx.db.delete(sessions).where(eq(sessions.id, row.id));
       sessionsEnded(ctx, row.accountId);
       throw unauthenticated();
     }
+    if (viaCookie && !SAFE_METHODS.has(c.req.method)) {
+      const sent = c.req.header('x-csrf-token') ?? '';
+      if (!safeEqual(sent, csrfToken(ctx.secret, row.id))) {
+        throw new ApiError(403, 'CSRF_FAILED', 'Missing or wrong X-CSRF-Token header');
+      }
+    }
     if (now.getTime() - row.lastSeenAt.getTime() > LAST_SEEN_GRANULARITY_MS) {
       await ctx.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.id, row.id));
       row.lastSeenAt = now; // the cached row too, so the next requests do not write again
     }
-    c.set('session', { accountId: row.accountId, sessionId: row.id, client: row.client as ClientKind });
+    c.set('session', { accountId: row.accountId, sessionId: row.id, client: row.client as ClientKind, viaCookie });
     await next();
   });
 }

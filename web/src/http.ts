@@ -14,8 +14,13 @@ export class ApiError extends Error {
   }
 }
 
-/** Session state shared by the page and the worker: the CSRF token that goes with the cookie. */
-export const session: { csrfToken: string | null; linkAccess: string | null } = { csrfToken: null, linkAccess: null };
+/**
+ * Session state, one copy in the page and one in the worker: the CSRF token that goes with the
+ * cookie, and the account the keys opened here belong to.
+ */
+export const session: { csrfToken: string | null; accountId: string | null; linkAccess: string | null } = {
+  csrfToken: null, accountId: null, linkAccess: null,
+};
 
 let sessionEndedHandler: (() => void) | null = null;
 
@@ -40,7 +45,23 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-async function send(path: string, opts: RequestOptions = {}): Promise<Response> {
+/**
+ * Every tab of a browser shares the cookie, so a log-in in another tab replaces the session this
+ * one's token belongs to. Takes the current session's token when it is the same account's (true),
+ * and ends this tab's session when it is another account's: its keys do not belong there.
+ */
+async function renewCsrfToken(): Promise<boolean> {
+  if (session.accountId === null) return false;
+  const acct = await api<{ accountId: string; csrfToken?: string }>('/api/account');
+  if (acct.accountId !== session.accountId || !acct.csrfToken) {
+    sessionEnded();
+    throw new ApiError('UNAUTHENTICATED', 'Another account logged in in this browser.', 401);
+  }
+  session.csrfToken = acct.csrfToken;
+  return true;
+}
+
+async function send(path: string, opts: RequestOptions = {}, retried = false): Promise<Response> {
   const method = opts.method ?? (opts.json !== undefined || opts.body !== undefined ? 'POST' : 'GET');
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   let body = opts.body;
@@ -66,7 +87,10 @@ async function send(path: string, opts: RequestOptions = {}): Promise<Response> 
     }
     const code = typeof data.code === 'string' ? data.code : res.status >= 500 ? 'SERVER_ERROR' : `HTTP_${res.status}`;
     const message = typeof data.message === 'string' ? data.message : res.statusText || `HTTP ${res.status}`;
-    if (res.status === 401 && code === 'UNAUTHENTICATED') sessionEnded();
+    if (res.status === 401 && code === 'UNAUTHENTICATED' ) sessionEnded();
+    if (code === 'CSRF_FAILED' && !retried && !(body instanceof ReadableStream) && (await renewCsrfToken())) {
+      return send(path, opts, true);
+    }
     const ra = Number(res.headers.get('Retry-After'));
     throw new ApiError(code, message, res.status, data, Number.isFinite(ra) && ra > 0 ? ra : undefined);
   }
@@ -101,6 +125,7 @@ export function describeError(err: unknown): string {
     case 'PARENT_TRASHED': return 'Its folder is in the trash too: restore the folder first.';
     case 'QUOTA_EXCEEDED': return 'Your storage is full.';
     case 'UNAUTHENTICATED': return 'Your session has ended. Please log in again.';
+    case 'CSRF_FAILED': return 'This tab lost its session. Reload the page to continue.';
     case 'AUTH_FAILED': return 'Integrity check failed: the data was altered or is corrupt. Nothing was saved as good.';
     case 'TRUNCATED': return 'Integrity check failed: the data is incomplete. Nothing was saved as good.';
     case 'WRONG_PASSPHRASE': return 'Wrong passphrase.';

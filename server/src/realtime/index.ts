@@ -14,7 +14,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { UpgradeWebSocket } from 'hono/ws';
 import type { WebSocket } from 'ws';
-import type { AppContext, AppEnv, ClientKind } from '../context.js';
+import type { AppContext, AppEnv, ClientKind, Session } from '../context.js';
 import { accounts, sessions } from '../db/schema/core.js';
 import { ApiError } from '../errors.js';
 import { describeError } from '../logger.js';
@@ -152,7 +152,6 @@ export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Rea
   return realtime;
 }
 
-interface WsSession { accountId: string; sessionId: string; client: ClientKind }
 
 /**
  * Reads the bearer token from `Sec-WebSocket-Protocol`. The client must offer `coffer` first:
@@ -175,7 +174,8 @@ function wsSession(ctx: AppContext, hub: RealtimeHub): MiddlewareHandler<AppEnv>
     }
     const protocols = c.req.header('sec-websocket-protocol');
     let token = protocols !== undefined ? bearerFromProtocols(protocols) : undefined;
-    if (token === undefined) {
+    const viaCookie = token === undefined;
+    if (viaCookie) {
       token = getCookie(c, SESSION_COOKIE);
       // Cross-site WebSocket hijacking: a cookie is sent by the browser whatever page opens the
       // socket, so a cookie-authenticated socket must come from our own origin.
@@ -197,7 +197,7 @@ function wsSession(ctx: AppContext, hub: RealtimeHub): MiddlewareHandler<AppEnv>
     if (hub.countFor(row.accountId) >= MAX_SOCKETS_PER_ACCOUNT) {
       throw new ApiError(429, 'RATE_LIMITED', 'Too many open sockets for this account', {}, { 'Retry-After': '30' });
     }
-    const session: WsSession = { accountId: row.accountId, sessionId: row.id, client: row.client as ClientKind };
+    const session: Session = { accountId: row.accountId, sessionId: row.id, client: row.client as ClientKind, viaCookie };
     c.set('session', session);
     await next();
   };

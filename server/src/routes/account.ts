@@ -8,6 +8,7 @@ import { MAX_SLOT } from '../limits.js';
 import { kdfParams, loginVerifier, verifierMatches } from '../services/accounts.js';
 import { consume, limitKey } from '../services/rate-limit.js';
 import { sessionsEnded } from '../session-cache.js';
+import { csrfToken } from '../sessions.js';
 import { base64url, base64urlExact, readJson } from '../validate.js';
 import { refuseOtherMethods } from './method.js';
 
@@ -16,13 +17,17 @@ export function accountRoutes(ctx: AppContext): Hono<AppEnv> {
   r.use('*', requireSession(ctx));
 
   r.get('/', async (c) => {
-    const { accountId } = c.get('session');
+    const { accountId, sessionId, viaCookie } = c.get('session');
     const [a] = await ctx.db.select().from(accounts).where(eq(accounts.id, accountId));
     if (!a) throw notFound();
     return c.json({
       accountId: a.id, email: a.email, kdf: a.kdf, accountPublicKey: a.accountPublicKey,
       slots: { passphrase: a.passphraseSlot, recovery: a.recoverySlot }, rootNodeId: a.rootNodeId,
       quotaBytes: ctx.config.quotaBytes, usedBytes: a.usedBytes, cursor: a.cursor,
+      // Every tab of the browser shares the cookie, and so the session: a tab opened later, or one
+      // whose token a new log-in replaced, reads the token here. Only a page of this origin can
+      // read this answer (no CORS), and a cross-site request does not carry the cookie at all.
+      ...(viaCookie ? { csrfToken: csrfToken(ctx.secret, sessionId) } : {}),
     });
   });
 

@@ -178,6 +178,7 @@ interface Account {
 }
 
 function sessionOf(acct: Account): SessionInfo {
+  session.accountId = acct.accountId; // whose keys this worker holds (http.ts: renewCsrfToken)
   return { accountId: acct.accountId, email: acct.email, rootNodeId: acct.rootNodeId, csrfToken: session.csrfToken, cursor: acct.cursor ?? 0, quotaBytes: acct.quotaBytes, usedBytes: acct.usedBytes };
 }
 

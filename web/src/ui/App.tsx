@@ -8,8 +8,6 @@ import { Vault } from './Vault';
 
 type Screen = 'checking' | 'login' | 'signup' | 'recovery' | 'locked' | 'vault';
 
-const CSRF_KEY = 'coffer.csrf';
-
 export function App() {
   const [screen, setScreen] = createSignal<Screen>('checking');
   const [info, setInfo] = createSignal<SessionInfo | null>(null);
@@ -19,14 +17,14 @@ export function App() {
 
   onMount(async () => {
     void registerDownloadWorker();
-    const csrf = sessionStorage.getItem(CSRF_KEY);
     try {
-      const acct = await api<{ email: string }>('/api/account');
+      // The browser's session (its cookie, shared by every tab) is still live: this tab only needs
+      // the passphrase to open the keys, and takes the session's CSRF token from the answer.
+      const acct = await api<{ accountId: string; email: string; csrfToken?: string }>('/api/account');
       setEmail(acct.email);
-      if (csrf) {
-        session.csrfToken = csrf;
-        setScreen('locked');
-      } else setScreen('login');
+      session.csrfToken = acct.csrfToken ?? null;
+      session.accountId = acct.accountId;
+      setScreen('locked');
     } catch (err) {
       if (err instanceof ApiError && err.code === 'UNREACHABLE') setNotice(describeError(err));
       setScreen('login');
@@ -35,7 +33,7 @@ export function App() {
 
   const opened = (s: SessionInfo) => {
     session.csrfToken = s.csrfToken;
-    if (s.csrfToken) sessionStorage.setItem(CSRF_KEY, s.csrfToken);
+    session.accountId = s.accountId;
     setEmail(s.email);
     setInfo(s);
   };
@@ -60,7 +58,7 @@ export function App() {
     facade.lock();
     indexedDB.deleteDatabase('coffer-cache'); // the listing cache (worker.ts): sealed, but of no use now
     session.csrfToken = null;
-    sessionStorage.removeItem(CSRF_KEY);
+    session.accountId = null;
     setInfo(null);
     setNotice(why);
     setScreen('login');
