@@ -37,7 +37,9 @@ describe('accounts and sessions', () => {
     expect(session.accountId).toBe(body.accountId);
 
     const account = await s.app.request('/api/account', { headers: { authorization: `Bearer ${session.token}` } });
-    expect(await account.json()).toMatchObject({ accountId: body.accountId, email, kdf: body.kdf, rootNodeId: body.root.nodeId, cursor: 0 });
+    const read = await account.json();
+    expect(read).toMatchObject({ accountId: body.accountId, email, kdf: body.kdf, rootNodeId: body.root.nodeId, cursor: 0 });
+    expect(read).not.toHaveProperty('csrfToken');
 
     const bad = await s.app.request('/api/auth/login', json({ email, loginKey: b64(rand(32)), client: 'cli' }));
     expect(bad.status).toBe(401);
@@ -87,6 +89,9 @@ describe('accounts and sessions', () => {
     expect(wrongCsrf.status).toBe(403);
     const withCsrf = await s.app.request('/api/nodes', json(node, { cookie, 'x-csrf-token': csrfToken }));
     expect(withCsrf.status).toBe(201);
+    // Another tab of the browser reads the session's token with the account (bearer sessions have none).
+    const account = await s.app.request('/api/account', { headers: { cookie } });
+    expect((await account.json()).csrfToken).toBe(csrfToken);
 
     const https = await s.app.request('https://vault.example/api/auth/login', json({ email, loginKey, client: 'web' }));
     expect(https.headers.get('set-cookie')).toMatch(/Secure/);
