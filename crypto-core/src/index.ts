@@ -3,6 +3,7 @@ export { CofferCryptoError, type CryptoErrorCode } from './errors';
 export { toHex, fromHex, toBase64Url, fromBase64Url, constantTimeEqual } from './bytes';
 export type { AccountKey, Kek, NodeSecret } from './keys';
 export { newKdfParams, encodeKdfParams, decodeKdfParams, derivePassphraseKeys, type KdfParams } from './kdf';
+export { KDF_MAX_M, KDF_MAX_T, KDF_MIN_M, KDF_MIN_T } from './kdf';
 export {
   randomId, newAccount, openVault, sealSlot, openSlot, prfKek, credentialIdHash, loginVerifier,
   newRecoveryCode, recoveryKeys, newDeviceKeyPair, sealDeviceSlot, openDeviceSlot, sealDeviceName, openDeviceName,

@@ -177,12 +177,18 @@ describe('accounts and sessions', () => {
     expect((await s.app.request('/api/auth/login', json({ email: c.email, loginKey: newLoginKey, client: 'cli' }))).status).toBe(200);
   });
 
-  it('refuses a KDF below the floor at sign-up', async () => {
+  it('refuses a KDF below the floor or above the ceiling at sign-up (clients could never open it)', async () => {
     const body = signupBody(`k${hexId()}@example.test`, b64(rand(32)), b64(rand(32)), 'cli');
-    const weak = Buffer.from(body.kdf, 'base64url');
-    weak.writeUInt32BE(1024, 1);
-    const res = await s.app.request('/api/auth/signup', json({ ...body, kdf: weak.toString('base64url') }));
-    expect(res.status).toBe(400);
+    for (const [at, value] of [[1, 1024], [1, 1_048_577], [5, 2], [5, 65]] as const) {
+      const kdf = Buffer.from(body.kdf, 'base64url');
+      kdf.writeUInt32BE(value, at);
+      const res = await s.app.request('/api/auth/signup', json({ ...body, kdf: kdf.toString('base64url') }));
+      expect(res.status, `${at}: ${value}`).toBe(400);
+    }
+    const ceiling = Buffer.from(body.kdf, 'base64url');
+    ceiling.writeUInt32BE(1_048_576, 1);
+    ceiling.writeUInt32BE(64, 5);
+    expect((await s.app.request('/api/auth/signup', json({ ...body, kdf: ceiling.toString('base64url') }))).status).toBe(201);
   });
 
   it('rate-limits log-in attempts per account with 429 and Retry-After', async () => {

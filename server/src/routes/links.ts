@@ -8,6 +8,7 @@ import { requireSession, type AppContext, type AppEnv } from '../context.js';
 import { queryRows, type Executor } from '../db/client.js';
 import { linkAccess, linkChallenges, links } from '../db/schema/links.js';
 import { ApiError, invalid } from '../errors.js';
+import { kdfParams } from '../services/accounts.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../services/errors-db.js';
 import {
   base64urlExact, id16, integer, onlyKeys, readJson, type JsonObject,
@@ -16,8 +17,6 @@ import { refuseOtherMethods } from './method.js';
 
 /** A link payload is record 0x06 of `nodeId[16] || NS[32]`: 2 + 12 + 48 + 16 bytes (format §2, §8). */
 export const LINK_PAYLOAD_BYTES = 2 + 12 + 48 + 16;
-/** kdfParams are 26 bytes (format §4.1). */
-export const KDF_PARAMS_BYTES = 26;
 const MAX_DOWNLOADS = 1_000_000;
 const MAX_LIFETIME_MS = 10 * 365 * 24 * 3600 * 1000;
 const MAX_LINKS_LISTED = 1000;
@@ -43,17 +42,6 @@ export function linkJson(l: LinkRow) {
  * server must not let a sharer lower. Ceilings keep a hostile sharer from making recipients'
  * browsers allocate absurd memory.
  */
-export function checkKdfParams(encoded: string, field: string): void {
-  const b = Buffer.from(base64urlExact(encoded, field, KDF_PARAMS_BYTES), 'base64url');
-  const m = b.readUInt32BE(1);
-  const t = b.readUInt32BE(5);
-  const p = b.readUInt8(9);
-  if (b[0] !== 0x01) throw invalid(`${field} must name Argon2id (0x01)`);
-  if (m < 65536 || m > 4 * 1024 * 1024 || t < 3 || t > 64 || p !== 1) {
-    throw invalid(`${field} must have 65536 ≤ m ≤ 4194304, 3 ≤ t ≤ 64 and p = 1`);
-  }
-}
-
 /** A time limit as an ISO 8601 string or milliseconds since the epoch; null means none. */
 function readExpiry(v: unknown, field: string): Date | null {
   if (v === undefined || v === null) return null;
@@ -91,8 +79,7 @@ export function readNewLink(body: JsonObject): NewLink {
   let kdf: string | null = null;
   let authKey: string | null = null;
   if (hasKdf) {
-    checkKdfParams(body.kdf as string, 'kdf');
-    kdf = body.kdf as string;
+    kdf = kdfParams(body.kdf, 'kdf');
     authKey = base64urlExact(body.authKey, 'authKey', 32);
   }
   const expiresAt = readExpiry(body.expiresAt, 'expiresAt');

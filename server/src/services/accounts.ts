@@ -1,5 +1,6 @@
 // Login verifiers and KDF parameters (format §4.1).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { KDF_MAX_M, KDF_MAX_T, KDF_MIN_M, KDF_MIN_T } from '@coffer/crypto-core';
 import { invalid } from '../errors.js';
 import { base64urlExact } from '../validate.js';
 
@@ -19,13 +20,17 @@ export function verifierMatches(stored: string, candidate: string): boolean {
 export const DUMMY_VERIFIER = randomBytes(32).toString('hex');
 
 /** Encoded KDF parameters (26 bytes, format §4.1), with the floor m ≥ 65536, t ≥ 3, p = 1. */
+/**
+ * Encoded Argon2id parameters within the floor and the ceiling of format §4.1: clients refuse
+ * parameters above the ceiling, so an account or a link stored with them could never be opened.
+ */
 export function kdfParams(v: unknown, field: string): string {
   const text = base64urlExact(v, field, 26);
   const b = Buffer.from(text, 'base64url');
   const m = b.readUInt32BE(1);
   const t = b.readUInt32BE(5);
-  if (b[0] !== 0x01 || m < 65536 || t < 3 || b[9] !== 1) {
-    throw invalid(`${field} must be argon2id parameters with m ≥ 65536, t ≥ 3, p = 1 (format §4.1)`);
+  if (b[0] !== 0x01 || m < KDF_MIN_M || m > KDF_MAX_M || t < KDF_MIN_T || t > KDF_MAX_T || b[9] !== 1) {
+    throw invalid(`${field} must be argon2id parameters with ${KDF_MIN_M} ≤ m ≤ ${KDF_MAX_M}, ${KDF_MIN_T} ≤ t ≤ ${KDF_MAX_T}, p = 1 (format §4.1)`);
   }
   return text;
 }
