@@ -210,11 +210,17 @@ for (const backend of backends) {
       // a link to something in the trash is not found, until the owner restores it
       const folder = await mknode(h, token, rootId, 'folder');
       const inTrash = await makeLink(h, token, folder);
+      const below = await makeLink(h, token, await mknode(h, token, folder, 'file'));
+      const trashedOnes = async () => ((await h.call('GET', '/api/links', { token })).json.links as Array<{ linkId: string; nodeTrashed: boolean }>)
+        .filter((l) => l.nodeTrashed).map((l) => l.linkId).sort();
+      expect(await trashedOnes()).toEqual([]);
       expect((await h.call('POST', `/api/nodes/${folder}/trash`, { token })).status).toBe(200);
+      expect(await trashedOnes()).toEqual([inTrash, below].sort()); // the owner sees what recipients get
       expect((await h.call('GET', `/api/public/links/${inTrash}`)).json.code).toBe('LINK_NOT_FOUND');
       expect((await open(h, inTrash)).json.code).toBe('LINK_NOT_FOUND');
       expect((await h.call('POST', `/api/nodes/${folder}/restore`, { token, body: {} })).status).toBe(200);
       expect((await h.call('GET', `/api/public/links/${inTrash}`)).status).toBe(200);
+      expect(await trashedOnes()).toEqual([]);
       const soon = await makeLink(h, token, rootId, { expiresAt: Date.now() + 3600_000 });
       await h.ctx.db.execute(sql`update links set expires_at = now() - interval '1 second' where id = ${soon}`);
       const expired = await h.call('GET', `/api/public/links/${soon}`);

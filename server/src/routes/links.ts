@@ -134,7 +134,20 @@ export function linkRoutes(ctx: AppContext): Hono<AppEnv> {
     const { accountId } = c.get('session');
     const rows = await ctx.db.select().from(links).where(eq(links.accountId, accountId))
       .orderBy(desc(links.createdAt), links.id).limit(MAX_LINKS_LISTED);
-    return c.json({ links: rows.map(linkJson) });
+    // A link to something in the trash (itself or a folder above it) opens nothing until it is
+    // restored: its owner should see that, as its recipients do.
+    const trashed = new Set((await queryRows<{ link_id: string }>(ctx.db, sql`
+      with recursive up(link_id, parent_id, trashed, depth) as (
+        select l.id, n.parent_id, n.trashed_at is not null, 0
+          from links l join nodes n on n.account_id = l.account_id and n.id = l.node_id
+         where l.account_id = ${accountId}
+        union all
+        select up.link_id, p.parent_id, p.trashed_at is not null, up.depth + 1
+          from up join nodes p on p.account_id = ${accountId} and p.id = up.parent_id
+         where up.depth < 4096
+      )
+      select link_id from up group by link_id having bool_or(trashed)`)).map((r) => r.link_id));
+    return c.json({ links: rows.map((row) => ({ ...linkJson(row), nodeTrashed: trashed.has(row.id) })) });
   });
 
   app.delete('/:linkId', async (c) => {
