@@ -440,33 +440,63 @@ async function sha256b64(bytes: Uint8Array): Promise<string> {
 
 // ---- uploads: control (pause / resume / cancel) ----------------------------------------------
 
-interface Control { paused: boolean; cancelled: boolean; wake: (() => void) | null }
+interface Control {
+  paused: boolean;
+  cancelled: boolean;
+  /** Aborts the upload's requests under way once it is cancelled: a held-up request must not hold the cancel. */
+  abort: AbortController;
+  /** Requests sent and not yet answered: a pause is complete only once none are. */
+  sending: number;
+  /** Gates waiting for resume or cancel (every one is woken, not only the last). */
+  waiting: (() => void)[];
+  /** Told of each pause, resume and cancel, and of a request failing while paused. */
+  changed: () => void;
+}
 const controls = new Map<number, Control>();
 
+const cancelled = () => new ApiError('CANCELLED', 'Cancelled.', 0);
+
 async function gate(c: Control): Promise<void> {
-  while (c.paused && !c.cancelled) await new Promise<void>((r) => (c.wake = r));
-  if (c.cancelled) throw new ApiError('CANCELLED', 'Cancelled.', 0);
+  while (c.paused && !c.cancelled) await new Promise<void>((r) => c.waiting.push(r));
+  if (c.cancelled) throw cancelled();
+}
+
+/** Waits `ms`, or less if `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
 }
 
 /**
  * Sends one request of an upload or download, again after a transient failure (the network gone, 429, 502,
- * 503, 504: a blip heals without the user), waiting 0.5, 1, 2 and 4 s (or Retry-After) and
- * honouring an upload's pause and cancel meanwhile. Then the error stands: an upload fails, keeping
- * its resume record, and Retry continues it; a download fails, its partial file discarded.
+ * 503, 504: a blip heals without the user), waiting 0.5, 1, 2 and 4 s (or Retry-After). For an
+ * upload (`c`), no attempt starts while it is paused, and a cancel aborts the attempt under way
+ * (`send` gets the signal) or the wait. Then the error stands: an upload fails, keeping its resume
+ * record, and Retry continues it; a download fails, its partial file discarded.
  */
 const RETRY_DELAYS_MS = [500, 1000, 2000, 4000];
-async function retrying<T>(c: Control | null, send: () => Promise<T>, failed: () => boolean = () => false): Promise<T> {
+async function retrying<T>(c: Control | null, send: (signal?: AbortSignal) => Promise<T>, failed: () => boolean = () => false): Promise<T> {
   for (let attempt = 0; ; attempt++) {
+    if (c) await gate(c);
+    let failure: unknown;
+    if (c) c.sending++;
     try {
-      return await send();
+      return await send(c?.abort.signal);
     } catch (err) {
-      const transient = err instanceof ApiError && (err.code === 'UNREACHABLE' || [429, 502, 503, 504].includes(err.status));
-      if (!transient || attempt >= RETRY_DELAYS_MS.length) throw err;
-      const wait = err.retryAfter ? Math.min(err.retryAfter * 1000, 30_000) : RETRY_DELAYS_MS[attempt]!;
-      await new Promise((r) => setTimeout(r, wait * (0.8 + Math.random() * 0.4)));
-      if (c) await gate(c);
-      if (failed()) throw err; // the upload failed meanwhile (another request gave up): no more sending
+      failure = err;
+    } finally {
+      if (c) c.sending--;
     }
+    if (c?.cancelled) throw cancelled(); // aborted, or failed as it was
+    const err = failure;
+    const transient = err instanceof ApiError && (err.code === 'UNREACHABLE' || [429, 502, 503, 504].includes(err.status));
+    if (!transient || attempt >= RETRY_DELAYS_MS.length) throw err;
+    if (c?.paused && c.sending === 0) c.changed(); // the last request of a pause ended: it is complete
+    const wait = err.retryAfter ? Math.min(err.retryAfter * 1000, 30_000) : RETRY_DELAYS_MS[attempt]!;
+    await sleep(wait * (0.8 + Math.random() * 0.4), c?.abort.signal);
+    if (failed()) throw err; // the upload failed meanwhile (another request gave up): no more sending
   }
 }
 
@@ -873,10 +903,20 @@ const impl: Impl = {
 
   async upload(file, parentId, existingId) {
     const v = needVault();
-    const ctl: Control = { paused: false, cancelled: false, wake: null };
+    let shown = 0;
+    const emit = (p: UploadProgress) => {
+      shown = p.bytesDone;
+      this.emit(p);
+    };
+    // Until chunks are sent, a pause holds at the next gate and nothing is counted meanwhile.
+    const ctl: Control = {
+      paused: false, cancelled: false, abort: new AbortController(), sending: 0, waiting: [],
+      changed: () => { if (ctl.paused) emit({ phase: 'paused', bytesDone: shown, bytesTotal: file.size }); },
+    };
     controls.set(this.callId, ctl);
-    const emit = (p: UploadProgress) => this.emit(p);
     let created: string | null = null;
+    /** The empty node made for a new file (by this attempt or the one it continues): a cancel purges it. */
+    let placeholder: string | null = null;
     let recordId: string | null = null;
     let journal: HeldJournal | null = null;
     const journaled = file.size >= HELD_MIN_BYTES;
@@ -908,6 +948,7 @@ const impl: Impl = {
         nodeId = n.nodeId;
         created = nodeId;
       }
+      if (created || (found?.nodeId === nodeId && (k.node.version ?? 0) === 0)) placeholder = nodeId;
       let uploadId = pending?.nodeId === nodeId ? pending.uploadId : null;
       if (uploadId) {
         // A resumed upload: make sure the server still keeps it (uploads expire after 24 h idle).
@@ -981,13 +1022,15 @@ const impl: Impl = {
         const from = recorded;
         while (stored.delete(recorded)) recorded++;
         if (recorded > from) journal?.add(chunks.slice(from, recorded));
-        emit({ phase: ctl.paused ? 'paused' : 'uploading', bytesDone: done, bytesTotal: file.size });
         wake();
       };
+      // Paused only once no request is under way: chunks whose requests end after the pause are
+      // counted before the tray says "Paused", and nothing after it.
+      const report = () => emit({ phase: ctl.paused && ctl.sending === 0 ? 'paused' : 'uploading', bytesDone: done, bytesTotal: file.size });
       const toPut: Item[] = [];
       let putting = 0;
       const pump = () => {
-        while (putting < PUTS && toPut.length > 0 && !failure) {
+        while (!ctl.paused && putting < PUTS && toPut.length > 0 && !failure) {
           const batch: Item[] = [];
           let size = 0;
           while (toPut.length > 0 && batch.length < BATCH_OF && size + toPut[0]!.record.length <= BATCH_BYTES) {
@@ -1006,8 +1049,8 @@ const impl: Impl = {
           putting++;
           void (async () => {
             const digest = `sha-256=:${await sha256b64(body)}:`;
-            await retrying(ctl, () => api(`/api/chunks/batch?upload=${uploadId}`, {
-              method: 'POST', body,
+            await retrying(ctl, (signal) => api(`/api/chunks/batch?upload=${uploadId}`, {
+              method: 'POST', body, signal,
               headers: {
                 'Content-Type': 'application/octet-stream', 'Content-Digest': digest,
                 'Coffer-Chunks': list,
@@ -1017,6 +1060,7 @@ const impl: Impl = {
           })().then(() => {
             putting--;
             for (const c of batch) finish(c, false);
+            report();
             pump();
             check();
           }, fail);
@@ -1025,20 +1069,31 @@ const impl: Impl = {
       let toCheck: Item[] = [];
       let checking = false;
       const check = () => {
-        if (checking || toCheck.length === 0 || failure) return;
+        if (ctl.paused || checking || toCheck.length === 0 || failure) return;
         if (toCheck.length < CHECK_MIN && toPut.length + putting >= PUTS && !ended) return; // PUTs busy: gather ids
         const b = toCheck.splice(0, CHECK_MAX);
         checking = true;
-        retrying(ctl, () => api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: b.map((c) => c.id) } }), () => failure !== null).then(({ missing }) => {
+        retrying(ctl, (signal) => api<{ missing: string[] }>('/api/chunks/check', { json: { uploadId, ids: b.map((c) => c.id) }, signal }), () => failure !== null).then(({ missing }) => {
           const need = new Set(missing);
           for (const c of b) {
             if (need.has(c.id)) toPut.push(c);
             else finish(c);
           }
+          report();
           pump();
           checking = false;
           check();
         }, fail);
+      };
+      // A cancel ends the upload at once: waits wake, requests under way are aborted (retrying).
+      // A resume sends again what waited.
+      ctl.changed = () => {
+        if (ctl.cancelled) return fail(cancelled());
+        if (!ctl.paused) {
+          pump();
+          check();
+        }
+        report();
       };
       const seen = new Set<string>(kept.map((e) => e.chunkId));
       const rest = readFrom > 0 ? file.slice(readFrom).stream() : file.stream();
@@ -1051,6 +1106,7 @@ const impl: Impl = {
         held++;
         if (seen.has(c.id)) {
           finish(c); // the same chunk earlier in this file: already checked or sent
+          report();
           continue;
         }
         seen.add(c.id);
@@ -1062,6 +1118,8 @@ const impl: Impl = {
       while (held > 0 && !failure) await new Promise<void>((r) => waiters.push(r));
       if (failure) throw failure;
       await gate(ctl);
+      // From here the version is being saved: pause and cancel no longer apply.
+      controls.delete(this.callId);
       emit({ phase: 'committing', bytesDone: done, bytesTotal: file.size });
       const version = baseVersion + 1;
       const manifest: Manifest = { size: file.size, chunks };
@@ -1071,21 +1129,39 @@ const impl: Impl = {
         chunkIds: chunks.map((c) => c.chunkId), metadata: b64(await sealMetadata(k.keys, meta)),
       };
       // A repeated commit (its answer lost) is answered with the version it made (docs/api.md).
-      await retrying(ctl, () => api(`/api/nodes/${nodeId}/versions`, { json: commit }));
-      await journal?.close(false);
+      await retrying(null, () => api(`/api/nodes/${nodeId}/versions`, { json: commit }));
+      // Saved: the upload is done. What follows only tidies up, and its failure (the server gone a
+      // moment later) must not report it failed, or Retry would send it again. The node is read
+      // back for the server's stored size and time; until it can be, it is the one known here.
+      const mine: Known = {
+        keys: k.keys, meta,
+        node: { ...k.node, version, metadata: commit.metadata, size: chunks.reduce((n, c) => n + c.storedLength, 0), updatedAt: Date.now() },
+      };
+      known.set(nodeId, mine);
       const finished = recordId;
-      if (finished) await Promise.all([idbDo('readwrite', (s) => s.delete(finished)), journaled && forgetHeld(finished)]);
-      known.delete(nodeId);
-      const entry = toEntry(await ensure(nodeId));
+      await Promise.all([
+        journal?.close(false),
+        finished && idbDo('readwrite', (s) => s.delete(finished)), // best-effort, as idbDo is
+        finished && journaled && forgetHeld(finished),
+      ]).catch(() => {});
+      const entry = toEntry(await api<ServerNode>(nodePath(nodeId)).then(open).catch(() => mine));
       emit({ phase: 'done', bytesDone: file.size, bytesTotal: file.size, entry });
       return entry;
     } catch (err) {
       if ((err as { code?: string }).code === 'CANCELLED') {
-        // Cancelled: forget the resume record, and trash the empty node this upload made.
+        // Cancelled: forget the resume record. A new file leaves nothing behind: its empty node is
+        // trashed and purged (docs/api.md: only a trashed node can be). An existing file is left
+        // as it was (its upload made no version).
         await journal?.close(false);
         const id = recordId;
         if (id) await Promise.all([idbDo('readwrite', (s) => s.delete(id)), journaled && forgetHeld(id)]);
-        if (created) await api(`/api/nodes/${created}/trash`, { method: 'POST' }).catch(() => {});
+        const gone = placeholder;
+        if (gone) {
+          known.delete(gone);
+          await api(`/api/nodes/${gone}/trash`, { method: 'POST' })
+            .then(() => api(`/api/nodes/${gone}`, { method: 'DELETE' }))
+            .catch(() => {}); // unreachable: an empty node stays, in the trash at most
+        }
       }
       throw err;
     } finally {
@@ -1314,9 +1390,12 @@ self.onmessage = async (ev: MessageEvent<Msg>) => {
     if (!c) return;
     if (msg.action === 'pause') c.paused = true;
     else if (msg.action === 'resume') c.paused = false;
-    else c.cancelled = true;
-    c.wake?.();
-    c.wake = null;
+    else {
+      c.cancelled = true;
+      c.abort.abort();
+    }
+    for (const wake of c.waiting.splice(0)) wake();
+    c.changed();
     return;
   }
   const { id, m, a } = msg;

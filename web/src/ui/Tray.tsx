@@ -4,9 +4,11 @@ import { formatSize } from './format';
 import * as uploads from './uploads';
 
 const phaseText: Record<string, string> = {
-  queued: 'Waiting…', preparing: 'Preparing…', uploading: 'Uploading', paused: 'Paused', committing: 'Finishing…',
-  done: 'Done', error: 'Failed', cancelled: 'Cancelled',
+  queued: 'Waiting…', preparing: 'Preparing…', uploading: 'Uploading', pausing: 'Pausing…', paused: 'Paused', committing: 'Finishing…',
+  done: 'Done', error: 'Failed', cancelling: 'Cancelling…', cancelled: 'Cancelled', interrupted: 'Interrupted',
 };
+/** Phases that show how far the upload got. */
+const counting = (t: uploads.Task) => ['uploading', 'pausing', 'paused'].includes(t.phase) || (t.phase === 'preparing' && t.done > 0);
 
 /**
  * Keeps `--tray-height` on the document at the tray's height (0 without it): the file list adds
@@ -25,7 +27,7 @@ function reserveSpace(el: HTMLElement): void {
 export function Tray() {
   const [collapsed, setCollapsed] = createSignal(false);
   const [note, setNote] = createSignal('');
-  const active = () => uploads.tasks.filter((t) => !['done', 'error', 'cancelled'].includes(t.phase)).length;
+  const active = () => uploads.tasks.filter((t) => !['done', 'error', 'cancelled', 'interrupted'].includes(t.phase)).length;
   return (
     <Show when={uploads.tasks.length > 0 || uploads.interrupted().length > 0}>
       <section class="tray" aria-label="Uploads" data-testid="upload-tray" ref={reserveSpace}>
@@ -71,12 +73,12 @@ export function Tray() {
                   <Icon kind="file" mime={t.mime} name={t.name} />
                   <div style={{ 'min-width': 0 }}>
                     <div class="tname" title={t.name}>{t.name}</div>
-                    <Show when={t.phase === 'uploading' || t.phase === 'paused' || t.phase === 'committing' || (t.phase === 'preparing' && t.done > 0)}>
+                    <Show when={counting(t) || t.phase === 'committing'}>
                       <progress max={t.size || 1} value={t.done} aria-label={`${t.name} upload progress`} />
                     </Show>
                     <div class="tstate" classList={{ error: t.phase === 'error' }}>
                       {phaseText[t.phase]}
-                      {t.phase === 'uploading' || t.phase === 'paused' || (t.phase === 'preparing' && t.done > 0) ? ` ${formatSize(t.done)} of ${formatSize(t.size)}` : ''}
+                      {counting(t) ? ` ${formatSize(t.done)} of ${formatSize(t.size)}` : ''}
                       {t.phase === 'done' ? ` · ${formatSize(t.size)}` : ''}
                       {t.error ? `: ${t.error}` : ''}
                     </div>
@@ -85,10 +87,11 @@ export function Tray() {
                     <Show when={t.phase === 'uploading' || t.phase === 'preparing'}>
                       <button type="button" aria-label={`Pause ${t.name}`} onClick={() => uploads.pause(t.id)}>⏸</button>
                     </Show>
-                    <Show when={t.phase === 'paused' || t.phase === 'error' || t.phase === 'cancelled'}>
-                      <button type="button" aria-label={`${t.phase === 'paused' ? 'Resume' : 'Retry'} ${t.name}`} onClick={() => uploads.resume(t.id)}>▶</button>
+                    <Show when={['pausing', 'paused', 'interrupted', 'error', 'cancelled'].includes(t.phase)}>
+                      <button type="button" aria-label={`${t.phase === 'error' || t.phase === 'cancelled' ? 'Retry' : 'Resume'} ${t.name}`} onClick={() => uploads.resume(t.id)}>▶</button>
                     </Show>
-                    <Show when={!['done', 'error', 'cancelled'].includes(t.phase)}>
+                    {/* Not while it is being saved: a cancel then could not undo it. */}
+                    <Show when={!['done', 'error', 'cancelled', 'interrupted', 'cancelling', 'committing'].includes(t.phase)}>
                       <button type="button" aria-label={`Cancel ${t.name}`} onClick={() => uploads.cancel(t.id)}>✕</button>
                     </Show>
                   </div>

@@ -11,7 +11,11 @@ export interface Task {
   mime: string;
   size: number;
   done: number;
-  phase: UploadProgress['phase'] | 'queued' | 'cancelled';
+  /**
+   * Besides the worker's phases: 'pausing' and 'cancelling' from the click until the worker has
+   * done it; 'interrupted' when a lock stopped it (Resume continues it, with the file at hand).
+   */
+  phase: UploadProgress['phase'] | 'queued' | 'pausing' | 'cancelling' | 'cancelled' | 'interrupted';
   error: string;
   callId: number | null;
   file: File;
@@ -29,15 +33,22 @@ export function onUploadFinished(f: (e: Entry, parentId: string) => void): void 
   onFinished = f;
 }
 
+/** Phases in which a task is over (or stopped) and no worker call runs for it. */
+const ENDED: readonly Task['phase'][] = ['done', 'cancelled', 'error', 'interrupted'];
+
 function update(id: number, f: (t: Task) => void): void {
   setTasks((t) => t.id === id, produce(f));
+}
+
+/** Whether `file` uploaded into `parentId` is the upload of record `i` (as the worker matches them). */
+function isUploadOf(i: Interrupted, file: File, parentId: string): boolean {
+  return i.parentId === parentId && i.name === file.name.normalize('NFC') && i.size === file.size && i.lastModified === file.lastModified;
 }
 
 export function enqueue(file: File, parentId: string, existingId: string | null): void {
   // Picked again where it was interrupted (with any button): this task resumes it, so the tray
   // must stop offering to.
-  const name = file.name.normalize('NFC');
-  setInterrupted((l) => l.filter((i) => i.parentId !== parentId || i.name !== name || i.size !== file.size || i.lastModified !== file.lastModified));
+  setInterrupted((l) => l.filter((i) => !isUploadOf(i, file, parentId)));
   setTasks(tasks.length, {
     id: nextTask++, name: file.name, mime: file.type, size: file.size, done: 0, phase: 'queued', error: '',
     callId: null, file, parentId, existingId,
@@ -46,7 +57,7 @@ export function enqueue(file: File, parentId: string, existingId: string | null)
 }
 
 function pump(): void {
-  const running = tasks.filter((t) => ['preparing', 'uploading', 'committing', 'paused'].includes(t.phase) && t.callId !== null).length;
+  const running = tasks.filter((t) => t.callId !== null).length;
   let free = MAX_PARALLEL - running;
   for (const t of tasks) {
     if (free <= 0) break;
@@ -63,19 +74,24 @@ function start(id: number): void {
   const h = facade.begin('upload', [t.file, t.parentId, t.existingId], (v) => {
     const p = v as UploadProgress;
     update(id, (x) => {
-      if (x.phase === 'paused' && p.phase === 'uploading') return;
-      x.phase = p.phase === 'done' ? x.phase : p.phase;
       x.done = p.bytesDone;
+      // Pause and cancel are the user's: the worker's events only say when a pause is complete.
+      // A late "paused" (sent before a resume) is ignored.
+      if (x.phase === 'pausing' && p.phase === 'paused') x.phase = 'paused';
+      else if (!['pausing', 'paused', 'cancelling'].includes(x.phase) && p.phase !== 'paused' && p.phase !== 'done') x.phase = p.phase;
     });
   });
   update(id, (x) => { x.callId = h.id; });
   h.result.then(
     (entry) => {
       update(id, (x) => { x.phase = 'done'; x.done = x.size; x.callId = null; });
+      setInterrupted((l) => l.filter((i) => !isUploadOf(i, t.file, t.parentId))); // listed meanwhile: now done
       onFinished(entry, t.parentId);
       pump();
     },
     (err) => {
+      // The lock ended every upload at once: each becomes one entry to resume (no new one starts).
+      if (errorCode(err) === 'LOCKED') return abortAll();
       update(id, (x) => {
         x.callId = null;
         if (errorCode(err) === 'CANCELLED') x.phase = 'cancelled';
@@ -89,32 +105,42 @@ function start(id: number): void {
 export function pause(id: number): void {
   const t = tasks.find((x) => x.id === id);
   if (t?.callId == null) return;
+  if (t.phase !== 'uploading' && t.phase !== 'preparing') return;
   facade.control(t.callId, 'pause');
-  update(id, (x) => { x.phase = 'paused'; });
+  // "Paused" once the worker says so: requests under way end first, and their chunks count.
+  update(id, (x) => { x.phase = 'pausing'; });
 }
 export function resume(id: number): void {
   const t = tasks.find((x) => x.id === id);
   if (!t) return;
   if (t.callId == null) {
-    if (t.phase === 'error' || t.phase === 'cancelled') { update(id, (x) => { x.phase = 'queued'; }); pump(); }
+    if (ENDED.includes(t.phase) && t.phase !== 'done') { update(id, (x) => { x.phase = 'queued'; x.error = ''; }); pump(); }
     return;
   }
+  if (t.phase !== 'pausing' && t.phase !== 'paused') return;
   facade.control(t.callId, 'resume');
   update(id, (x) => { x.phase = 'uploading'; });
 }
 export function cancel(id: number): void {
   const t = tasks.find((x) => x.id === id);
   if (!t) return;
-  if (t.callId != null) facade.control(t.callId, 'cancel');
-  else if (t.phase === 'queued') update(id, (x) => { x.phase = 'cancelled'; });
+  if (t.phase === 'queued') update(id, (x) => { x.phase = 'cancelled'; });
+  else if (t.callId != null && t.phase !== 'committing' && t.phase !== 'cancelling') {
+    // The worker aborts what is under way and tidies up; the tray says so meanwhile.
+    facade.control(t.callId, 'cancel');
+    update(id, (x) => { x.phase = 'cancelling'; });
+  }
 }
 export function clearFinished(): void {
-  setTasks((ts) => ts.filter((t) => !['done', 'cancelled', 'error'].includes(t.phase)));
+  const stopped = tasks.some((t) => t.phase === 'error' || t.phase === 'interrupted');
+  setTasks((ts) => ts.filter((t) => !ENDED.includes(t.phase)));
+  // Their resume records stay: cleared from here, the tray offers them as interrupted uploads.
+  if (stopped && facade.isRunning()) void loadInterrupted();
 }
-/** After lock, running uploads have lost their worker. */
+/** After lock, running (and waiting) uploads have lost their worker: each can be resumed, once. */
 export function abortAll(): void {
   setTasks(produce((ts) => {
-    for (const t of ts) if (!['done', 'cancelled', 'error'].includes(t.phase)) { t.phase = 'error'; t.error = 'Stopped: the vault was locked.'; t.callId = null; }
+    for (const t of ts) if (!ENDED.includes(t.phase)) { t.phase = 'interrupted'; t.error = 'the vault was locked'; t.callId = null; }
   }));
 }
 
@@ -160,7 +186,10 @@ export { interrupted };
 
 export async function loadInterrupted(): Promise<void> {
   try {
-    setInterrupted(await facade.call('interrupted'));
+    const found = await facade.call('interrupted');
+    // An upload still in the tray (stopped by a lock, failed, or running) is offered there, with
+    // its file at hand: not a second time here.
+    setInterrupted(found.filter((i) => !tasks.some((t) => t.phase !== 'done' && t.phase !== 'cancelled' && isUploadOf(i, t.file, t.parentId))));
   } catch {
     setInterrupted([]);
   }
