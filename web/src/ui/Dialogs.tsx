@@ -1,15 +1,25 @@
-import { createResource, createSignal, For, onCleanup, onMount, Show, type JSX } from 'solid-js';
+import { createResource, createSignal, For, Match, onCleanup, onMount, Show, Switch, type JSX } from 'solid-js';
 import * as facade from '../crypto/facade';
 import type { Entry } from '../crypto/types';
 import { api, describeError } from '../http';
 import { downloadFile, pickFile, readAll } from './download';
 import { formatDate, formatSize } from './format';
 import { Icon } from './Icon';
+import { unfinished } from './List';
 
 export function Dialog(props: { title: string; onClose: () => void; children: JSX.Element; wide?: boolean }) {
   let box!: HTMLDivElement;
   const previous = document.activeElement as HTMLElement | null;
-  const key = (e: KeyboardEvent) => { if (e.key === 'Escape') { e.stopPropagation(); props.onClose(); } };
+  const key = (e: KeyboardEvent) => {
+    if (e.key === 'Escape') { e.stopPropagation(); props.onClose(); return; }
+    if (e.key !== 'Tab') return;
+    // aria-modal does not stop Tab: keep it inside, from the last control round to the first.
+    const items = Array.from(box.querySelectorAll<HTMLElement>('a[href], button, input, select, textarea'))
+      .filter((el) => !(el as HTMLButtonElement).disabled && el.getClientRects().length > 0);
+    const at = document.activeElement as HTMLElement | null;
+    const edge = e.shiftKey ? items[0] : items[items.length - 1];
+    if (items.length && (at === edge || !box.contains(at))) { e.preventDefault(); (e.shiftKey ? items[items.length - 1] : items[0])!.focus(); }
+  };
   onMount(() => {
     document.addEventListener('keydown', key);
     const first = box.querySelector<HTMLElement>('input, select, textarea, button.primary, button');
@@ -152,8 +162,9 @@ export function ShareDialog(props: { entry: Entry; onClose: () => void }) {
             <label for="share-exp-at">Expiry time</label>
             <input id="share-exp-at" type="datetime-local" step="1" value={custom()} onInput={(e) => setCustom(e.currentTarget.value)} />
           </Show>
-          <label for="share-max">Download limit (optional)</label>
-          <input id="share-max" type="number" min="1" step="1" value={limit()} onInput={(e) => setLimit(e.currentTarget.value)} />
+          <label for="share-max">Limit opens (optional)</label>
+          <input id="share-max" type="number" min="1" step="1" aria-describedby="share-max-help" value={limit()} onInput={(e) => setLimit(e.currentTarget.value)} />
+          <p class="hint" id="share-max-help">Each time the link is opened counts once; an open lets the recipient download everything it shows.</p>
           <p class="error" role="alert">{error()}</p>
           <div class="actions">
             <button type="button" onClick={props.onClose}>Cancel</button>
@@ -175,39 +186,42 @@ export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => 
   return (
     <Dialog title={`Versions of “${props.entry.name}”`} onClose={props.onClose}>
       <Show when={!versions.loading} fallback={<p>Loading…</p>}>
-        <table aria-label="Versions">
-          <thead><tr><th>Version</th><th>Time</th><th>Device</th><th>Stored</th><th><span class="sr-only">Actions</span></th></tr></thead>
-          <tbody>
-            <For each={versions() ?? []}>
-              {(v) => (
-                <tr data-version={v.version}>
-                  <td>{v.version}{v.version === current() ? ' (current)' : ''}</td>
-                  <td>{formatDate(typeof v.createdAt === 'number' ? v.createdAt : Date.parse(v.createdAt))}</td>
-                  <td>{v.deviceId ? v.deviceId.slice(0, 8) : 'web'}</td>
-                  <td>{formatSize(v.storedSize ?? 0)}</td>
-                  <td style={{ 'white-space': 'nowrap' }}>
-                    <button type="button" class="link" aria-label={`Download version ${v.version}`} onClick={async () => {
-                      const picked = pickFile(props.entry.name);
-                      try { await downloadFile(props.entry.id, v.version, () => {}, picked); } catch (err) { setError(describeError(err)); }
-                    }}>Download</button>
-                    <Show when={v.version !== current()}>
-                      <button type="button" class="link" aria-label={`Restore version ${v.version}`} onClick={async () => {
-                        setError('');
-                        try {
-                          const e = await facade.call('restoreVersion', props.entry.id, v.version);
-                          setCurrent(e.version);
-                          props.onRestored(e);
-                          props.onStatus(`Restored version ${v.version} as version ${e.version}.`);
-                          void refetch();
-                        } catch (err) { setError(describeError(err)); }
-                      }}>Restore</button>
-                    </Show>
-                  </td>
-                </tr>
-              )}
-            </For>
-          </tbody>
-        </table>
+        {/* Wider than a phone: the table scrolls inside its own box, the dialog's title and buttons stay. */}
+        <div style={{ 'overflow-x': 'auto' }}>
+          <table aria-label="Versions">
+            <thead><tr><th>Version</th><th>Time</th><th>Device</th><th>Stored</th><th><span class="sr-only">Actions</span></th></tr></thead>
+            <tbody>
+              <For each={versions() ?? []}>
+                {(v) => (
+                  <tr data-version={v.version}>
+                    <td>{v.version}{v.version === current() ? ' (current)' : ''}</td>
+                    <td>{formatDate(typeof v.createdAt === 'number' ? v.createdAt : Date.parse(v.createdAt))}</td>
+                    <td>{v.deviceId ? v.deviceId.slice(0, 8) : 'web'}</td>
+                    <td>{formatSize(v.storedSize ?? 0)}</td>
+                    <td style={{ 'white-space': 'nowrap' }}>
+                      <button type="button" class="link" aria-label={`Download version ${v.version}`} onClick={async () => {
+                        const picked = pickFile(props.entry.name);
+                        try { await downloadFile(props.entry.id, v.version, () => {}, picked); } catch (err) { setError(describeError(err)); }
+                      }}>Download</button>
+                      <Show when={v.version !== current()}>
+                        <button type="button" class="link" aria-label={`Restore version ${v.version}`} onClick={async () => {
+                          setError('');
+                          try {
+                            const e = await facade.call('restoreVersion', props.entry.id, v.version);
+                            setCurrent(e.version);
+                            props.onRestored(e);
+                            props.onStatus(`Restored version ${v.version} as version ${e.version}.`);
+                            void refetch();
+                          } catch (err) { setError(describeError(err)); }
+                        }}>Restore</button>
+                      </Show>
+                    </td>
+                  </tr>
+                )}
+              </For>
+            </tbody>
+          </table>
+        </div>
       </Show>
       <p class="error" role="alert">{error()}</p>
       <div class="actions"><button type="button" class="primary" onClick={props.onClose}>Close</button></div>
@@ -217,7 +231,7 @@ export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => 
 
 export const PREVIEW_LIMIT = 20 * 1024 * 1024;
 export function previewKind(e: Entry): 'image' | 'text' | 'pdf' | null {
-  if (e.kind !== 'file' || e.size > PREVIEW_LIMIT) return null;
+  if (e.kind !== 'file' || e.size > PREVIEW_LIMIT || unfinished(e)) return null;
   const ext = e.name.toLowerCase().split('.').pop() ?? '';
   if (/^image\/(png|jpeg|gif|webp|avif|bmp)$/.test(e.mime) || ['png', 'jpg', 'jpeg', 'gif', 'webp', 'avif'].includes(ext)) return 'image';
   if (e.mime === 'application/pdf' || ext === 'pdf') return 'pdf';
@@ -227,25 +241,38 @@ export function previewKind(e: Entry): 'image' | 'text' | 'pdf' | null {
 
 export function PreviewDialog(props: { entry: Entry; onClose: () => void; download: () => void }) {
   const kind = previewKind(props.entry);
+  let closed = false;
+  // A failure is returned, not thrown: a resource in error re-throws wherever it is read (the
+  // cleanup below too), and a throwing cleanup left the dialog open over the whole vault.
   const [state] = createResource(async () => {
-    const blob = await readAll(await facade.call('download', props.entry.id, null));
-    if (kind === 'text') return { text: await blob.text(), url: '' };
-    const typed = new Blob([blob], { type: kind === 'pdf' ? 'application/pdf' : props.entry.mime || 'image/png' });
-    return { text: '', url: URL.createObjectURL(typed) };
+    try {
+      const blob = await readAll(await facade.call('download', props.entry.id, null));
+      if (blob.size === 0 || kind === 'text') return { text: await blob.text(), url: '', error: '', empty: blob.size === 0 };
+      const typed = new Blob([blob], { type: kind === 'pdf' ? 'application/pdf' : props.entry.mime || 'image/png' });
+      const url = URL.createObjectURL(typed);
+      if (closed) URL.revokeObjectURL(url); // closed while decrypting: nobody will show it
+      return { text: '', url, error: '', empty: false };
+    } catch (err) {
+      return { text: '', url: '', error: describeError(err), empty: false };
+    }
   });
-  onCleanup(() => { const u = state()?.url; if (u) URL.revokeObjectURL(u); });
+  onCleanup(() => { closed = true; const u = state()?.url; if (u) URL.revokeObjectURL(u); });
   return (
     <Dialog title={props.entry.name} onClose={props.onClose} wide>
       <div class="preview">
-        <Show when={!state.loading} fallback={<p aria-busy="true">Decrypting…</p>}>
-          <Show when={!state.error} fallback={<p class="error" role="alert">{describeError(state.error)}</p>}>
-            <Show when={kind === 'image'}><img src={state()?.url} alt={props.entry.name} /></Show>
-            <Show when={kind === 'text'}><pre>{state()?.text}</pre></Show>
-            <Show when={kind === 'pdf'}>
-              <p class="hint">PDF files open in your browser's viewer.</p>
-              <a href={state()?.url} target="_blank" rel="noopener">Open the PDF in a new tab</a>
-            </Show>
-          </Show>
+        <Show when={state()} fallback={<p aria-busy="true">Decrypting…</p>}>
+          {(s) => (
+            <Switch>
+              <Match when={s().error}><p class="error" role="alert">{s().error}</p></Match>
+              <Match when={s().empty}><p class="hint">This file is empty.</p></Match>
+              <Match when={kind === 'image'}><img src={s().url} alt={props.entry.name} /></Match>
+              <Match when={kind === 'text'}><pre>{s().text}</pre></Match>
+              <Match when={kind === 'pdf'}>
+                <p class="hint">PDF files open in your browser's viewer.</p>
+                <a href={s().url} target="_blank" rel="noopener">Open the PDF in a new tab</a>
+              </Match>
+            </Switch>
+          )}
         </Show>
       </div>
       <div class="actions">

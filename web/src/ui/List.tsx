@@ -9,6 +9,14 @@ export const ROW = 44;
 export type SortKey = 'name' | 'size' | 'mtime';
 export const NODE_MIME = 'application/x-coffer-node';
 
+/** A file whose upload never committed (stopped by a lock, a closed tab): a node with no version yet. */
+export const unfinished = (e: Entry) => e.kind === 'file' && e.version === 0 && !e.error;
+
+// The row's name as a screen reader says it, one string: an sr-only span beside the label was read
+// with a stray space ("alpha , folder").
+const spoken = (e: Entry) => `${e.name}${e.error ? ' (cannot decrypt)' : ''}, ${
+  e.kind === 'folder' ? 'folder' : unfinished(e) ? 'file, upload not finished' : `file, ${formatSize(e.size)}`}`;
+
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
 /** Folders first, then by `key` (names break ties), `dir` 1 ascending or -1 descending. */
@@ -58,6 +66,8 @@ export function FileList(props: {
   onOpen: (e: Entry) => void;
   onMenu: (e: Entry, anchor: HTMLElement) => void;
   onDropNode?: (nodeId: string, target: Entry) => void;
+  /** Backspace or Alt+ArrowUp: to the folder above, as file managers do. */
+  onUp?: () => void;
   draggable?: boolean;
   empty: string;
 }) {
@@ -93,6 +103,11 @@ export function FileList(props: {
   };
 
   const onKey = (ev: KeyboardEvent) => {
+    if (ev.key === 'Backspace' || (ev.altKey && ev.key === 'ArrowUp')) {
+      ev.preventDefault();
+      props.onUp?.();
+      return;
+    }
     const row = (ev.target as HTMLElement).closest<HTMLElement>('[data-index]');
     if (!row) return;
     const i = Number(row.dataset.index);
@@ -159,13 +174,14 @@ export function FileList(props: {
                       if (id !== e().id) props.onDropNode(id, e());
                     }}
                   >
-                    <button type="button" class="name" onClick={() => props.onOpen(e())} title={e().name}>
+                    <button type="button" class="name" onClick={() => props.onOpen(e())} title={e().name} aria-label={spoken(e())}>
                       <Icon kind={e().kind} mime={e().mime} name={e().name} />
-                      <span class="label">{e().name}</span>
-                      <span class="sr-only">{isFolder() ? ', folder' : `, file, ${formatSize(e().size)}`}</span>
+                      <span class="label" style={unfinished(e()) ? { color: 'var(--muted)' } : undefined}>{e().name}</span>
                       <Show when={e().error}><span class="error"> (cannot decrypt)</span></Show>
                     </button>
-                    <span class="meta">{isFolder() ? '—' : formatSize(e().size)}</span>
+                    <Show when={unfinished(e())} fallback={<span class="meta">{isFolder() ? '—' : formatSize(e().size)}</span>}>
+                      <span class="meta" style={{ 'font-style': 'italic' }} title="Upload not finished: upload the file again to complete it">Unfinished</span>
+                    </Show>
                     <span class="meta col-date">{formatDate(e().trashedAt ?? e().mtime)}</span>
                     <button type="button" class="icon" aria-label={`Actions for ${e().name}`} aria-haspopup="menu" onClick={(ev) => props.onMenu(e(), ev.currentTarget)}>⋯</button>
                   </div>

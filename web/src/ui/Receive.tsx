@@ -1,21 +1,31 @@
 // The public receive page, /s/<linkId>#<secret>: no account needed. The secret is read from the
 // fragment and removed from the address bar at once; it never reaches the server.
-import { createSignal, For, onMount, Show } from 'solid-js';
+import { createSignal, For, onCleanup, onMount, Show } from 'solid-js';
 import * as facade from '../crypto/facade';
 import type { Entry } from '../crypto/types';
-import { describeError, errorCode, isIntegrityError } from '../http';
+import { ApiError, describeError, errorCode, isIntegrityError } from '../http';
 import { downloadFile, pickFile, registerDownloadWorker } from './download';
 import { Icon } from './Icon';
 import { formatSize } from './format';
 import { cycleTheme, theme } from './theme';
 
+/** Answers after which the link never opens (a wrong key, or the server's refusals). */
+const DEAD = ['AUTH_FAILED', 'LINK_NOT_FOUND', 'LINK_EXPIRED', 'LINK_EXHAUSTED', 'LINK_REVOKED'];
+
 export function Receive() {
   const linkId = location.pathname.split('/')[2] ?? '';
-  const secret = location.hash.slice(1);
+  // Kept in sessionStorage, per link, so that a reload of this tab still opens the link once the
+  // address bar has lost the fragment. sessionStorage is this tab's alone, is never sent to the
+  // server and ends with the tab; the secret is removed sooner once the shared file is downloaded
+  // or the link turns out dead.
+  const kept = `coffer.link.${linkId}`;
+  const secret = location.hash.slice(1) || sessionStorage.getItem(kept) || '';
+  if (secret) sessionStorage.setItem(kept, secret);
   // Remove the key from the address bar (and so from history and screenshots).
   history.replaceState(null, '', location.pathname);
 
-  const [phase, setPhase] = createSignal<'opening' | 'password' | 'ready' | 'error'>('opening');
+  // 'retry': the link could not be opened for a passing reason (network, server, rate limit).
+  const [phase, setPhase] = createSignal<'opening' | 'password' | 'retry' | 'ready' | 'error'>('opening');
   const [entry, setEntry] = createSignal<Entry | null>(null);
   const [children, setChildren] = createSignal<Entry[]>([]);
   const [trail, setTrail] = createSignal<Entry[]>([]);
@@ -32,6 +42,20 @@ export function Receive() {
   const [error, setError] = createSignal('');
   const [status, setStatus] = createSignal('');
   const [busy, setBusy] = createSignal(false);
+  /** Seconds left before the server takes another attempt (RATE_LIMITED's Retry-After). */
+  const [wait, setWait] = createSignal(0);
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const holdOff = (seconds: number) => {
+    clearInterval(timer);
+    setWait(seconds);
+    timer = setInterval(() => {
+      setWait((s) => s - 1);
+      if (wait() > 0) return;
+      clearInterval(timer);
+      setError('');
+    }, 1000);
+  };
+  onCleanup(() => clearInterval(timer));
 
   const open = async (pw: string | null) => {
     setBusy(true);
@@ -44,9 +68,14 @@ export function Receive() {
       if (info.entry?.kind === 'folder') await browse(info.entry, [info.entry]);
     } catch (err) {
       const code = errorCode(err);
-      if (code === 'PASSWORD_WRONG' || code === 'PASSWORD_REQUIRED') { setPhase('password'); setError(describeError(err)); }
-      else if (code === 'AUTH_FAILED') { setPhase('error'); setError('This link is incomplete or damaged: its key does not open it.'); }
-      else { setPhase('error'); setError(describeError(err)); }
+      setError(code === 'AUTH_FAILED' ? 'This link is incomplete or damaged: its key does not open it.' : describeError(err));
+      if (code === 'PASSWORD_WRONG' || code === 'PASSWORD_REQUIRED') setPhase('password');
+      else if (DEAD.includes(code)) { setPhase('error'); sessionStorage.removeItem(kept); }
+      else {
+        // Passing: keep the password form (or offer to try again), after the wait the server asks.
+        if (phase() !== 'password') setPhase('retry');
+        if (code === 'RATE_LIMITED') holdOff((err instanceof ApiError && err.retryAfter) || 30);
+      }
     } finally {
       setBusy(false);
     }
@@ -67,6 +96,7 @@ export function Receive() {
       try {
         await downloadFile(e.id, null, (d, t) => setStatus(`Downloading “${e.name}”: ${t ? Math.floor((d / t) * 100) : 100} %`), picked, true);
         setStatus(`Downloaded “${e.name}”.`);
+        if (e.id === entry()?.id) sessionStorage.removeItem(kept); // the shared file, done: no reload needs the key
       } catch (err) {
         if ((err as Error).name === 'AbortError' || errorCode(err) === 'CANCELLED') return setStatus('Download cancelled.');
         setStatus('');
@@ -91,8 +121,15 @@ export function Receive() {
             <form onSubmit={(e) => { e.preventDefault(); void open(password()); }}>
               <label for="rcv-pw">This link needs a password</label>
               <input id="rcv-pw" type="password" autocomplete="off" required value={password()} onInput={(e) => setPassword(e.currentTarget.value)} />
-              <div class="actions"><button class="primary" type="submit" disabled={busy()}>{busy() ? 'Checking…' : 'Open'}</button></div>
+              <div class="actions">
+                <button class="primary" type="submit" disabled={busy() || wait() > 0}>{wait() > 0 ? `Try again in ${wait()} s` : busy() ? 'Checking…' : 'Open'}</button>
+              </div>
             </form>
+          </Show>
+          <Show when={phase() === 'retry'}>
+            <div class="actions">
+              <button class="primary" type="button" disabled={busy() || wait() > 0} onClick={() => void open(null)}>{wait() > 0 ? `Try again in ${wait()} s` : 'Try again'}</button>
+            </div>
           </Show>
           <Show when={phase() === 'ready' && entry()}>
             {(e) => (

@@ -6,7 +6,7 @@ import { api, describeError, errorCode, isIntegrityError } from '../http';
 import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog } from './Dialogs';
 import { downloadFile, pickFile } from './download';
 import { formatDate, formatSize } from './format';
-import { FileList, mergeSorted, NODE_MIME, sortEntries, type SortKey } from './List';
+import { FileList, mergeSorted, NODE_MIME, sortEntries, unfinished, type SortKey } from './List';
 import { Sessions } from './Sessions';
 import { startSync, type SyncState } from './sync';
 import { cycleTheme, theme } from './theme';
@@ -18,9 +18,17 @@ type DialogState =
   | { t: 'newfolder' } | { t: 'rename'; e: Entry } | { t: 'move'; e: Entry } | { t: 'share'; e: Entry }
   | { t: 'versions'; e: Entry } | { t: 'preview'; e: Entry } | null;
 
-interface LinkRow { linkId: string; nodeId: string; createdAt: string | number; expiresAt: string | number | null; maxDownloads: number | null; downloads: number; revokedAt: string | number | null; hasPassword: boolean }
+interface LinkRow { linkId: string; nodeId: string; createdAt: string | number; expiresAt: string | number | null; maxDownloads: number | null; downloads: number; revokedAt: string | number | null; hasPassword: boolean; nodeTrashed: boolean }
 
 const ms = (v: string | number | null | undefined) => (v == null ? 0 : typeof v === 'number' ? v : Date.parse(v));
+
+/** What a recipient gets from the link now, in the order the server checks (docs/api.md). */
+const linkState = (l: LinkRow) =>
+  l.revokedAt ? 'Revoked'
+    : l.expiresAt && ms(l.expiresAt) <= Date.now() ? 'Expired'
+    : l.maxDownloads !== null && l.downloads >= l.maxDownloads ? 'Limit reached'
+    : l.nodeTrashed ? 'Item in trash'
+    : 'Active';
 
 export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: () => void }) {
   const [view, setView] = createSignal<View>('files');
@@ -37,7 +45,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   const [fromCache, setFromCache] = createSignal(0);
   const [alert, setAlert] = createSignal('');
   const [dialog, setDialog] = createSignal<DialogState>(null);
-  const [menu, setMenu] = createSignal<{ e: Entry; x: number; y: number } | null>(null);
+  const [menu, setMenu] = createSignal<{ e: Entry; x: number; y: number; anchor: HTMLElement } | null>(null);
   const [sync, setSync] = createSignal<SyncState>({ state: 'syncing', pending: 0 });
   const [dropping, setDropping] = createSignal(false);
   let fileInput!: HTMLInputElement;
@@ -48,7 +56,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   const say = (s: string) => { setAlert(''); setStatus(s); };
   const fail = (err: unknown) => { setStatus(''); setAlert(describeError(err)); };
 
-  const load = async (id: string) => {
+  /** Shows folder `id`; `note`, if given, goes to the status line instead of the item count. */
+  const load = async (id: string, note?: string) => {
     const seq = ++loadSeq;
     setLoading(true);
     setAlert('');
@@ -86,7 +95,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
       setEntries(acc);
       setPath(p);
       setFolderId(id);
-      say(`${p[p.length - 1]?.name ?? 'Folder'}: ${count} item${count === 1 ? '' : 's'}.`);
+      say(note ?? `${p[p.length - 1]?.name ?? 'Folder'}: ${count} item${count === 1 ? '' : 's'}.`);
     } catch (err) {
       if (seq === loadSeq) fail(err);
     } finally {
@@ -107,7 +116,18 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     else download(e);
   };
 
+  /** To the folder above; the keyboard lands on the folder just left (or the first row). */
+  const goUp = async () => {
+    const trail = path();
+    const from = trail[trail.length - 1];
+    if (trail.length < 2 || !from) return;
+    await load(trail[trail.length - 2]!.id);
+    requestAnimationFrame(() => (document.querySelector<HTMLElement>(`.row[data-name="${CSS.escape(from.name)}"] .name`)
+      ?? document.querySelector<HTMLElement>('.scroll .row .name'))?.focus());
+  };
+
   const download = (e: Entry) => {
+    if (unfinished(e)) { setStatus(''); setAlert(`The upload of “${e.name}” did not finish; upload the file again to complete it.`); return; }
     const picked = pickFile(e.name); // needs the click's user activation, so before any await
     picked?.catch(() => {});
     void (async () => {
@@ -169,17 +189,27 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   };
 
   // ---- uploads ----
-  const childFolder = async (parentId: string, name: string): Promise<string> => {
-    const list = parentId === folderId() ? entries() : await facade.call('list', parentId);
-    const found = list.find((x) => x.kind === 'folder' && x.name === name.normalize('NFC'));
+  // `listed`: each folder's children, listed once per upload ([] for a folder it made), so that a
+  // folder uploaded again finds its subfolders and files at every depth: files get a new version.
+  const childrenOf = async (id: string, listed: Map<string, Entry[]>): Promise<Entry[]> => {
+    let list = listed.get(id);
+    if (!list) { list = await facade.call('list', id); listed.set(id, list); }
+    return list;
+  };
+
+  const childFolder = async (parentId: string, name: string, listed: Map<string, Entry[]>): Promise<string> => {
+    const clean = name.normalize('NFC');
+    const found = (await childrenOf(parentId, listed)).find((x) => x.kind === 'folder' && x.name === clean);
     if (found) return found.id;
     try {
       const e = await facade.call('createFolder', parentId, name);
       upsert(e);
+      listed.set(e.id, []);
       return e.id;
     } catch (err) {
       if (errorCode(err) !== 'NAME_TAKEN') throw err;
-      const again = (await facade.call('list', parentId)).find((x) => x.kind === 'folder' && x.name === name.normalize('NFC'));
+      listed.delete(parentId); // made meanwhile elsewhere: list again
+      const again = (await childrenOf(parentId, listed)).find((x) => x.kind === 'folder' && x.name === clean);
       if (!again) throw err;
       return again.id;
     }
@@ -188,16 +218,18 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   const uploadAll = async (items: { path: string[]; file: File }[]) => {
     const base = folderId();
     const folders = new Map<string, string>([['', base]]);
+    const listed = new Map<string, Entry[]>([[base, entries()]]);
     try {
       for (const { path: p, file } of items) {
         let parent = base;
         for (let i = 0; i < p.length; i++) {
           const key = p.slice(0, i + 1).join('/');
           let id = folders.get(key);
-          if (!id) { id = await childFolder(parent, p[i]!); folders.set(key, id); }
+          if (!id) { id = await childFolder(parent, p[i]!, listed); folders.set(key, id); }
           parent = id;
         }
-        const existing = parent === base ? entries().find((x) => x.kind === 'file' && x.name === file.name.normalize('NFC'))?.id ?? null : null;
+        const name = file.name.normalize('NFC');
+        const existing = (await childrenOf(parent, listed)).find((x) => x.kind === 'file' && x.name === name)?.id ?? null;
         uploads.enqueue(file, parent, existing);
       }
       if (items.length) say(`Uploading ${items.length} file${items.length === 1 ? '' : 's'}…`);
@@ -220,9 +252,24 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     const stop = startSync(props.info.cursor, setSync, async (ids, all) => {
       if (view() === 'trash') return void loadTrash();
       if (view() !== 'files') return;
-      if (all || ids.length > 200) return void load(folderId());
+      const trail = path();
+      const whole = all || ids.length > 200;
+      // After a resync anything may have changed: look at least at the folders on the path.
+      const watched = whole ? trail.map((p) => p.id) : ids;
+      const opened = await facade.call('entries', watched);
+      const now = new Map(watched.map((id, i) => [id, opened[i] ?? null]));
+      // The folder shown or one above it, changed in another window or on another device: if one
+      // was trashed or deleted, go to the folder above the highest such; if one was only moved, the
+      // folder shown still lives: show it again under its new path.
+      const gone = trail.findIndex((p) => { const e = now.get(p.id); return now.has(p.id) && (!e || e.trashedAt !== null); });
+      const moved = trail.findIndex((p, i) => i > 0 && now.has(p.id) && now.get(p.id)?.parentId !== trail[i - 1]!.id);
+      if (path() === trail) { // not elsewhere meanwhile
+        if (gone > 0) return void load(trail[gone - 1]!.id, `“${trail[gone]!.name}” was ${now.get(trail[gone]!.id) ? 'moved to the trash' : 'deleted'} in another window.`);
+        if (moved > 0) return void load(folderId(), `“${trail[moved]!.name}” was moved in another window.`);
+        if (trail.some((p) => now.has(p.id))) setPath(trail.map((p) => now.get(p.id) ?? p)); // renamed
+      }
+      if (whole) return void load(folderId());
       const current = new Set(entries().map((x) => x.id));
-      const opened = await facade.call('entries', ids);
       ids.forEach((id, i) => {
         const e = opened[i];
         if (e) upsert(e);
@@ -237,10 +284,12 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
 
   const openMenu = (e: Entry, anchor: HTMLElement) => {
     const r = anchor.getBoundingClientRect();
-    setMenu({ e, x: Math.max(8, Math.min(r.right - 180, window.innerWidth - 190)), y: Math.min(r.bottom + 4, window.innerHeight - 300) });
+    setMenu({ e, x: Math.max(8, Math.min(r.right - 180, window.innerWidth - 190)), y: Math.min(r.bottom + 4, window.innerHeight - 300), anchor });
     requestAnimationFrame(() => document.querySelector<HTMLButtonElement>('.menu button')?.focus());
   };
-  const act = (f: (e: Entry) => void) => () => { const m = menu(); setMenu(null); if (m) f(m.e); };
+  // Focus goes back to the menu's button first, so that a dialog the action opens returns it there.
+  const closeMenuTo = () => { const m = menu(); setMenu(null); m?.anchor.focus(); return m; };
+  const act = (f: (e: Entry) => void) => () => { const m = closeMenuTo(); if (m) f(m.e); };
 
   const syncText = () => {
     const s = sync();
@@ -320,6 +369,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
               onOpen={openEntry}
               onMenu={openMenu}
               onDropNode={(id, target) => move(id, target.id).catch(fail)}
+              onUp={() => void goUp()}
               draggable
               empty={loading() ? 'Decrypting…' : 'This folder is empty. Drop files here or use “Upload files”.'}
             />
@@ -351,8 +401,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
           <Match when={view() === 'links'}>
             <div class="list" style={{ padding: '8px', overflow: 'auto' }}>
               <Show when={links().length > 0} fallback={<p class="empty">{loading() ? 'Loading…' : 'You have not shared anything yet.'}</p>}>
-                <table class="links-table" aria-label="Shared links" style={{ width: '100%', 'border-collapse': 'collapse' }}>
-                  <thead><tr><th align="left">Item</th><th align="left">Downloads</th><th align="left">Expires</th><th align="left">State</th><th /></tr></thead>
+                <table class="links-table" aria-label="Shared links" style={{ width: '100%', 'border-spacing': '8px 6px' }}>
+                  <thead><tr><th align="left">Item</th><th align="left">Opens</th><th align="left">Expires</th><th align="left">State</th><th /></tr></thead>
                   <tbody>
                     <For each={links()}>
                       {(l) => (
@@ -360,7 +410,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
                           <td>{l.name}{l.hasPassword ? ' 🔒' : ''}</td>
                           <td>{l.downloads}{l.maxDownloads ? ` / ${l.maxDownloads}` : ''}</td>
                           <td>{l.expiresAt ? formatDate(ms(l.expiresAt)) : 'Never'}</td>
-                          <td>{l.revokedAt ? 'Revoked' : l.expiresAt && ms(l.expiresAt) < Date.now() ? 'Expired' : 'Active'}</td>
+                          <td>{linkState(l)}</td>
                           <td>
                             <Show when={!l.revokedAt}>
                               <button type="button" class="danger" aria-label={`Revoke link to ${l.name}`} onClick={async () => {
@@ -388,7 +438,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
             onKeyDown={(ev) => {
               const items = Array.from((ev.currentTarget as HTMLElement).querySelectorAll<HTMLButtonElement>('button'));
               const i = items.indexOf(document.activeElement as HTMLButtonElement);
-              if (ev.key === 'Escape') setMenu(null);
+              if (ev.key === 'Escape') closeMenuTo();
               else if (ev.key === 'ArrowDown') { ev.preventDefault(); items[(i + 1) % items.length]?.focus(); }
               else if (ev.key === 'ArrowUp') { ev.preventDefault(); items[(i - 1 + items.length) % items.length]?.focus(); }
             }}>
