@@ -133,7 +133,7 @@ export function describeError(err: unknown): string {
     case 'PASSWORD_REQUIRED': return 'This link needs a password.';
     case 'LINK_NOT_FOUND': return 'This link does not exist.';
     case 'LINK_EXPIRED': return 'This link has expired.';
-    case 'LINK_EXHAUSTED': return 'This link has reached its download limit.';
+    case 'LINK_EXHAUSTED': return 'This link was opened as many times as its owner allowed.';
     case 'LINK_REVOKED': return 'This link was revoked by its owner.';
     case 'METADATA_INVALID': return 'That name is not allowed (1–255 bytes, no "/", not "." or "..").';
     case 'CANCELLED': return 'Cancelled.';

@@ -12,7 +12,7 @@ export interface Entry {
   mime: string;
   size: number;          // plaintext bytes (metadata)
   mtime: number;         // ms since epoch (metadata)
-  version: number;       // current file version, 0 for folders / empty files
+  version: number;       // current file version; 0 for folders and for files whose first upload did not finish
   storedSize: number;    // stored bytes (server)
   updatedAt: number;     // ms since epoch (server)
   trashedAt: number | null;
