@@ -1,16 +1,17 @@
 // The commands themselves. Each writes human output to stdout (progress and notes to stderr),
 // or one JSON document to stdout with --json.
 import * as cc from '@coffer/crypto-core';
+import type { Dirent } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import { login, logout, openContext, signup, type Context } from './account.ts';
 import { ApiError, CliError, EXIT, UsageError } from './errors.ts';
-import { Api } from './http.ts';
+import { Api, NETWORK_CODES } from './http.ts';
 import type { Invocation } from './main.ts';
 import { formatBytes, Progress } from './progress.ts';
 import { readSecret } from './secrets.ts';
 import { createNode, getFile, putFile, type GetResult, type PutResult } from './transfer.ts';
-import { b64, displayPath, guard, linkSource, splitPath, Tree, unb64, type RemoteNode } from './tree.ts';
+import { b64, checkName, displayPath, guard, linkSource, splitPath, Tree, unb64, type RemoteNode } from './tree.ts';
 
 type Run = (inv: Invocation) => Promise<void>;
 
@@ -144,9 +145,9 @@ const cmdLs: Run = async (inv) => {
 };
 
 const cmdMkdir: Run = async (inv) => {
-  const ctx = await openContext();
   const names = splitPath(inv.positionals[0]!);
   if (names.length === 0) throw new UsageError('mkdir needs a folder name');
+  const ctx = await openContext();
   const node = await ensureFolder(ctx, names);
   emit(inv, { ok: true, path: '/' + names.join('/'), id: node.id }, `/${names.join('/')}`);
 };
@@ -173,44 +174,87 @@ async function eachFile<J extends { size: number }>(jobs: J[], work: (job: J) =>
   if (failure) throw failure;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 const cmdPut: Run = async (inv) => {
-  const ctx = await openContext();
   const local = inv.positionals[0]!;
   const st = await stat(local).catch(() => {
     throw new CliError(`no such local file or folder: ${local}`);
   });
-  const localName = basename(local.replace(/\/+$/, '')).normalize('NFC');
+  // The real name of what is put: `put .` puts the current folder under its own name.
+  const localName = basename(resolve(local)).normalize('NFC');
   const remoteArg = inv.positionals[1] ?? '/';
   let names = splitPath(remoteArg);
-  const existing = await ctx.tree.resolve(names);
-  if (remoteArg.endsWith('/') || names.length === 0 || existing?.kind === 'folder') names = [...names, localName];
-  const results: PutResult[] = [];
+  if (remoteArg.endsWith('/') || names.length === 0) checkName(localName);
   const progressOn = !inv.json && !inv.quiet;
 
-  // A folder: its folders are made first, in order; then its files go up several at a time (a
+  // A folder is read first, whole: its folders, then its files, which go up several at a time (a
   // small file is mostly round trips), a large one alone (it has chunks in flight of its own).
-  // One progress bar for the whole folder; a line per file as it completes.
+  // Entries that cannot be put (a name that is not UTF-8, one that vanished) are skipped with a
+  // warning and make the put end with 1; symlinks and other special files are skipped as documented.
   interface Job { path: string; parentNames: string[]; name: string; size: number }
   const jobs: Job[] = [];
+  const folders: string[][] = [];
+  const skipped: Array<{ path: string; reason: string }> = [];
+  const failed: Array<{ path: string; code: string; error: string }> = [];
+  let folderBar: Progress | null = null; // one bar for a whole folder, made once its size is known
+  const warn = (text: string) => (folderBar ? folderBar.above(process.stderr, text) : process.stderr.write(text + '\n'));
+  const skip = (path: string, reason: string) => {
+    skipped.push({ path, reason });
+    warn(`coffer: skipping ${path}: ${reason}`);
+  };
   const walk = async (dir: string, remote: string[]) => {
-    await ensureFolder(ctx, remote);
-    const entries = await readdir(dir, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+    let entries: Dirent<Buffer>[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
+    } catch (err) {
+      if (dir === local) throw err;
+      return skip(dir, `cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    folders.push(remote);
+    const named: Array<{ e: Dirent<Buffer>; name: string }> = [];
     for (const e of entries) {
-      const name = e.name.normalize('NFC');
-      const path = join(dir, e.name);
+      let name: string;
+      try {
+        name = utf8.decode(e.name);
+      } catch {
+        skip(join(dir, e.name.toString()), 'its name is not valid UTF-8, which a name in the vault must be');
+        continue;
+      }
+      named.push({ e, name });
+    }
+    named.sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const { e, name: raw } of named) {
+      const path = join(dir, raw); // valid UTF-8 encodes back to the same bytes
+      let name: string;
+      try {
+        name = checkName(raw);
+      } catch (err) {
+        skip(path, (err as Error).message);
+        continue;
+      }
       if (e.isDirectory()) await walk(path, [...remote, name]);
-      else if (e.isFile()) jobs.push({ path, parentNames: remote, name, size: (await stat(path)).size });
-      else note(inv, `coffer: skipping ${path} (not a regular file or folder)`);
+      else if (e.isFile()) {
+        const size = await stat(path).then((f) => f.size, () => null);
+        if (size === null) skip(path, 'it vanished while the folder was read');
+        else jobs.push({ path, parentNames: remote, name, size });
+      } else note(inv, `coffer: skipping ${path} (not a regular file or folder)`);
     }
   };
-  if (st.isDirectory()) await walk(local, names);
-  else if (st.isFile()) jobs.push({ path: local, parentNames: names.slice(0, -1), name: names[names.length - 1]!, size: st.size });
-  else throw new CliError(`${local} is not a regular file or folder`);
+  if (!st.isDirectory() && !st.isFile()) throw new CliError(`${local} is not a regular file or folder`);
 
-  const folderBar = st.isDirectory()
-    ? new Progress(localName, jobs.reduce((sum, j) => sum + j.size, 0), progressOn)
-    : null;
+  const ctx = await openContext();
+  const existing = await ctx.tree.resolve(names);
+  if (remoteArg.endsWith('/') || names.length === 0 || existing?.kind === 'folder') names = [...names, checkName(localName)];
+  if (st.isDirectory()) {
+    await walk(local, names);
+    folderBar = new Progress(localName, jobs.reduce((sum, j) => sum + j.size, 0), progressOn);
+    for (const f of folders) await ensureFolder(ctx, f);
+  } else {
+    jobs.push({ path: local, parentNames: names.slice(0, -1), name: names[names.length - 1]!, size: st.size });
+  }
+
+  const results: PutResult[] = [];
   const say = (text: string, err = false) => {
     if (inv.quiet && err) return;
     if (folderBar) folderBar.above(err ? process.stderr : process.stdout, text);
@@ -220,7 +264,16 @@ const cmdPut: Run = async (inv) => {
     const remotePath = '/' + [...job.parentNames, job.name].join('/');
     const parent = await ensureFolder(ctx, job.parentNames);
     const progress = folderBar ?? new Progress(job.name, job.size, progressOn);
-    const r = await putFile(ctx, job.path, parent, job.name, { progress, remotePath });
+    let r: PutResult;
+    try {
+      r = await putFile(ctx, job.path, parent, job.name, { progress, remotePath });
+    } catch (err) {
+      // In a folder, a file written to while it was read fails alone; the others go on.
+      if (!(folderBar && err instanceof CliError && err.code === 'FILE_CHANGED')) throw err;
+      failed.push({ path: job.path, code: err.code, error: err.message });
+      warn(`coffer: ${job.path} changed while it was being uploaded; it was not committed, the other files go on`);
+      return;
+    }
     if (!folderBar) progress.finish();
     results.push(r);
     if (r.conflictCopy && !inv.json) say(`coffer: ${remotePath} changed on the server meanwhile; uploaded as ${r.conflictCopy}`, true);
@@ -235,7 +288,16 @@ const cmdPut: Run = async (inv) => {
   }
   results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const total = results.reduce((a, r) => ({ size: a.size + r.size, sent: a.sent + r.bytesSent, chunks: a.chunks + r.chunks, chunksSent: a.chunksSent + r.chunksSent }), { size: 0, sent: 0, chunks: 0, chunksSent: 0 });
-  if (inv.json) emit(inv, { ok: true, files: results, totalBytes: total.size, bytesSent: total.sent, chunks: total.chunks, chunksSent: total.chunksSent }, '');
+  const problems = failed.length + skipped.length;
+  if (inv.json) emit(inv, { ok: problems === 0, files: results, totalBytes: total.size, bytesSent: total.sent, chunks: total.chunks, chunksSent: total.chunksSent, failed, skipped }, '');
+  if (problems) {
+    const parts = [
+      failed.length ? `${failed.length} file${failed.length === 1 ? '' : 's'} changed while being uploaded and ${failed.length === 1 ? 'was' : 'were'} not committed` : '',
+      skipped.length ? `${skipped.length} entr${skipped.length === 1 ? 'y was' : 'ies were'} skipped` : '',
+    ].filter(Boolean);
+    process.stderr.write(`coffer: ${parts.join('; ')} (see above). The other files were put; run the same command again to retry${failed.length ? ' once nothing writes to them' : ''}.\n`);
+    process.exitCode = EXIT.ERROR;
+  }
 };
 
 /**
@@ -257,6 +319,7 @@ async function getTree(inv: Invocation, tree: Tree, node: RemoteNode, dest: stri
     for (const child of await tree.children(folder)) {
       const meta = await tree.meta(child);
       const path = join(into, cc.validateName(meta.name));
+      await mustFit(child.kind, path);
       if (child.kind === 'folder') await walk(child, path);
       else jobs.push({ node: child, dest: path, size: meta.size });
     }
@@ -272,18 +335,46 @@ async function getTree(inv: Invocation, tree: Tree, node: RemoteNode, dest: stri
   }
 }
 
-async function localDest(node: RemoteNode, tree: Tree, requested: string | undefined): Promise<string> {
-  const name = node.id === tree.anchorId && node.parentId === null ? 'coffer' : (await tree.meta(node)).name;
-  if (!requested) return join('.', cc.validateName(name));
-  const st = await stat(requested).catch(() => null);
-  if (st?.isDirectory() && node.kind === 'file') return join(requested, cc.validateName(name));
-  return requested;
+/** Refuses, before anything is downloaded, a local path where the other kind of thing already is. */
+async function mustFit(kind: 'file' | 'folder', path: string): Promise<void> {
+  const st = await stat(path).catch(() => null);
+  if (kind === 'file' && st?.isDirectory()) throw new UsageError(`${path} is a folder: the file cannot be written there (give another LOCAL, or move the folder away)`);
+  if (kind === 'folder' && st && !st.isDirectory()) throw new UsageError(`${path} is a file: the folder cannot be written there (give another LOCAL, or move the file away)`);
+}
+
+/**
+ * Where a get or fetch writes a file or folder called `name`: ./NAME by default; a `requested`
+ * path that is an existing folder, or ends in "/" (made if missing), receives NAME inside it, a
+ * folder as a file (like cp -r); any other is the path itself. An existing file there is replaced.
+ */
+async function localDest(kind: 'file' | 'folder', name: string, requested: string | undefined): Promise<string> {
+  const clean = cc.validateName(name);
+  let dest = join('.', clean);
+  if (requested !== undefined) {
+    const st = await stat(requested).catch(() => null);
+    if (st?.isDirectory()) {
+      dest = join(requested, clean);
+    } else if (requested.endsWith('/') || requested.endsWith(sep)) {
+      if (st) throw new UsageError(`${requested} is a file, not a folder`);
+      await mkdir(requested, { recursive: true });
+      dest = join(requested, clean);
+    } else {
+      dest = requested;
+    }
+  }
+  await mustFit(kind, dest);
+  return dest;
 }
 
 const cmdGet: Run = async (inv) => {
   const ctx = await openContext();
   const node = await ctx.tree.mustResolve(inv.positionals[0]!);
-  const dest = await localDest(node, ctx.tree, inv.positionals[1]);
+  const name = node.id === ctx.tree.anchorId && node.parentId === null ? 'coffer' : (await ctx.tree.meta(node)).name;
+  const [remote, requested] = [inv.positionals[0]!, inv.positionals[1]];
+  // "FOLDER/ LOCAL" (as rsync): the folder's contents go into LOCAL itself, existing or not; the
+  // way to continue an interrupted get into a LOCAL that the first run made.
+  const contents = node.kind === 'folder' && remote.endsWith('/') && requested !== undefined;
+  const dest = contents ? (await mustFit('folder', requested), requested) : await localDest(node.kind, name, requested);
   const results: GetResult[] = [];
   await getTree(inv, ctx.tree, node, dest, results);
   const bytes = results.reduce((a, r) => a + r.size, 0);
@@ -359,7 +450,8 @@ const cmdTrash: Run = async (inv) => {
 const cmdRestoreTrash: Run = async (inv) => {
   const ctx = await openContext();
   const want = displayPath(inv.positionals[0]!);
-  const items = (await listTrash(ctx)).filter((i) => i.path === want);
+  const trash = await listTrash(ctx);
+  const items = trash.filter((i) => i.path === want);
   if (items.length === 0) throw new CliError(`nothing in the trash at ${want}`, EXIT.ERROR, 'NOT_FOUND');
   items.sort((a, b) => String(b.trashedAt).localeCompare(String(a.trashedAt)));
   const item = items[0]!;
@@ -367,6 +459,10 @@ const cmdRestoreTrash: Run = async (inv) => {
     await ctx.api.json('POST', `/api/nodes/${item.id}/restore`, { body: {} });
   } catch (err) {
     if (err instanceof ApiError && err.code === 'NAME_TAKEN') throw new CliError(`${want} exists again; move it away first`, EXIT.ERROR, err.code);
+    if (err instanceof ApiError && err.code === 'PARENT_TRASHED') {
+      const folder = trash.find((i) => i.id === err.body.folderId)?.path ?? 'the folder above it';
+      throw new CliError(`${folder} is in the trash too: restore it first (coffer restore-trash ${folder})`, EXIT.ERROR, err.code);
+    }
     throw err;
   }
   emit(inv, { ok: true, path: want, id: item.id }, `${want} restored`);
@@ -386,10 +482,15 @@ const cmdVersions: Run = async (inv) => {
     `v${String(v.version).padEnd(4)} ${fmtTime(v.createdAt)}  ${formatBytes(v.storedSize ?? 0).padStart(10)} stored${v.version === node.version ? '  (current)' : ''}`));
 };
 
+/** A whole number written in plain decimal digits (not 1e0, 0x1, " 1"), or NaN. */
+function wholeNumber(s: string | undefined): number {
+  return s !== undefined && /^[0-9]{1,15}$/.test(s) ? Number(s) : NaN;
+}
+
 const cmdRestore: Run = async (inv) => {
+  const wanted = wholeNumber(str(inv, 'version'));
+  if (!(wanted >= 1)) throw new UsageError('restore needs --version N (a version number from `coffer versions`)');
   const ctx = await openContext();
-  const wanted = Number(str(inv, 'version'));
-  if (!Number.isInteger(wanted) || wanted < 1) throw new UsageError('restore needs --version N (a version number from `coffer versions`)');
   const path = inv.positionals[0]!;
   const node = await ctx.tree.mustResolve(path);
   if (node.kind !== 'file') throw new CliError(`${displayPath(path)} is a folder`);
@@ -419,25 +520,44 @@ const cmdRestore: Run = async (inv) => {
 
 // ---------------------------------------------------------------- sharing
 
+const MAX_EXPIRY_MS = 10 * 365 * 24 * 3600 * 1000; // the server's limit for a link's lifetime
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+
+/**
+ * --expires: a duration (90s, 30m, 12h, 7d, 2w) or an ISO 8601 date or time (a time without an
+ * offset is local), in the future and at most ten years ahead. Nothing else: "3600" is not a year.
+ */
 export function parseExpiry(s: string, now = Date.now()): Date {
-  const m = /^(\d+)\s*(s|m|h|d|w)$/.exec(s.trim());
+  const forms = 'a duration (90s, 30m, 12h, 7d, 2w) or an ISO date (2027-01-31, 2027-01-31T18:00Z)';
+  const m = /^([0-9]{1,15})(s|m|h|d|w)$/.exec(s);
+  const iso = ISO_DATE.exec(s);
+  let at: number;
   if (m) {
-    const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
-    return new Date(now + Number(m[1]) * unit * 1000);
+    at = now + Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'] * 1000;
+  } else if (iso) {
+    // Date.parse rolls 2027-02-30 over into March: the day must exist.
+    const [y, mo, d] = [Number(iso[1]), Number(iso[2]), Number(iso[3])];
+    const day = new Date(Date.UTC(y, mo - 1, d));
+    at = day.getUTCMonth() === mo - 1 && day.getUTCDate() === d ? Date.parse(s) : NaN;
+    if (!Number.isFinite(at)) throw new UsageError(`--expires: ${s} is not a date that exists`);
+  } else {
+    throw new UsageError(`--expires: not ${forms}: ${JSON.stringify(s)}`);
   }
-  const d = new Date(s);
-  if (Number.isNaN(d.getTime())) throw new UsageError(`--expires: not a duration (30m, 12h, 7d, 2w) or a date: ${s}`);
-  return d;
+  if (at <= now) throw new UsageError(`--expires: ${s} is not in the future`);
+  if (at > now + MAX_EXPIRY_MS) throw new UsageError(`--expires: ${s} is more than 10 years ahead, the longest a link can live`);
+  return new Date(at);
 }
 
+const MAX_DOWNLOADS = 1_000_000; // the server's limit
+
 const cmdShare: Run = async (inv) => {
+  const expires = str(inv, 'expires') !== undefined ? parseExpiry(str(inv, 'expires')!) : undefined;
+  const maxStr = str(inv, 'max-downloads');
+  const maxDownloads = maxStr === undefined ? undefined : wholeNumber(maxStr);
+  if (maxDownloads !== undefined && !(maxDownloads >= 1 && maxDownloads <= MAX_DOWNLOADS)) throw new UsageError(`--max-downloads needs a whole number from 1 to ${MAX_DOWNLOADS}`);
   const ctx = await openContext();
   const path = inv.positionals[0]!;
   const node = await ctx.tree.mustResolve(path);
-  const expires = str(inv, 'expires') ? parseExpiry(str(inv, 'expires')!) : undefined;
-  const maxStr = str(inv, 'max-downloads');
-  const maxDownloads = maxStr === undefined ? undefined : Number(maxStr);
-  if (maxDownloads !== undefined && (!Number.isInteger(maxDownloads) || maxDownloads < 1)) throw new UsageError('--max-downloads needs a whole number ≥ 1');
   const password = inv.values.password ? (await readSecret('COFFER_LINK_PASSWORD', 'Link password:', { confirm: true })).normalize('NFC') : undefined;
   const keys = await ctx.tree.keysOf(node);
   const link = await cc.createLink({ nodeId: node.id, secret: keys.secret }, password);
@@ -481,6 +601,8 @@ const cmdUnshare: Run = async (inv) => {
   emit(inv, { ok: true, linkId: id }, `link ${id} revoked`);
 };
 
+const LINK_SECRET_CHARS = 43;
+
 export function parseLink(link: string): { origin: string; linkId: string; secret: string } {
   let url: URL;
   try {
@@ -491,6 +613,9 @@ export function parseLink(link: string): { origin: string; linkId: string; secre
   const m = /^(.*)\/s\/([0-9a-f]{32})\/?$/.exec(url.pathname);
   const secret = url.hash.replace(/^#/, '');
   if (!m || !secret) throw new UsageError('not a share link (expected URL/s/ID#SECRET)');
+  // The secret is 32 bytes in base64url (format §8): 43 characters of A-Z a-z 0-9 - _.
+  if (secret.length !== LINK_SECRET_CHARS) throw new UsageError(`the link is incomplete: the part after # must be ${LINK_SECRET_CHARS} characters (it has ${secret.length}); copy the whole link again`);
+  if (!/^[A-Za-z0-9_-]+$/.test(secret)) throw new UsageError('the link is damaged: the part after # holds characters a link never has; copy the whole link again');
   return { origin: url.origin + m[1]!, linkId: m[2]!, secret };
 }
 
@@ -529,20 +654,30 @@ const cmdFetch: Run = async (inv) => {
     const response = await cc.linkChallengeResponse(keys.authKey!, linkId, unb64(info.challenge));
     openBody = { challenge: info.challenge, response: b64(response) };
   } else {
-    keys = await cc.linkKeys(linkId, secret);
+    keys = await cc.linkKeys(linkId, secret).catch((err: unknown) => {
+      // 43 characters whose last one sets bits a 32-byte secret does not have.
+      if ((err as { code?: string }).code === 'INVALID_ENCODING') throw new UsageError('the link is damaged: the part after # is not a link secret; copy the whole link again');
+      throw err;
+    });
   }
   const opened = await linkCall(() => api.json<{ accessToken: string; payload: string; node: RemoteNode }>('POST', `/api/public/links/${linkId}/open`, { body: openBody }));
   api.setHeader('x-link-access', opened.accessToken);
-  const target = await guard(cc.openLinkPayload(linkId, keys.linkKey, unb64(opened.payload)), 'the link payload');
+  // A secret that does not open the payload: mistyped or cut (the likely case), or a payload the
+  // server altered. The CLI cannot tell them apart, so the exit stays the integrity failure (4): the
+  // data did not verify with the key given.
+  const target = await cc.openLinkPayload(linkId, keys.linkKey, unb64(opened.payload)).catch((err: unknown) => {
+    if ((err as { code?: string }).code === 'AUTH_FAILED') {
+      throw new CliError('the link\'s secret (the part after #) does not open it: the link was probably copied incompletely or wrongly; copy the whole link again', EXIT.INTEGRITY, 'LINK_SECRET_WRONG');
+    }
+    return guard(Promise.reject(err), 'the link payload');
+  });
   if (target.nodeId !== opened.node.id) throw new CliError('the server returned another node than the link names', EXIT.INTEGRITY);
   const nodeKeys = await cc.nodeKeys(target.nodeId, target.secret);
   const tree = new Tree(api, linkSource(linkId), null, target.nodeId, nodeKeys);
   tree.remember({ ...opened.node, parentId: opened.node.parentId ?? null });
   const meta = await tree.meta(opened.node);
   const name = cc.validateName(meta.name);
-  let dest = str(inv, 'output') ?? join('.', name);
-  const st = await stat(dest).catch(() => null);
-  if (st?.isDirectory() && opened.node.kind === 'file') dest = join(dest, name);
+  const dest = await localDest(opened.node.kind, name, str(inv, 'output'));
   const results: GetResult[] = [];
   await getTree(inv, tree, opened.node, dest, results);
   const bytes = results.reduce((a, r) => a + r.size, 0);
@@ -557,8 +692,18 @@ const COMMAND_RUNS: Record<string, Run> = {
   share: cmdShare, links: cmdLinks, unshare: cmdUnshare, fetch: cmdFetch,
 };
 
+/** Commands that continue where they stopped when run again (put-journal.ts, getFile's sidecar). */
+const RESUMABLE = new Set(['put', 'get', 'fetch']);
+
 export async function run(name: string, inv: Invocation): Promise<void> {
   const f = COMMAND_RUNS[name];
   if (!f) throw new UsageError(`unknown command "${name}"`);
-  await f(inv);
+  try {
+    await f(inv);
+  } catch (err) {
+    // The server stayed out of reach through every retry, or failed: what was done is kept.
+    const lost = err instanceof CliError && (NETWORK_CODES.has(err.code ?? '') || (err instanceof ApiError && err.status >= 500));
+    if (lost && RESUMABLE.has(name)) throw new CliError(`${err.message}; run the same command again to continue where it stopped`, err.exitCode, err.code);
+    throw err;
+  }
 }

@@ -22,7 +22,21 @@ export interface RequestOptions {
 }
 
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
-const MAX_ATTEMPTS = 6;
+// How long one request keeps retrying: longer than a server takes to restart (~10 s), short enough
+// that a server that is gone is reported within a minute. COFFER_RETRY_SECONDS sets it (tests).
+const RETRY_SECONDS = 45;
+const BACKOFF_CAP_MS = 5000;
+// Tries made whatever the time: an attempt that hung until COFFER_HTTP_TIMEOUT has used the budget
+// up by itself, and one hang is not a server that is gone.
+const MIN_ATTEMPTS = 3;
+
+/** The codes of the errors a request gives up with: nothing was wrong with the request itself. */
+export const NETWORK_CODES = new Set(['SERVER_UNREACHABLE', 'CONNECTION_LOST']);
+
+function retryBudgetMs(): number {
+  const v = process.env.COFFER_RETRY_SECONDS;
+  return (v !== undefined && /^\d+(\.\d+)?$/.test(v) ? Number(v) : RETRY_SECONDS) * 1000;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -86,6 +100,14 @@ export class Api {
     }
     const where = `${method} ${path.split('?')[0]}`;
     const timeoutMs = (Number(process.env.COFFER_HTTP_TIMEOUT) || 120) * 1000;
+    const started = Date.now();
+    const deadline = started + retryBudgetMs();
+    // The pause before the next attempt (the last one comes at the deadline), or null after it.
+    const pause = (attempt: number, wish = backoff(attempt)): number | null => {
+      const left = deadline - Date.now();
+      return left > 0 ? Math.min(wish, left) : attempt < MIN_ATTEMPTS ? wish : null;
+    };
+    const waited = () => `; gave up after ${Math.round((Date.now() - started) / 1000)} s`;
     for (let attempt = 1; ; attempt++) {
       const ac = new AbortController();
       const timer = setTimeout(() => ac.abort(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
@@ -96,18 +118,22 @@ export class Api {
             ? await sendBytes(this.base + path, method, headers, opts.raw ?? null, ac.signal, opts.into)
             : await fetch(this.base + path, { method, headers, body: body as BodyInit | undefined, signal: ac.signal });
         } catch (err) {
-          if (attempt >= MAX_ATTEMPTS) {
-            throw new CliError(`cannot reach the server at ${this.base} (${where}): ${describeNetworkError(err)}`);
+          const ms = pause(attempt);
+          if (ms === null) {
+            throw new CliError(`cannot reach the server at ${this.base} (${where}): ${describeNetworkError(err)}${waited()}`, EXIT.ERROR, 'SERVER_UNREACHABLE');
           }
-          await sleep(backoff(attempt));
+          await sleep(ms);
           continue;
         }
         if (body) this.bytesSent += typeof body === 'string' ? Buffer.byteLength(body) : byteLength(body);
-        if (RETRY_STATUS.has(res.status) && attempt < MAX_ATTEMPTS) {
+        if (RETRY_STATUS.has(res.status)) {
           const retryAfter = Number(res.headers.get('retry-after'));
-          await res.body?.cancel().catch(() => {});
-          await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 30_000) : backoff(attempt));
-          continue;
+          const ms = pause(attempt, Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 30_000) : backoff(attempt));
+          if (ms !== null) {
+            await res.body?.cancel().catch(() => {});
+            await sleep(ms);
+            continue;
+          }
         }
         if (!res.ok && !opts.accept?.includes(res.status)) throw await apiError(res, where);
         try {
@@ -115,8 +141,9 @@ export class Api {
         } catch (err) {
           if (err instanceof CliError) throw err;
           // The body broke off (connection lost or timed out): the whole exchange is retried.
-          if (attempt >= MAX_ATTEMPTS) throw new CliError(`lost the connection to ${this.base} (${where}): ${describeNetworkError(err)}`);
-          await sleep(backoff(attempt));
+          const ms = pause(attempt);
+          if (ms === null) throw new CliError(`lost the connection to ${this.base} (${where}): ${describeNetworkError(err)}${waited()}`, EXIT.ERROR, 'CONNECTION_LOST');
+          await sleep(ms);
         }
       } finally {
         clearTimeout(timer);
@@ -210,8 +237,9 @@ function sendBytes(
   });
 }
 
+/** 0.25, 0.5, 1, 2, 4, then 5 s between attempts, each ±25 % so that clients do not retry in step. */
 function backoff(attempt: number): number {
-  return Math.min(200 * 2 ** (attempt - 1), 5000) * (0.75 + Math.random() * 0.5);
+  return Math.min(250 * 2 ** (attempt - 1), BACKOFF_CAP_MS) * (0.75 + Math.random() * 0.5);
 }
 
 function describeNetworkError(err: unknown): string {

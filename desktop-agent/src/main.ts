@@ -72,7 +72,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   get: {
     usage: 'get REMOTE [LOCAL]', summary: 'download a file or folder',
-    details: 'LOCAL defaults to ./NAME; an existing local folder receives NAME inside it. Data is written to\nLOCAL.coffer-partial and renamed into place once every chunk verified; an interrupted get\ncontinues when run again. A failed integrity check exits with 4 and leaves no LOCAL.',
+    details: 'LOCAL defaults to ./NAME. An existing local folder, or a LOCAL ending in "/" (made if missing),\nreceives NAME inside it, for a folder as for a file. A REMOTE folder ending in "/" puts its\ncontents into LOCAL itself, as rsync does (so an interrupted get into a LOCAL that the first run\nmade continues with `get REMOTE/ LOCAL`). An existing local file of the same name is replaced\nwithout asking (as cp, rclone copy and restic restore do); local files that are not in the vault\nare left alone. Data is written to LOCAL.coffer-partial and renamed into place once every chunk\nverified; an interrupted get continues when run again. A failed integrity check exits with 4 and\nleaves no LOCAL.',
     min: 1, max: 2,
   },
   mv: { usage: 'mv FROM TO', summary: 'move or rename a file or folder', min: 2, max: 2 },
@@ -91,7 +91,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: { password: { type: 'boolean' }, expires: { type: 'string' }, 'max-downloads': { type: 'string' } },
     optionHelp: [
       '--password        protect the link with a password (prompted, or env COFFER_LINK_PASSWORD)',
-      '--expires DUR     expire after DUR: 30m, 12h, 7d, 2w (or an ISO date)',
+      '--expires WHEN    expire after 90s, 30m, 12h, 7d, 2w, or at an ISO date (2027-01-31, 2027-01-31T18:00Z);',
+      '                  at most 10 years ahead',
       '--max-downloads N stop after N opens',
     ],
     min: 1, max: 1,
@@ -100,9 +101,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
   unshare: { usage: 'unshare ID', summary: 'revoke a share link', min: 1, max: 1 },
   fetch: {
     usage: 'fetch LINK [-o DEST]', summary: 'download what a share link points at (no account needed)',
-    details: 'Pass the link in COFFER_LINK instead of as an argument to keep its secret out of the process list.\nA password-protected link asks for the password (or reads COFFER_LINK_PASSWORD).',
+    details: 'Pass the link in COFFER_LINK instead of as an argument to keep its secret out of the process list.\nA password-protected link asks for the password (or reads COFFER_LINK_PASSWORD).\nDEST defaults to ./NAME; an existing folder, or a DEST ending in "/", receives NAME inside it.\nAn existing local file of the same name is replaced without asking. An interrupted fetch continues\nwhen run again.',
     options: { output: { type: 'string', short: 'o' } },
-    optionHelp: ['-o, --output DEST  where to write (default: ./NAME)'], min: 0, max: 1,
+    optionHelp: ['-o, --output DEST  where to write (default: ./NAME; replaced if it is a file)'], min: 0, max: 1,
   },
 };
 

@@ -13,10 +13,11 @@
 import * as cc from '@coffer/crypto-core';
 import type { EncryptedChunk, Manifest, ManifestEntry, NodeKeys } from '@coffer/crypto-core';
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { deviceLabel, type Context } from './account.ts';
-import { ApiError, CliError, IntegrityError } from './errors.ts';
+import { ApiError, CliError, EXIT, IntegrityError } from './errors.ts';
 import { uploadsDir, writePrivate } from './home.ts';
 import type { Api } from './http.ts';
 import type { Progress } from './progress.ts';
@@ -37,21 +38,33 @@ const buffers = new cc.BufferPool(32 * 1024 * 1024);
 
 /**
  * The file's bytes from `start`, each piece read into the same buffer: encryptStream copies a piece
- * before it asks for the next (crypto-core API.md), so no buffer is allocated per read.
+ * before it asks for the next (crypto-core API.md), so no buffer is allocated per read. After the
+ * last byte, `end` gets what the open file is then (the put compares it with what it was before).
  */
-async function* readPieces(path: string, start: number): AsyncGenerator<Uint8Array> {
+async function* readPieces(path: string, start: number, end: { stats?: Stats }): AsyncGenerator<Uint8Array> {
   const file = await open(path, 'r');
   try {
     const buffer = new Uint8Array(READ_BYTES);
     for (let at = start; ;) {
       const { bytesRead } = await file.read(buffer, 0, buffer.length, at);
-      if (bytesRead === 0) return;
+      if (bytesRead === 0) {
+        end.stats = await file.stat();
+        return;
+      }
       at += bytesRead;
       yield buffer.subarray(0, bytesRead);
     }
   } finally {
     await file.close();
   }
+}
+
+/**
+ * What changes when a file is written (size, mtime, and ctime, which cannot be set back), touched or
+ * replaced (inode): equal before and after the put read it, the bytes read are one state of the file.
+ */
+function identity(st: Stats): string {
+  return `${st.ino} ${st.size} ${st.mtimeMs} ${st.ctimeMs}`;
 }
 
 export interface PutResult {
@@ -265,8 +278,9 @@ export async function putFile(
     ? await readJournal(journalPath, state.uploadId, st.size)
     : NO_PREFIX;
   let sent: { manifest: Manifest; chunksSent: number; bytesSent: number };
+  const end: { stats?: Stats } = {};
   try {
-    sent = await sendChunks(ctx, localPath, state.uploadId, { journalPath, prefix, progress: opts.progress });
+    sent = await sendChunks(ctx, localPath, state.uploadId, { journalPath, prefix, progress: opts.progress, end });
   } catch (err) {
     if (resumed && err instanceof ApiError && (err.status === 404 || err.status === 410)) {
       // The kept upload expired on the server: start a fresh one.
@@ -274,6 +288,14 @@ export async function putFile(
       return putFile(ctx, localPath, parent, name, opts);
     }
     throw err;
+  }
+  // Written to while it was read, the bytes sent may mix old and new (restic: "file changed during
+  // backup"): nothing is committed. The chunks sent stay on the server, so a re-run sends only the
+  // ones that changed; its journal describes bytes that no longer are, so it goes.
+  const after = await stat(localPath).catch(() => null);
+  if (!end.stats || identity(end.stats) !== identity(st) || !after || identity(after) !== identity(st)) {
+    await forget();
+    throw new CliError(`${localPath} changed while it was being uploaded; nothing was committed. Run the same command again once it is no longer being written.`, EXIT.ERROR, 'FILE_CHANGED');
   }
   const resumedFrom = prefix.offset;
   const { manifest } = sent;
@@ -343,7 +365,7 @@ async function sameContent(ctx: Context, node: RemoteNode, v: number, manifest: 
  */
 async function sendChunks(
   ctx: Context, localPath: string, uploadId: string,
-  opts: { journalPath: string; prefix: JournalPrefix; progress?: Progress },
+  opts: { journalPath: string; prefix: JournalPrefix; progress?: Progress; end: { stats?: Stats } },
 ): Promise<{ manifest: Manifest; chunksSent: number; bytesSent: number }> {
   const { prefix, progress } = opts;
   const entries: ManifestEntry[] = [...prefix.entries];
@@ -412,7 +434,7 @@ async function sendChunks(
     inflight.add(p);
   };
 
-  const source = readPieces(localPath, prefix.offset);
+  const source = readPieces(localPath, prefix.offset, opts.end);
   try {
     let batch: { chunk: EncryptedChunk; index: number }[] = [];
     for await (const chunk of cc.encryptStream(ctx.vault, source, { concurrency: ENCRYPT_CONCURRENCY, recordBuffer: records.take })) {

@@ -3,7 +3,7 @@
 // name hash so no other child's metadata has to be decrypted.
 import * as cc from '@coffer/crypto-core';
 import type { Metadata, NodeKeys, Vault } from '@coffer/crypto-core';
-import { CliError, IntegrityError, isIntegrityFailure } from './errors.ts';
+import { CliError, IntegrityError, isIntegrityFailure, UsageError } from './errors.ts';
 import type { Api } from './http.ts';
 
 export interface RemoteNode {
@@ -55,11 +55,26 @@ export function linkSource(linkId: string): NodeSource {
 export const b64 = cc.toBase64Url;
 export const unb64 = cc.fromBase64Url;
 
-/** Splits a remote path into NFC-normalised names; "" and "/" are the anchor itself. */
+/**
+ * `name` as it is stored (NFC), or a usage error naming it and the rule (format §5.3), so that a
+ * name the vault cannot hold is refused before any request, not reported as a failed check.
+ */
+export function checkName(name: string): string {
+  try {
+    return cc.validateName(name);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'METADATA_INVALID') throw err;
+    const bytes = Buffer.byteLength(name.normalize('NFC'));
+    const shown = name.length > 40 ? `${JSON.stringify(name.slice(0, 40)).slice(0, -1)}…" (${bytes} bytes)` : JSON.stringify(name);
+    throw new UsageError(`${shown} is not a valid name: a name is 1 to 255 bytes of UTF-8, holds no "/" or NUL, and is not "." or ".."`);
+  }
+}
+
+/** Splits a remote path into NFC-normalised names, each checked; "" and "/" are the anchor itself. */
 export function splitPath(path: string): string[] {
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.some((p) => p === '..')) throw new CliError(`".." is not allowed in remote paths: ${path}`, 2);
-  return parts.map((p) => p.normalize('NFC'));
+  return parts.map(checkName);
 }
 
 export class Tree {

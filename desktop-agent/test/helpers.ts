@@ -204,3 +204,14 @@ export async function readAllBlobs(b: Backend): Promise<Buffer> {
   for (const d of b.blobDirs) for (const f of await listFiles(d)) parts.push(await readFile(f));
   return Buffer.concat(parts);
 }
+
+/** The environment of a fresh account on `server`, signed up with its COFFER_HOME under `dir`. */
+export async function newAccount(server: string, dir: string, name = 'a'): Promise<Record<string, string>> {
+  const env = {
+    COFFER_HOME: join(dir, `home-${name}`), COFFER_SERVER: server,
+    COFFER_EMAIL: `${name}-${Math.random().toString(36).slice(2)}@example.test`, COFFER_PASSPHRASE: `passphrase of ${name}`,
+  };
+  const r = await coffer(['signup', '--quiet'], env);
+  if (r.code !== 0) throw new Error(`signup exited ${r.code}: ${r.stderr}`);
+  return env;
+}

@@ -10,6 +10,7 @@ let base: string;
 const answers = new Map<string, (res: import('node:http').ServerResponse) => void>();
 
 beforeAll(async () => {
+  process.env.COFFER_RETRY_SECONDS = '2'; // the answers below never get better: give up soon
   server = createServer((req, res) => {
     const answer = answers.get(req.url ?? '');
     if (answer) answer(res);

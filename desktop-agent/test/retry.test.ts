@@ -39,6 +39,37 @@ async function relay(target: URL, drop: Set<number>, busy: Set<number>): Promise
   return { url: `http://127.0.0.1:${addr.port}`, close, count: () => n };
 }
 
+/** Relays to `target` while up; while down, connections are reset at accept and open ones cut. */
+async function switchRelay(target: URL) {
+  let isUp = true;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    client.on('error', () => {});
+    if (!isUp) return void client.resetAndDestroy();
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    }
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    up: () => void (isUp = true),
+    down() {
+      isUp = false;
+      for (const s of sockets) s.destroy();
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
 describe('coffer CLI retries on network errors and 503', () => {
   let server: RunningServer;
   let dir: string;
@@ -73,15 +104,42 @@ describe('coffer CLI retries on network errors and 503', () => {
     }
   });
 
-  it('gives up with exit 1 and a message naming the server when nothing answers', async () => {
-    const r = await relay(new URL(server.url), new Set(Array.from({ length: 100 }, (_, i) => i + 1)), new Set());
+  it('gives up with exit 1, a message naming the server and a stable code when nothing answers', async () => {
+    const r = await relay(new URL(server.url), new Set(Array.from({ length: 1000 }, (_, i) => i + 1)), new Set());
     try {
-      const res = await coffer(['signup', '--server', r.url, '--email', 'x@example.test'], { COFFER_HOME: join(dir, 'home2'), COFFER_PASSPHRASE: 'retry passphrase 2' });
+      // A budget of 1 s instead of 45 (COFFER_RETRY_SECONDS, for tests).
+      const res = await coffer(['signup', '--json', '--server', r.url, '--email', 'x@example.test'], { COFFER_HOME: join(dir, 'home2'), COFFER_PASSPHRASE: 'retry passphrase 2', COFFER_RETRY_SECONDS: '1' });
       expect(res.code).toBe(1);
+      expect(JSON.parse(res.stdout)).toMatchObject({ ok: false, code: 'SERVER_UNREACHABLE' });
       expect(res.stderr).toContain(`cannot reach the server at ${r.url}`);
       expect(res.stderr).not.toContain('retry passphrase 2');
     } finally {
       await r.close();
     }
   });
+
+  it('waits out a server that is gone for 9 s (a restart), and says how to continue a put when it gives up', async () => {
+    const r = await switchRelay(new URL(server.url));
+    try {
+      const env = { COFFER_HOME: join(dir, 'home3'), COFFER_PASSPHRASE: 'retry passphrase 3', COFFER_SERVER: r.url, COFFER_EMAIL: 'restart@example.test' };
+      expect((await coffer(['signup', '--quiet'], env)).code).toBe(0);
+      const data = seededBytes('restart', 300_000);
+      await writeFile(join(dir, 'restart.bin'), data);
+      r.down();
+      const started = Date.now();
+      const put = coffer(['put', '--quiet', join(dir, 'restart.bin'), '/restart.bin'], env);
+      setTimeout(() => r.up(), 9000);
+      const res = await put;
+      expect(res.code, res.stderr).toBe(0);
+      expect(Date.now() - started).toBeGreaterThan(9000);
+
+      r.down();
+      const lost = await coffer(['put', '--json', join(dir, 'restart.bin'), '/again.bin'], { ...env, COFFER_RETRY_SECONDS: '1' });
+      expect(lost.code).toBe(1);
+      expect(JSON.parse(lost.stdout)).toMatchObject({ code: 'SERVER_UNREACHABLE' });
+      expect(lost.stderr).toContain('run the same command again to continue where it stopped');
+    } finally {
+      await r.close();
+    }
+  }, 60_000);
 });

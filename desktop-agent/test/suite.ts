@@ -247,6 +247,16 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     ok(await B(['restore-trash', '/Verschiebbar-Ωmega/renamed-Ωmega.txt']));
     expect(json<{ items: Array<{ name: string }> }>(await A(['ls', '--json', '/Verschiebbar-Ωmega'])).items.map((i) => i.name)).toEqual(['renamed-Ωmega.txt']);
     expect(json<{ items: unknown[] }>(await A(['trash', '--json'])).items).toEqual([]);
+
+    // A file whose folder went to the trash after it comes back only with the folder.
+    ok(await A(['rm', '/Verschiebbar-Ωmega/renamed-Ωmega.txt']));
+    ok(await A(['rm', '/Verschiebbar-Ωmega']));
+    const early = await A(['restore-trash', '/Verschiebbar-Ωmega/renamed-Ωmega.txt']);
+    expect(early.code).toBe(EXIT.ERROR);
+    expect(early.stderr).toContain('/Verschiebbar-Ωmega is in the trash too: restore it first');
+    ok(await A(['restore-trash', '/Verschiebbar-Ωmega']));
+    ok(await A(['restore-trash', '/Verschiebbar-Ωmega/renamed-Ωmega.txt']));
+    expect(json<{ items: unknown[] }>(await A(['trash', '--json'])).items).toEqual([]);
   });
 
   it('lists versions and restores an old one as a new version', async () => {
