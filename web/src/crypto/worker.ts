@@ -916,7 +916,7 @@ const impl: Impl = {
     controls.set(this.callId, ctl);
     let created: string | null = null;
     /** The empty node made for a new file (by this attempt or the one it continues): a cancel purges it. */
-    let placeholder: string | null = null;
+    let emptyNode: string | null = null;
     let recordId: string | null = null;
     let journal: HeldJournal | null = null;
     const journaled = file.size >= HELD_MIN_BYTES;
@@ -948,7 +948,7 @@ const impl: Impl = {
         nodeId = n.nodeId;
         created = nodeId;
       }
-      if (created || (found?.nodeId === nodeId && (k.node.version ?? 0) === 0)) placeholder = nodeId;
+      if (created || (found?.nodeId === nodeId && (k.node.version ?? 0) === 0)) emptyNode = nodeId;
       let uploadId = pending?.nodeId === nodeId ? pending.uploadId : null;
       if (uploadId) {
         // A resumed upload: make sure the server still keeps it (uploads expire after 24 h idle).
@@ -1155,7 +1155,7 @@ const impl: Impl = {
         await journal?.close(false);
         const id = recordId;
         if (id) await Promise.all([idbDo('readwrite', (s) => s.delete(id)), journaled && forgetHeld(id)]);
-        const gone = placeholder;
+        const gone = emptyNode;
         if (gone) {
           known.delete(gone);
           await api(`/api/nodes/${gone}/trash`, { method: 'POST' })
