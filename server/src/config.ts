@@ -39,6 +39,8 @@ export interface Config {
   sessionCacheMs: number;
   /** Changes older than this leave the feed (a client further behind reloads fully). */
   changesRetentionDays: number;
+  /** How often each WebSocket gets a ping (which also ends sockets of sessions that have ended). */
+  wsPingMs: number;
   logLevel: LogLevel;
   /** The web vault's build, served from the same origin. */
   webDist: string;
@@ -75,6 +77,7 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
     sessionMaxSeconds: 90 * 24 * 3600,
     sessionCacheMs: SESSION_CACHE_MS,
     changesRetentionDays: 30,
+    wsPingMs: 25_000,
     logLevel: 'info',
     webDist: resolve(import.meta.dirname, '../../web/dist'),
     rateLimits: { account: { limit: 10, windowSeconds: 60 }, address: { limit: 60, windowSeconds: 60 } },
@@ -174,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     sessionMaxSeconds: int('COFFER_SESSION_MAX_SECONDS', base.sessionMaxSeconds, 60),
     sessionCacheMs: int('COFFER_SESSION_CACHE_MS', base.sessionCacheMs, 0, 60_000),
     changesRetentionDays: int('COFFER_CHANGES_RETENTION_DAYS', base.changesRetentionDays, 1, 36_500),
+    wsPingMs: int('COFFER_WS_PING_MS', base.wsPingMs, 10, 3_600_000),
     logLevel,
     webDist: resolve(env.COFFER_WEB_DIST || base.webDist),
     rateLimits: {

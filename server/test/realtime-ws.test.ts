@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { loadConfig } from '../src/config.js';
 import { createTestDatabase, NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
 import { startServer, type RunningServer } from '../../tests/support/server.js';
 import { b64, hexId, kdfText } from './helpers.js';
@@ -109,6 +110,14 @@ async function closeByLogout(apiBase: string, wsBase: string, clients: WebSocket
   expect(out.status).toBe(204);
   return Promise.race([socket.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 5_000))]);
 }
+
+it('checks COFFER_WS_PING_MS with the rest of the configuration', () => {
+  expect(loadConfig({}).wsPingMs).toBe(25_000);
+  expect(loadConfig({ COFFER_WS_PING_MS: '500' }).wsPingMs).toBe(500);
+  for (const bad of ['0', '9', '1.5', 'soon', '3600001']) {
+    expect(() => loadConfig({ COFFER_WS_PING_MS: bad }), bad).toThrow(/COFFER_WS_PING_MS must be/);
+  }
+});
 
 describe('WebSocket push on one PGlite process', () => {
   // `server` keeps the default 25 s keep-alive, so no socket of a busy test is taken for dead;

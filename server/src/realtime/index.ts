@@ -32,7 +32,7 @@ const BEARER_PREFIX = 'bearer.';
 export const MAX_SOCKETS_PER_ACCOUNT = 200;
 
 export interface RealtimeOptions {
-  /** Keep-alive interval; default from COFFER_WS_PING_MS, else 25 000. */
+  /** Keep-alive interval; default the configuration's `wsPingMs` (COFFER_WS_PING_MS). */
   pingIntervalMs?: number;
 }
 
@@ -44,14 +44,6 @@ export interface Realtime {
   close(): Promise<void>;
 }
 
-function pingIntervalFromEnv(): number | undefined {
-  const raw = process.env.COFFER_WS_PING_MS;
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 10) throw new Error('COFFER_WS_PING_MS must be a whole number of milliseconds ≥ 10');
-  return n;
-}
-
 const instances = new WeakMap<AppContext, Realtime>();
 
 /** The realtime push of this app context, created on first use. */
@@ -60,7 +52,7 @@ export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Rea
   if (existing) return existing;
 
   const log = (message: string, err: unknown) => ctx.logger.warn(message, describeError(err));
-  const hubInterval = options.pingIntervalMs ?? pingIntervalFromEnv() ?? 25_000;
+  const hubInterval = options.pingIntervalMs ?? ctx.config.wsPingMs;
   const hub = new RealtimeHub({
     pingIntervalMs: hubInterval,
     onError: (err) => ctx.logger.debug('realtime: socket write failed', describeError(err)),
