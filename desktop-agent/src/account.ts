@@ -4,7 +4,7 @@ import * as cc from '@coffer/crypto-core';
 import type { DeviceKeyPair, Vault } from '@coffer/crypto-core';
 import { hostname } from 'node:os';
 import { ApiError, CliError, EXIT, isIntegrityFailure } from './errors.ts';
-import { clearSession, requireSession, saveSession, type Session } from './home.ts';
+import { clearSession, clearUploads, loadSession, requireSession, saveSession, type Session } from './home.ts';
 import { Api, normaliseServer } from './http.ts';
 import { readSecret } from './secrets.ts';
 import { ACCOUNT_SOURCE, b64, Tree, unb64 } from './tree.ts';
@@ -46,8 +46,12 @@ function requireOption(value: string | undefined, flag: string, env: string): st
   return v;
 }
 
-/** Seals the account key to a new device key pair and writes the session under COFFER_HOME. */
+/**
+ * Seals the account key to a new device key pair and writes the session under COFFER_HOME. A session
+ * kept there before is ended on its server: nothing holds its token any more.
+ */
 async function keepSession(server: string, email: string, vault: Vault, rootNodeId: string, token: string): Promise<Session> {
+  const previous = await loadSession().catch(() => null);
   const device = cc.newDeviceKeyPair();
   const slot = await cc.sealDeviceSlot(vault, device.deviceId, device.publicKey);
   const session: Session = {
@@ -77,7 +81,33 @@ async function keepSession(server: string, email: string, vault: Vault, rootNode
   } catch (err) {
     process.stderr.write(`coffer: warning: could not register this device with the server (${(err as Error).message})\n`);
   }
+  if (previous) {
+    const old = previous.session;
+    // Interrupted puts of another account or server cannot be resumed by this one.
+    if (old.accountId !== session.accountId || old.server !== session.server) await clearUploads();
+    if (!(await endRemote(old, { once: true }))) {
+      process.stderr.write(
+        `coffer: warning: could not end the session this folder held before (${old.email} on ${old.server}); ` +
+        'end it from a logged-in device with `coffer sessions` and `coffer end-session ID`\n',
+      );
+    }
+  }
   return session;
+}
+
+/**
+ * Ends `session` on its server: removes its device, then logs it out. True when the server has no
+ * such session left (ended now, or already gone).
+ */
+async function endRemote(session: Session, opts: { once?: boolean } = {}): Promise<boolean> {
+  const api = new Api(session.server, session.token);
+  try {
+    await api.fetch('DELETE', `/api/devices/${session.deviceId}`, { accept: [401, 404], once: opts.once });
+    await api.fetch('POST', '/api/auth/logout', { accept: [401], once: opts.once });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function signup(opts: { server?: string; email?: string }): Promise<{ session: Session; recoveryCode: string }> {
@@ -197,9 +227,7 @@ export async function logout(): Promise<boolean> {
   try {
     const { session } = await requireSession();
     had = true;
-    const api = new Api(session.server, session.token);
-    await api.fetch('DELETE', `/api/devices/${session.deviceId}`, { accept: [401, 404] }).catch(() => {});
-    await api.fetch('POST', '/api/auth/logout', { accept: [401] }).catch(() => {});
+    await endRemote(session);
   } catch {
     /* no session */
   }

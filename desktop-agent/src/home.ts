@@ -86,7 +86,12 @@ export async function clearSession(): Promise<void> {
   const home = cofferHome();
   await rm(join(home, SESSION), { force: true });
   await rm(join(home, DEVICE_KEY), { force: true });
-  await rm(join(home, 'uploads'), { recursive: true, force: true });
+  await clearUploads();
+}
+
+/** Forgets every interrupted upload (their ids belong to the session that started them). */
+export async function clearUploads(): Promise<void> {
+  await rm(join(cofferHome(), 'uploads'), { recursive: true, force: true });
 }
 
 /** Directory holding one JSON file per interrupted upload. */

@@ -19,6 +19,8 @@ export interface RequestOptions {
    * length is read into (a BufferPool's, so that the caller can reuse it).
    */
   into?: (length: number) => Uint8Array;
+  /** One attempt, answered within 10 s, no retries (for work that is only worth trying). */
+  once?: boolean;
 }
 
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
@@ -29,6 +31,7 @@ const BACKOFF_CAP_MS = 5000;
 // Tries made whatever the time: an attempt that hung until COFFER_HTTP_TIMEOUT has used the budget
 // up by itself, and one hang is not a server that is gone.
 const MIN_ATTEMPTS = 3;
+const ONCE_TIMEOUT_MS = 10_000;
 
 /** The codes of the errors a request gives up with: nothing was wrong with the request itself. */
 export const NETWORK_CODES = new Set(['SERVER_UNREACHABLE', 'CONNECTION_LOST']);
@@ -99,11 +102,12 @@ export class Api {
       headers['content-type'] = 'application/json';
     }
     const where = `${method} ${path.split('?')[0]}`;
-    const timeoutMs = (Number(process.env.COFFER_HTTP_TIMEOUT) || 120) * 1000;
+    const timeoutMs = opts.once ? ONCE_TIMEOUT_MS : (Number(process.env.COFFER_HTTP_TIMEOUT) || 120) * 1000;
     const started = Date.now();
     const deadline = started + retryBudgetMs();
     // The pause before the next attempt (the last one comes at the deadline), or null after it.
     const pause = (attempt: number, wish = backoff(attempt)): number | null => {
+      if (opts.once) return null;
       const left = deadline - Date.now();
       return left > 0 ? Math.min(wish, left) : attempt < MIN_ATTEMPTS ? wish : null;
     };

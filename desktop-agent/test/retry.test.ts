@@ -118,6 +118,20 @@ describe('coffer CLI retries on network errors and 503', () => {
     }
   });
 
+  it('logs in over a session whose server is gone at once, and says that session could not be ended', async () => {
+    const r = await switchRelay(new URL(server.url));
+    const env = { COFFER_HOME: join(dir, 'home4'), COFFER_PASSPHRASE: 'retry passphrase 4', COFFER_EMAIL: 'moved@example.test' };
+    expect((await coffer(['signup', '--quiet', '--server', r.url], env)).code).toBe(0);
+    await r.close();
+    const started = Date.now();
+    const res = await coffer(['login', '--server', server.url], env);
+    expect(res.code, res.stderr).toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000); // no retries spent on it
+    expect(res.stderr).toContain('could not end the session this folder held before (moved@example.test on');
+    expect(res.stderr).toContain('coffer end-session');
+    expect((await coffer(['ls'], env)).code).toBe(0);
+  });
+
   it('waits out a server that is gone for 9 s (a restart), and says how to continue a put when it gives up', async () => {
     const r = await switchRelay(new URL(server.url));
     try {
