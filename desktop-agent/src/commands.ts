@@ -378,7 +378,13 @@ const cmdGet: Run = async (inv) => {
   const results: GetResult[] = [];
   await getTree(inv, ctx.tree, node, dest, results);
   const bytes = results.reduce((a, r) => a + r.size, 0);
-  emit(inv, { ok: true, path: dest, files: results.length, bytes, resumed: results.some((r) => r.resumed) }, `${dest}  ${results.length} file${results.length === 1 ? '' : 's'}, ${formatBytes(bytes)}`);
+  const unchanged = results.filter((r) => r.unchanged).length;
+  const there = unchanged === 0 ? '' : results.length === 1 ? ', already there (unchanged)' : `, ${unchanged} already there (unchanged)`;
+  emit(
+    inv,
+    { ok: true, path: dest, files: results.length, bytes, resumed: results.some((r) => r.resumed), unchanged },
+    `${dest}  ${results.length} file${results.length === 1 ? '' : 's'}, ${formatBytes(bytes)}${there}`,
+  );
 };
 
 const cmdMv: Run = async (inv) => {

@@ -9,12 +9,13 @@
 //
 // Download: manifest -> chunks fetched a few at a time, each verified before its bytes are written
 // (in order) to `<dest>.coffer-partial`; a sidecar records how many chunks are verified and on disk,
-// so a re-run continues; the file is renamed into place only when complete.
+// so a re-run continues (after checking those chunks on disk again against their ids, where the
+// vault's key is there to do so); the file is renamed into place only when complete.
 import * as cc from '@coffer/crypto-core';
-import type { EncryptedChunk, Manifest, ManifestEntry, NodeKeys } from '@coffer/crypto-core';
+import type { EncryptedChunk, Manifest, ManifestEntry, NodeKeys, Vault } from '@coffer/crypto-core';
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { deviceLabel, type Context } from './account.ts';
 import { ApiError, CliError, EXIT, IntegrityError } from './errors.ts';
@@ -463,6 +464,8 @@ export interface GetResult {
   size: number;
   chunks: number;
   resumed: boolean;
+  /** The file was already at `dest`, byte for byte (nothing was downloaded). */
+  unchanged: boolean;
 }
 
 interface Sidecar {
@@ -470,6 +473,27 @@ interface Sidecar {
   version: number;
   done: number;   // chunks verified and written
   bytes: number;  // bytes of those chunks
+}
+
+/**
+ * The chunks at the start of a partial file that still hash to their ids: a resumed download
+ * trusts nothing on disk that it cannot check. Without the vault's key (a share link's download)
+ * the ids cannot be computed, and the sidecar is taken as it is.
+ */
+async function intactPrefix(fh: FileHandle, manifest: Manifest, side: Pick<Sidecar, 'done'>, vault: Vault): Promise<Pick<Sidecar, 'done' | 'bytes'>> {
+  let bytes = 0;
+  for (let i = 0; i < side.done; i++) {
+    const entry = manifest.chunks[i]!;
+    const plain = buffers.take(entry.plainLength);
+    try {
+      const { bytesRead } = await fh.read(plain, 0, entry.plainLength, bytes);
+      if (bytesRead !== entry.plainLength || (await cc.chunkIdOf(vault, plain)) !== entry.chunkId) return { done: i, bytes };
+    } finally {
+      buffers.give(plain);
+    }
+    bytes += entry.plainLength;
+  }
+  return { done: side.done, bytes };
 }
 
 /** Downloads the current version of file `node` to `dest` (atomically: partial file, then rename). */
@@ -484,6 +508,13 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
     manifest = await guard(cc.openManifest(keys, node.version, unb64(info.manifest)), `the manifest of ${basename(dest)}`);
   }
 
+  const unchanged = tree.vault ? await sameFileThere(dest, manifest, tree.vault) : false;
+  if (unchanged) {
+    opts.progress?.set(manifest.size);
+    await utimes(dest, new Date(meta.mtime), new Date(meta.mtime)).catch(() => {});
+    return { path: dest, size: manifest.size, chunks: manifest.chunks.length, resumed: false, unchanged };
+  }
+
   let side: Sidecar = { nodeId: node.id, version: node.version, done: 0, bytes: 0 };
   try {
     const prev = JSON.parse(await readFile(sidecarPath, 'utf8')) as Sidecar;
@@ -492,8 +523,15 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
   } catch {
     /* nothing to resume */
   }
+  const fh = await open(partial, side.done > 0 ? 'r+' : 'w', 0o600);
+  if (side.done > 0 && tree.vault) {
+    const good = await intactPrefix(fh, manifest, side, tree.vault);
+    if (good.done < side.done) {
+      process.stderr.write(`coffer: warning: ${partial} changed since the last run; downloading again from byte ${good.bytes}\n`);
+      side = { ...side, ...good };
+    }
+  }
   const resumed = side.done > 0;
-  const fh = await open(partial, resumed ? 'r+' : 'w', 0o600);
   let ok = false;
   // A sync of the partial file under way, and how the last one failed (below).
   const sync: { running: Promise<void> | null; failed: { error: unknown } | null } = { running: null, failed: null };
@@ -565,5 +603,23 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
   await rm(sidecarPath, { force: true });
   const mtime = new Date(meta.mtime);
   await utimes(dest, mtime, mtime).catch(() => {});
-  return { path: dest, size: manifest.size, chunks: manifest.chunks.length, resumed };
+  return { path: dest, size: manifest.size, chunks: manifest.chunks.length, resumed, unchanged: false };
+}
+
+/**
+ * Whether `dest` is already a file with exactly the manifest's bytes (a get run again, say after an
+ * interrupted folder get): of the right size, and each chunk hashing to its id. Reading costs far
+ * less than downloading; without the vault's key (a share link) nothing is taken as already there.
+ */
+async function sameFileThere(dest: string, manifest: Manifest, vault: Vault): Promise<boolean> {
+  const st = await stat(dest).catch(() => null);
+  if (!st?.isFile() || st.size !== manifest.size) return false;
+  const fh = await open(dest, 'r').catch(() => null);
+  if (!fh) return false;
+  try {
+    const n = manifest.chunks.length;
+    return (await intactPrefix(fh, manifest, { done: n }, vault)).done === n;
+  } finally {
+    await fh.close();
+  }
 }

@@ -226,6 +226,16 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     const dest = join(work, 'many-copy');
     ok(await B(['get', '--quiet', '/many-Ωmega', dest]));
     for (const [rel, data] of Object.entries(files)) expect((await readFile(join(dest, rel))).equals(data)).toBe(true);
+
+    // Run again into the same place (as after an interrupted get): the files already there are
+    // checked against their chunk ids instead of downloaded again; a changed one is replaced.
+    const large = await readFile(join(dest, 'sub/large.bin'));
+    large[4_000_000]! ^= 0x01;
+    await writeFile(join(dest, 'sub/large.bin'), large);
+    const rerun = await B(['get', '--json', '/many-Ωmega/', dest]);
+    expect(json<{ files: number; unchanged: number }>(rerun)).toMatchObject({ files: 10, unchanged: 9 });
+    for (const [rel, data] of Object.entries(files)) expect((await readFile(join(dest, rel))).equals(data)).toBe(true);
+    expect((await B(['get', '/many-Ωmega/sub/large.bin', join(dest, 'sub')])).stdout).toContain('already there (unchanged)');
   });
 
   it('moves, renames, trashes and restores from the trash', async () => {
@@ -389,6 +399,19 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     expect((await readFile(out)).equals(await readFile(join(work, name)))).toBe(true);
     expect(existsSync(`${out}.coffer-partial`)).toBe(false);
     expect(existsSync(`${out}.coffer-partial.json`)).toBe(false);
+
+    // A partial file changed between the runs is checked again: the run goes on from the first
+    // chunk that no longer matches its id, and the file comes out right.
+    const again = join(work, 'resumed-get-2.bin');
+    expect((await B(['get', '--json', `/${name}`, again], { COFFER_DEBUG_ABORT_AFTER_CHUNKS: '2' })).code).toBe(EXIT.ERROR);
+    const partial = await readFile(`${again}.coffer-partial`);
+    partial[partial.length - 10]! ^= 0x01; // in the second chunk
+    await writeFile(`${again}.coffer-partial`, partial);
+    const redone = await B(['get', '--json', `/${name}`, again]);
+    ok(redone);
+    expect(redone.stderr).toContain('changed since the last run');
+    expect(json<{ resumed: boolean }>(redone).resumed).toBe(true); // the first chunk was kept
+    expect((await readFile(again)).equals(await readFile(join(work, name)))).toBe(true);
   });
 
   it('turns a commit refused with VERSION_CONFLICT into a conflict copy', async () => {
@@ -448,8 +471,18 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     const ls = json<{ items: Array<{ name: string }> }>(await B(['ls', '--json', '/Verschiebbar-Ωmega']));
     expect(ls.items.map((i) => i.name)).toEqual(['renamed-Ωmega.txt']);
 
+    // Logging in over a kept session ends that one on the server, and its device with it.
+    type Sessions = { sessions: Array<{ id: string; current: boolean; endsAt: string }> };
+    const replaced = json<Sessions>(await B(['sessions', '--json'])).sessions.find((x) => x.current)!;
+    const devices = json<{ devices: unknown[] }>(await A(['status', '--json'])).devices.length;
+    const again = await B(['login'], { ...login, COFFER_PASSPHRASE: passphrase });
+    ok(again);
+    expect(again.stderr).not.toContain('could not end');
+    expect(json<Sessions>(await A(['sessions', '--json'])).sessions.map((x) => x.id)).not.toContain(replaced.id);
+    expect(json<{ devices: unknown[] }>(await A(['status', '--json'])).devices.length).toBe(devices);
+
     // A ends B's session: B is told to log in again.
-    const own = json<{ sessions: Array<{ id: string; current: boolean; endsAt: string }> }>(await B(['sessions', '--json'])).sessions.find((x) => x.current)!;
+    const own = json<Sessions>(await B(['sessions', '--json'])).sessions.find((x) => x.current)!;
     expect(Date.parse(own.endsAt)).toBeGreaterThan(Date.now());
     const seen = json<{ sessions: Array<{ id: string; current: boolean }> }>(await A(['sessions', '--json'])).sessions;
     expect(seen.find((x) => x.id === own.id)?.current).toBe(false);
