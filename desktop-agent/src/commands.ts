@@ -238,7 +238,7 @@ const cmdPut: Run = async (inv) => {
         const size = await stat(path).then((f) => f.size, () => null);
         if (size === null) skip(path, 'it vanished while the folder was read');
         else jobs.push({ path, parentNames: remote, name, size });
-      } else note(inv, `coffer: skipping ${path} (not a regular file or folder)`);
+      } else note(inv, `coffer: skipping ${path} (${e.isSymbolicLink() ? 'a symbolic link: links are not followed, put what it points at by its own path' : 'not a regular file or folder'})`);
     }
   };
   if (!st.isDirectory() && !st.isFile()) throw new CliError(`${local} is not a regular file or folder`);

@@ -1,6 +1,7 @@
 // Names the vault cannot hold (format §5.3) are refused before any request, as usage errors (2)
 // naming the name and the rule, not as failed integrity checks; `put .` uses the folder's own name.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../tests/support/server.ts';
@@ -53,5 +54,20 @@ describe('coffer and names the vault cannot hold', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(await ls('/dot')).toEqual(['somedir']);
     expect(await ls('/dot/somedir')).toEqual(['inside.txt']);
+  });
+
+  it('skips symbolic links and special files in a folder put, saying which and why', async () => {
+    const here = join(dir, 'specials');
+    await mkdir(join(here, 'sub'), { recursive: true });
+    await writeFile(join(here, 'real.txt'), 'real');
+    await symlink('real.txt', join(here, 'link.txt'));
+    await symlink('sub', join(here, 'sub-link'));
+    execFileSync('mkfifo', [join(here, 'fifo')]);
+    const r = await coffer(['put', here, '/specials'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`skipping ${join(here, 'link.txt')} (a symbolic link: links are not followed`);
+    expect(r.stderr).toContain(`skipping ${join(here, 'sub-link')} (a symbolic link`);
+    expect(r.stderr).toContain(`skipping ${join(here, 'fifo')} (not a regular file or folder)`);
+    expect((await ls('/specials')).sort()).toEqual(['real.txt', 'sub']);
   });
 });
