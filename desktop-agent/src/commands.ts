@@ -122,6 +122,7 @@ const cmdEndSession: Run = async (inv) => {
   if (!/^[0-9a-f]{32}$/.test(id)) throw new UsageError('end-session needs a session id (32 hex digits, see `coffer sessions`)');
   const { sessions } = await ctx.api.json<{ sessions: SessionRow[] }>('GET', '/api/auth/sessions');
   if (sessions.some((x) => x.id === id && x.current)) throw new UsageError('that is this session: use `coffer logout` to end it');
+  if (!sessions.some((x) => x.id === id)) throw new CliError(`the account has no session ${id} (\`coffer sessions\` lists them; an ended one is gone)`, EXIT.ERROR, 'NOT_FOUND');
   await ctx.api.json('DELETE', `/api/auth/sessions/${id}`);
   emit(inv, { ok: true, sessionId: id }, `session ${id} ended`);
 };
@@ -502,7 +503,12 @@ const cmdRestore: Run = async (inv) => {
   if (node.kind !== 'file') throw new CliError(`${displayPath(path)} is a folder`);
   const keys = await ctx.tree.keysOf(node);
   const meta = await ctx.tree.meta(node);
-  const old = await ctx.tree.version(node, wanted);
+  const old = await ctx.tree.version(node, wanted).catch((err: unknown) => {
+    if (err instanceof ApiError && err.status === 404) {
+      throw new CliError(`${displayPath(path)} has no version ${wanted} (any more); \`coffer versions ${displayPath(path)}\` lists the versions kept`, EXIT.ERROR, 'VERSION_NOT_FOUND');
+    }
+    throw err;
+  });
   const manifest = await guard(cc.openManifest(keys, wanted, unb64(old.manifest)), `the manifest of version ${wanted}`);
   // format §7: restoring version k re-seals manifest k's plaintext as version n + 1; chunks are shared.
   const up = await ctx.api.json<{ uploadId: string }>('POST', '/api/uploads', { body: { nodeId: node.id } });
@@ -603,7 +609,12 @@ const cmdUnshare: Run = async (inv) => {
   const ctx = await openContext();
   const id = inv.positionals[0]!.toLowerCase();
   if (!/^[0-9a-f]{32}$/.test(id)) throw new UsageError('unshare needs a link id (32 hex digits, see `coffer links`)');
-  await ctx.api.json('DELETE', `/api/links/${id}`);
+  await ctx.api.json('DELETE', `/api/links/${id}`).catch((err: unknown) => {
+    if (err instanceof ApiError && err.code === 'LINK_NOT_FOUND') {
+      throw new CliError(`you have no link ${id} (\`coffer links\` lists yours)`, EXIT.ERROR, err.code);
+    }
+    throw err;
+  });
   emit(inv, { ok: true, linkId: id }, `link ${id} revoked`);
 };
 

@@ -280,6 +280,10 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     expect(list.current).toBe(2);
     expect(list.versions.map((v) => v.version)).toEqual([2, 1]);
     expect((await B(['restore', `/${name}`])).code).toBe(EXIT.USAGE);
+    const none = await B(['restore', '--json', `/${name}`, '--version', '9']);
+    expect(none.code).toBe(EXIT.ERROR);
+    expect(JSON.parse(none.stdout)).toMatchObject({ code: 'VERSION_NOT_FOUND' });
+    expect(none.stderr).toContain(`has no version 9 (any more); \`coffer versions /${name}\` lists`);
     const restored = json<{ version: number }>(await B(['restore', '--json', `/${name}`, '--version', '1']));
     expect(restored.version).toBe(3);
     const out = join(work, 'restored.txt');
@@ -331,6 +335,9 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
 
     const revoked = json<{ url: string; linkId: string }>(await A(['share', '--json', '/versioned-Ωmega.txt']));
     ok(await A(['unshare', revoked.linkId]));
+    const unknown = await A(['unshare', '0'.repeat(32)]);
+    expect(unknown.code).toBe(EXIT.ERROR);
+    expect(unknown.stderr).toContain(`you have no link ${'0'.repeat(32)} (\`coffer links\` lists yours)`);
     const r = await fetchLink(revoked.url, 'revoked');
     expect(r.code).toBe(EXIT.ERROR);
     expect(r.stderr).toMatch(/revoked/);
@@ -489,6 +496,9 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     const mine = seen.find((x) => x.current)!;
     expect((await A(['end-session', mine.id])).code).toBe(EXIT.USAGE); // its own: that is `logout`
     ok(await A(['end-session', own.id]));
+    const gone = await A(['end-session', own.id]);
+    expect(gone.code).toBe(EXIT.ERROR);
+    expect(gone.stderr).toContain(`the account has no session ${own.id} (\`coffer sessions\` lists them`);
     const ended = await B(['ls']);
     expect(ended.code).toBe(EXIT.AUTH);
     expect(ended.stderr).toContain('session has ended');
