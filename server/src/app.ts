@@ -3,6 +3,7 @@ import { createNodeWebSocket } from '@hono/node-ws';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
+import { CircuitBreakerStore } from './blob/breaker.js';
 import type { AppContext, AppEnv } from './context.js';
 import { ApiError } from './errors.js';
 import { MAX_COMMIT_BYTES, MAX_JSON_BYTES } from './limits.js';
@@ -17,7 +18,7 @@ import { nodeRoutes, trashRoutes } from './routes/nodes.js';
 import { linkRoutes } from './routes/links.js';
 import { publicLinkRoutes } from './routes/public-links.js';
 import { realtimeRoutes } from './realtime/index.js';
-import { sqlState } from './services/errors-db.js';
+import { isDatabaseUnavailable, sqlState } from './services/errors-db.js';
 import { serveWeb } from './static.js';
 
 
@@ -33,6 +34,9 @@ const SECURITY_HEADERS: ReadonlyArray<[string, string]> = [
   ['Cross-Origin-Resource-Policy', 'same-origin'],
   ['Permissions-Policy', 'camera=(), microphone=(), geolocation=()'],
 ];
+
+/** How long /healthz waits for the database before it answers 503 NOT_READY. */
+export const HEALTH_TIMEOUT_MS = 3000;
 
 export interface CofferApp {
   app: Hono<AppEnv>;
@@ -102,19 +106,39 @@ export function createApp(ctx: AppContext): CofferApp {
       ctx.logger.warn('transaction conflict', { method: c.req.method, path: pathOnly(c.req.path), sqlState: state });
       return errorBody(c, new ApiError(503, 'RETRY', 'A concurrent change conflicted; try again', {}, { 'Retry-After': '1' }));
     }
+    if (isDatabaseUnavailable(err)) {
+      // PostgreSQL unreachable or gone mid-request (postgres.js reconnects on the next query): the
+      // clients retry a 503 (docs/api.md says what a COMMIT cut off in flight means for them).
+      ctx.logger.warn('database unavailable', { method: c.req.method, path: pathOnly(c.req.path), ...describeError(err) });
+      return errorBody(c, new ApiError(503, 'DATABASE_UNAVAILABLE', 'The database is unavailable; try again later', {}, { 'Retry-After': '5' }));
+    }
     ctx.logger.error('unhandled error', { method: c.req.method, path: pathOnly(c.req.path), ...describeError(err) });
     return errorBody(c, new ApiError(500, 'INTERNAL', 'Internal server error'));
   });
   app.notFound((c) => errorBody(c, new ApiError(404, 'NOT_FOUND', 'No such resource')));
 
   app.get('/healthz', async (c) => {
+    // A database that stopped answering (a stalled connection, not a refused one) would hold the
+    // check for as long as the operating system keeps the connection; a balancer wants an answer.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer in time')), HEALTH_TIMEOUT_MS);
+    });
     try {
-      await ctx.db.execute('select 1');
+      await Promise.race([ctx.db.execute('select 1'), deadline]);
     } catch {
       throw new ApiError(503, 'NOT_READY', 'The database is not reachable', {}, { 'Retry-After': '5' });
+    } finally {
+      clearTimeout(timer);
     }
     return c.json({ ok: true });
   });
+  // /healthz answers for the database only (a blob store outage leaves listing and metadata
+  // working, so a balancer should keep the process); the blob store's state is told here.
+  if (ctx.blobs instanceof CircuitBreakerStore) {
+    const breaker = ctx.blobs;
+    metrics.gauge('coffer_blob_store_circuit_open', () => (breaker.open ? 1 : 0));
+  }
   app.get('/metrics', (c) => c.text(metrics.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4' }));
 
   app.route('/api/auth', authRoutes(ctx));

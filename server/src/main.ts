@@ -8,7 +8,7 @@ import { CircuitBreakerStore } from './blob/breaker.js';
 import { FolderBlobStore } from './blob/folder.js';
 import { S3BlobStore } from './blob/s3.js';
 import type { BlobStore } from './blob/store.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, type Config, type S3Config } from './config.js';
 import type { AppContext } from './context.js';
 import { openDatabase } from './db/client.js';
 import { lockEmbeddedDatabase } from './db/pglite-lock.js';
@@ -46,9 +46,17 @@ async function main(): Promise<void> {
   });
   let store: BlobStore;
   if (config.s3) {
-    const s3 = new S3BlobStore(config.s3);
-    await s3.ensureBucket();
-    store = s3;
+    const s3Config = config.s3;
+    store = await startStep((why) => blobStoreProblem(s3Config, why), async () => {
+      const s3 = new S3BlobStore(s3Config);
+      try {
+        await s3.ensureBucket();
+      } catch (err) {
+        await s3.close();
+        throw err;
+      }
+      return s3;
+    });
   } else {
     store = new FolderBlobStore(join(config.dataDir, 'blobs'));
   }
@@ -118,7 +126,10 @@ function rootCause(err: unknown): string {
   while (e instanceof Error && e.cause instanceof Error) e = e.cause;
   if (!(e instanceof Error)) return String(e);
   const code = (e as { code?: unknown }).code;
+  // The S3 client names an error only when the answer had a body; a HEAD's 403 is "UnknownError".
+  const status = (e as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
   const message = e.message.split('\n')[0]!.replace(/^Failed query:.*/, 'a query failed');
+  if (typeof status === 'number') return `${message} (HTTP ${status})`;
   return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
 }
 
@@ -131,6 +142,18 @@ function databaseProblem(config: Config, why: string): string {
   const url = new URL(config.databaseUrl);
   return `the PostgreSQL database "${decodeURIComponent(url.pathname.slice(1))}" at ${url.hostname}:${url.port || 5432} ` +
     `(DATABASE_URL) cannot be used (${why}): check that PostgreSQL runs there and the database exists`;
+}
+
+/** Which bucket where, for the message: never the credentials, nor anything in the endpoint's user part. */
+function blobStoreProblem(s3: S3Config, why: string): string {
+  let where = `in region ${s3.region}`;
+  if (s3.endpoint) {
+    const url = new URL(s3.endpoint);
+    where = `at ${url.protocol}//${url.host}`;
+  }
+  const hint = /HTTP 40[13]\b/.test(why) ? 'check S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY and their rights on the bucket'
+    : 'check S3_ENDPOINT, S3_REGION and that the store runs there';
+  return `the S3 bucket "${s3.bucket}" ${where} (S3_*) cannot be used (${why}): ${hint}`;
 }
 
 main().catch((err) => {

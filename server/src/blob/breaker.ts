@@ -16,6 +16,8 @@ export class CircuitBreakerStore implements BlobStore {
   readonly #now: () => number;
   #failures = 0;
   #openUntil = 0;
+  /** A half-open trial call is under way: the others are refused until it has shown the store works. */
+  #trying = false;
   /** Called when a store call fails (for logs); never given secrets. */
   onFailure: (err: unknown) => void = () => {};
 
@@ -40,6 +42,13 @@ export class CircuitBreakerStore implements BlobStore {
 
   async #call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.open) throw this.#unavailable();
+    // Cooled down but not yet shown to work: one call tries the store. Letting every request through
+    // would have each of them wait for the store's timeout while it still hangs.
+    const trial = this.#failures >= this.#threshold;
+    if (trial) {
+      if (this.#trying) throw this.#unavailable();
+      this.#trying = true;
+    }
     try {
       const result = await fn();
       this.#failures = 0;
@@ -49,6 +58,8 @@ export class CircuitBreakerStore implements BlobStore {
       this.#failures += 1;
       if (this.#failures >= this.#threshold) this.#openUntil = this.#now() + this.#cooldownMs;
       throw this.#unavailable();
+    } finally {
+      if (trial) this.#trying = false;
     }
   }
 

@@ -8,6 +8,14 @@ import {
 import type { S3Config } from '../config.js';
 import { assertKey, isKey, type Blob, type BlobStore, type BlobSweep } from './store.js';
 
+export class S3TimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(ms: number) {
+    super(`S3 did not answer within ${ms} ms`);
+    this.name = 'S3TimeoutError';
+  }
+}
+
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
@@ -16,14 +24,26 @@ function isNotFound(err: unknown): boolean {
 const CHUNKS = 'chunks/';
 const ASIDE = 'aside/';
 
+/**
+ * How long one S3 call may take until its answer starts (a GET's body then streams without it).
+ * Without a limit, a store that accepts connections but stops answering held every chunk request
+ * (and its body in memory) for as long as it stalled, and the circuit breaker never opened: it only
+ * counts calls that fail.
+ */
+export const S3_CALL_TIMEOUT_MS = 30_000;
+
+export interface S3StoreOptions { callTimeoutMs?: number }
+
 export class S3BlobStore implements BlobStore, BlobSweep {
   readonly kind = 's3';
   readonly sweep: BlobSweep = this;
   readonly #client: S3Client;
   readonly #bucket: string;
+  readonly #callTimeoutMs: number;
 
-  constructor(config: S3Config) {
+  constructor(config: S3Config, options: S3StoreOptions = {}) {
     this.#bucket = config.bucket;
+    this.#callTimeoutMs = options.callTimeoutMs ?? S3_CALL_TIMEOUT_MS;
     this.#client = new S3Client({
       region: config.region,
       forcePathStyle: config.forcePathStyle,
@@ -38,21 +58,39 @@ export class S3BlobStore implements BlobStore, BlobSweep {
     });
   }
 
+  /**
+   * Sends one command, aborted when no answer has come within the call timeout (waiting for a free
+   * connection included). The timer stops at the answer, so a slow reader of a GET's body is not cut off.
+   */
+  async #send<T>(call: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new S3TimeoutError(this.#callTimeoutMs)), this.#callTimeoutMs);
+    try {
+      return await call({ abortSignal: abort.signal });
+    } catch (err) {
+      // The SDK reports its own AbortError; say why it was aborted.
+      if (abort.signal.aborted) throw abort.signal.reason;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   #key(key: string): string {
     assertKey(key);
     return CHUNKS + key;
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
-    await this.#client.send(new PutObjectCommand({
+    await this.#send((o) => this.#client.send(new PutObjectCommand({
       Bucket: this.#bucket, Key: this.#key(key), Body: data, ContentLength: data.byteLength,
       ContentType: 'application/octet-stream',
-    }));
+    }), o));
   }
 
   async get(key: string): Promise<Blob | null> {
     try {
-      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }));
+      const out = await this.#send((o) => this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }), o));
       if (!out.Body) return null;
       return { size: out.ContentLength ?? 0, stream: out.Body.transformToWebStream() as ReadableStream<Uint8Array> };
     } catch (err) {
@@ -63,7 +101,7 @@ export class S3BlobStore implements BlobStore, BlobSweep {
 
   async has(key: string): Promise<boolean> {
     try {
-      await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }));
+      await this.#send((o) => this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }), o));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -72,11 +110,11 @@ export class S3BlobStore implements BlobStore, BlobSweep {
   }
 
   async delete(key: string): Promise<void> {
-    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }));
+    await this.#send((o) => this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }), o));
   }
 
   async ping(): Promise<void> {
-    await this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket }));
+    await this.#send((o) => this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket }), o));
   }
 
   // ---- the orphan sweep (BlobSweep) ----
@@ -84,7 +122,7 @@ export class S3BlobStore implements BlobStore, BlobSweep {
   async *#objects(prefix: string): AsyncIterable<{ key: string; modifiedAt: Date }> {
     let token: string | undefined;
     do {
-      const page = await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token }));
+      const page = await this.#send((o) => this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token }), o));
       for (const o of page.Contents ?? []) {
         const key = o.Key?.slice(prefix.length) ?? '';
         if (isKey(key) && o.LastModified) yield { key, modifiedAt: o.LastModified };
@@ -100,7 +138,7 @@ export class S3BlobStore implements BlobStore, BlobSweep {
   /** Copies `from` to `to` within the bucket; false when `from` does not exist. */
   async #copy(from: string, to: string): Promise<boolean> {
     try {
-      await this.#client.send(new CopyObjectCommand({ Bucket: this.#bucket, CopySource: `${this.#bucket}/${from}`, Key: to }));
+      await this.#send((o) => this.#client.send(new CopyObjectCommand({ Bucket: this.#bucket, CopySource: `${this.#bucket}/${from}`, Key: to }), o));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -110,7 +148,7 @@ export class S3BlobStore implements BlobStore, BlobSweep {
 
   async setAside(key: string): Promise<boolean> {
     if (!(await this.#copy(this.#key(key), ASIDE + key))) return false;
-    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }));
+    await this.#send((o) => this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) }), o));
     return true;
   }
 
@@ -123,7 +161,7 @@ export class S3BlobStore implements BlobStore, BlobSweep {
 
   async drop(key: string): Promise<void> {
     assertKey(key);
-    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: ASIDE + key }));
+    await this.#send((o) => this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: ASIDE + key }), o));
   }
 
   async putBackAll(before: Date): Promise<number> {
@@ -147,7 +185,7 @@ export class S3BlobStore implements BlobStore, BlobSweep {
       await this.ping();
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await this.#client.send(new CreateBucketCommand({ Bucket: this.#bucket }));
+      await this.#send((o) => this.#client.send(new CreateBucketCommand({ Bucket: this.#bucket }), o));
     }
   }
 

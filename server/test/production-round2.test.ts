@@ -1,0 +1,270 @@
+// Production set-up (PostgreSQL + S3) when one of them fails: a database that goes away, an S3
+// store that stops answering, and an S3 store that is wrong from the start. Both stand behind a TCP
+// relay of this file, which can cut or stall them without touching the real services.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
+import { REPO_ROOT, SERVER_NODE_FLAGS } from '../../tests/support/server.js';
+import { createApp } from '../src/app.js';
+import { CircuitBreakerStore } from '../src/blob/breaker.js';
+import { S3BlobStore } from '../src/blob/s3.js';
+import { defaultConfig } from '../src/config.js';
+import type { AppContext } from '../src/context.js';
+import { openDatabase, queryRows, type Database } from '../src/db/client.js';
+import { Events } from '../src/events.js';
+import { createLogger } from '../src/logger.js';
+import { chunkIdOf, digestHeader, rand, signup, type Client } from './helpers.js';
+import { startS3, type RunningS3 } from './s3.js';
+
+/** A TCP relay on loopback to `targetPort`: open, cut (connections refused) or stalled (nothing forwarded). */
+class Relay {
+  #server: net.Server | undefined;
+  readonly #sockets = new Set<net.Socket>();
+  #stalled = false;
+  port = 0;
+
+  constructor(readonly targetPort: number) {}
+
+  async start(): Promise<void> {
+    this.#server = net.createServer((client) => this.#accept(client));
+    await new Promise<void>((resolve) => this.#server!.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as AddressInfo).port;
+  }
+
+  #track(socket: net.Socket): void {
+    this.#sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => this.#sockets.delete(socket));
+  }
+
+  #accept(client: net.Socket): void {
+    this.#track(client);
+    if (this.#stalled) return; // held open, nothing forwarded
+    const upstream = net.connect(this.targetPort, '127.0.0.1');
+    this.#track(upstream);
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  #dropAll(): void {
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+  }
+
+  /** Closes every connection and refuses new ones until `start` again (same port). */
+  async cut(): Promise<void> {
+    const server = this.#server!;
+    this.#server = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.#dropAll();
+    await closed;
+  }
+
+  /**
+   * Stops forwarding: bytes on open connections are held, not delivered, and new connections are
+   * accepted and never answered (a peer that hangs, with no reset to tell the client).
+   */
+  stall(): void {
+    this.#stalled = true;
+    for (const s of this.#sockets) {
+      s.unpipe();
+      s.pause();
+    }
+  }
+
+  /** Forwards again, for new connections; the stalled ones are closed. */
+  resume(): void {
+    this.#stalled = false;
+    this.#dropAll();
+  }
+
+  async close(): Promise<void> {
+    if (this.#server) await this.cut();
+    this.#dropAll();
+  }
+}
+
+const within = <T>(ms: number, p: Promise<T>): Promise<T | 'no answer'> =>
+  Promise.race([p, new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), ms).unref())]);
+
+const skip = !postgresUrl;
+
+describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTGRES}` : ''}`, () => {
+  let s3: RunningS3;
+  let s3Relay: Relay;
+  let dbRelay: Relay;
+  let dropDatabase: () => Promise<void>;
+  let database: Database;
+  let blobs: CircuitBreakerStore;
+  let app: ReturnType<typeof createApp>['app'];
+  let user: Client;
+  const cooldownMs = 1500;
+
+  beforeAll(async () => {
+    s3 = await startS3(`coffer-r2-${randomBytes(4).toString('hex')}`);
+    s3Relay = new Relay(Number(new URL(s3.config.endpoint!).port));
+    await s3Relay.start();
+    const created = await createTestDatabase();
+    dropDatabase = created.drop;
+    const url = new URL(created.url);
+    dbRelay = new Relay(Number(url.port || 5432));
+    await dbRelay.start();
+    url.host = `127.0.0.1:${dbRelay.port}`;
+    database = await openDatabase({ url: url.toString(), maxConnections: 4 });
+    blobs = new CircuitBreakerStore(
+      new S3BlobStore({ ...s3.config, endpoint: `http://127.0.0.1:${s3Relay.port}` }, { callTimeoutMs: 500 }),
+      { threshold: 2, cooldownMs },
+    );
+    const ctx: AppContext = {
+      config: defaultConfig({ sessionCacheMs: 0 }),
+      db: database.db,
+      blobs,
+      logger: createLogger('error', () => {}),
+      events: new Events(),
+      secret: new Uint8Array(randomBytes(32)),
+    };
+    app = createApp(ctx).app;
+    user = await signup(app);
+  });
+
+  afterAll(async () => {
+    await blobs?.close();
+    await database?.close();
+    await dbRelay?.close();
+    await s3Relay?.close();
+    await dropDatabase?.();
+    await s3?.stop();
+  });
+
+  it('answers 503 DATABASE_UNAVAILABLE with Retry-After while PostgreSQL is unreachable, and recovers', async () => {
+    const list = () => user.request('GET', `/api/nodes/${user.rootNodeId}/children`);
+    expect((await list()).status).toBe(200);
+
+    await dbRelay.cut();
+    try {
+      for (const res of [await list(), await user.request('POST', '/api/uploads', { nodeId: user.rootNodeId })]) {
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(await res.json()).toEqual({ code: 'DATABASE_UNAVAILABLE', message: expect.any(String) });
+      }
+      expect((await app.request('/healthz')).status).toBe(503);
+    } finally {
+      await dbRelay.start();
+    }
+    expect((await list()).status).toBe(200);
+    expect((await app.request('/healthz')).status).toBe(200);
+  });
+
+  it('answers /healthz with 503 NOT_READY in bounded time while PostgreSQL stalls, and 200 after', async () => {
+    dbRelay.stall();
+    try {
+      // Before: the check waited on the stalled connection for as long as it stayed open.
+      const res = await within(8000, Promise.resolve(app.request('/healthz')));
+      expect(res).not.toBe('no answer');
+      expect((res as Response).status).toBe(503);
+      expect(await (res as Response).json()).toEqual({ code: 'NOT_READY', message: expect.any(String) });
+    } finally {
+      dbRelay.resume();
+    }
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = (await app.request('/healthz')).status;
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(status).toBe(200);
+  });
+
+  it('answers 503 STORAGE_UNAVAILABLE within its timeout when S3 stops answering, writes no row, and recovers', async () => {
+    const file = await user.createNode('file');
+    const { uploadId } = await user.json('POST', '/api/uploads', { nodeId: file.id }, 201);
+    const chunk = { id: chunkIdOf(), data: rand(2000) };
+    const put = () => user.request('PUT', `/api/chunks/${chunk.id}?upload=${uploadId}`, chunk.data, { 'content-digest': digestHeader(chunk.data) });
+
+    s3Relay.stall();
+    try {
+      // Before: each PUT waited for as long as the store stalled; the breaker never opened.
+      for (let i = 0; i < 2; i++) {
+        const res = await within(10_000, put());
+        expect(res).not.toBe('no answer');
+        const answer = res as Response;
+        expect(answer.status).toBe(503);
+        expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(await answer.json()).toEqual({ code: 'STORAGE_UNAVAILABLE', message: expect.any(String) });
+      }
+      expect(blobs.open).toBe(true);
+      expect(await (await app.request('/metrics')).text()).toContain('coffer_blob_store_circuit_open 1');
+      // Open: refused at once, without waiting on the store; the rest of the API still answers.
+      const started = performance.now();
+      expect((await put()).status).toBe(503);
+      expect(performance.now() - started).toBeLessThan(400);
+      expect((await user.request('GET', `/api/nodes/${file.id}`)).status).toBe(200);
+      const rows = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from chunks where id = ${chunk.id}`);
+      expect(rows[0]!.n).toBe(0);
+
+      // Cooled down while S3 still hangs: one request tries it, the others do not queue behind it.
+      await new Promise((resolve) => setTimeout(resolve, cooldownMs + 100));
+      const timed = await Promise.all([0, 1, 2].map(async () => {
+        const t = performance.now();
+        const res = await put();
+        return { status: res.status, ms: performance.now() - t };
+      }));
+      expect(timed.map((r) => r.status)).toEqual([503, 503, 503]);
+      expect(timed.filter((r) => r.ms >= 450)).toHaveLength(1); // the trial waited for the timeout
+      expect(blobs.open).toBe(true);
+    } finally {
+      s3Relay.resume();
+    }
+    await new Promise((resolve) => setTimeout(resolve, cooldownMs + 100));
+    expect((await put()).status).toBe(201);
+    expect(blobs.open).toBe(false);
+    expect(await (await app.request('/metrics')).text()).toContain('coffer_blob_store_circuit_open 0');
+    const got = await user.request('GET', `/api/chunks/${chunk.id}`);
+    expect(got.status).toBe(200);
+    expect(new Uint8Array(await got.arrayBuffer())).toEqual(chunk.data);
+  });
+});
+
+describe.skipIf(skip)(`start-up with an unusable S3 store${skip ? ` ${NO_POSTGRES}` : ''}`, () => {
+  it('stops with one line naming the bucket and the endpoint, and exit status 2', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve)); // nothing listens there now
+    const db = await createTestDatabase();
+    const dataDir = await mkdtemp(join(tmpdir(), 'coffer-r2-'));
+    try {
+      const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', join(REPO_ROOT, 'server/src/main.ts')], {
+          cwd: REPO_ROOT,
+          env: {
+            ...process.env, PORT: '0', COFFER_DATA_DIR: dataDir, DATABASE_URL: db.url,
+            S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_BUCKET: 'coffer-missing', S3_REGION: 'us-east-1',
+            S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', S3_FORCE_PATH_STYLE: 'true',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('exit', (exitCode) => resolve({ code: exitCode, output: out }));
+      });
+      expect(code).toBe(2);
+      const lines = output.split('\n').filter((l) => l.startsWith('Coffer '));
+      expect(lines).toEqual([expect.stringContaining(`Coffer cannot start: the S3 bucket "coffer-missing" at http://127.0.0.1:${port}`)]);
+      expect(lines[0]).toContain('ECONNREFUSED');
+      expect(output).not.toContain('S3RVER');
+      expect(output).not.toContain('    at '); // no stack trace
+    } finally {
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
