@@ -15,8 +15,24 @@ import { chunkIdOf, digestHeader, rand, signup, startTestServer, type Client, ty
 class HookedStore implements BlobStore {
   readonly kind = 'folder';
   afterPut: (() => Promise<void>) | null = null;
+  /** The sweep's next putBack or drop fails (the store failing while a sweep decides). */
+  failNextDecision = false;
   constructor(readonly inner: FolderBlobStore) {}
-  get sweep() { return this.inner.sweep; }
+  get sweep() {
+    const inner = this.inner.sweep;
+    const failing = <A extends unknown[]>(f: (...args: A) => Promise<void>) => async (...args: A) => {
+      if (this.failNextDecision) {
+        this.failNextDecision = false;
+        throw new Error('the store failed');
+      }
+      await f(...args);
+    };
+    return {
+      list: () => inner.list(), clearUnfinished: (before: Date) => inner.clearUnfinished(before),
+      setAside: (key: string) => inner.setAside(key), putBackAll: (before: Date) => inner.putBackAll(before),
+      putBack: failing((key: string) => inner.putBack(key)), drop: failing((key: string) => inner.drop(key)),
+    };
+  }
   async put(key: string, data: Uint8Array) {
     await this.inner.put(key, data);
     const hook = this.afterPut;
@@ -110,6 +126,23 @@ describe('orphan blob sweep (PGlite, folder store)', () => {
     expect(result).toMatchObject({ orphanBlobs: 0, keptBlobs: 1 });
     expect(await download(old.id)).toEqual(old.data);
     expect(await readdir(join(s.blobDir, '.aside'))).toEqual([]);
+  });
+
+  it('puts back what it set aside when it stops midway, so a chunk named meanwhile is not hidden until the next sweep', async () => {
+    const [live, dead] = [await orphan(), await orphan()];
+    const uploadId = await newUpload();
+    await expect(sweepBlobs(s.ctx, {
+      graceSeconds: 3600,
+      afterSetAside: async () => {
+        await s.ctx.db.execute(sql`insert into chunks (account_id, id, size) values (${c.accountId}, ${live.id}, ${live.data.byteLength})`);
+        await s.ctx.db.execute(sql`insert into upload_chunks (upload_id, account_id, chunk_id) values (${uploadId}, ${c.accountId}, ${live.id})`);
+        store.failNextDecision = true;
+      },
+    })).rejects.toThrow('the store failed');
+    expect(await download(live.id)).toEqual(live.data);
+    expect(await store.has(dead.key)).toBe(true); // an orphan too, until a sweep runs through
+    expect(await readdir(join(s.blobDir, '.aside'))).toEqual([]);
+    await store.delete(dead.key);
   });
 
   it('keeps the blob of a chunk stored again while the old blob is aside', async () => {

@@ -168,19 +168,29 @@ export async function sweepBlobs(
   const aside: string[] = [];
   for (const key of candidates) if (await store.setAside(key)) aside.push(key);
   if (aside.length === 0) return result;
-  await options.afterSetAside?.();
-  const recent = new Set((await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
-    select account_id, id from chunks
-    where touched_at >= ${began}::timestamptz - make_interval(secs => ${SWEEP_MARGIN_SECONDS})`))
-    .map((r) => blobKey(r.account_id, r.id)));
-  for (const key of aside) {
-    if (recent.has(key)) {
-      await store.putBack(key);
-      result.keptBlobs += 1;
-    } else {
-      await store.drop(key);
-      result.orphanBlobs += 1;
+  let decided = 0;
+  try {
+    await options.afterSetAside?.();
+    const recent = new Set((await queryRows<{ account_id: string; id: string }>(ctx.db, sql`
+      select account_id, id from chunks
+      where touched_at >= ${began}::timestamptz - make_interval(secs => ${SWEEP_MARGIN_SECONDS})`))
+      .map((r) => blobKey(r.account_id, r.id)));
+    for (const key of aside) {
+      if (recent.has(key)) {
+        await store.putBack(key);
+        result.keptBlobs += 1;
+      } else {
+        await store.drop(key);
+        result.orphanBlobs += 1;
+      }
+      decided += 1;
     }
+  } catch (err) {
+    // Stopped midway (the database or the store failed): what is still aside may include blobs a
+    // new row names, which would stay hidden until the next sweep, a day away. Put all of it back;
+    // an orphan among it is only kept until then.
+    for (const key of aside.slice(decided)) await store.putBack(key).catch(() => {});
+    throw err;
   }
   return result;
 }
