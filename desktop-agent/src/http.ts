@@ -12,7 +12,7 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Answer statuses that are returned instead of thrown. */
   accept?: number[];
-  /** A binary exchange (chunk records): sent through node:http (see sendBytes). */
+  /** A binary exchange (chunk records): a good answer's bytes are kept as they came (see send). */
   binary?: boolean;
   /**
    * bytes() only: gives the buffer, of exactly the length asked, that a good answer of known
@@ -93,12 +93,12 @@ export class Api {
   private async request<T>(method: string, path: string, opts: RequestOptions, read: (res: Response) => Promise<T>): Promise<T> {
     const headers: Record<string, string> = { ...this.extraHeaders, ...opts.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let body: string | Uint8Array | readonly Uint8Array[] | undefined;
+    let body: Uint8Array | readonly Uint8Array[] | undefined;
     if (opts.raw) {
       body = opts.raw;
       headers['content-type'] = 'application/octet-stream';
     } else if (opts.body !== undefined) {
-      body = JSON.stringify(opts.body);
+      body = Buffer.from(JSON.stringify(opts.body));
       headers['content-type'] = 'application/json';
     }
     const where = `${method} ${path.split('?')[0]}`;
@@ -118,9 +118,7 @@ export class Api {
       try {
         let res: Response;
         try {
-          res = opts.raw || opts.binary
-            ? await sendBytes(this.base + path, method, headers, opts.raw ?? null, ac.signal, opts.into)
-            : await fetch(this.base + path, { method, headers, body: body as BodyInit | undefined, signal: ac.signal });
+          res = await send(this.base + path, method, headers, body ?? null, ac.signal, Boolean(opts.raw || opts.binary), opts.into);
         } catch (err) {
           const ms = pause(attempt);
           if (ms === null) {
@@ -129,7 +127,7 @@ export class Api {
           await sleep(ms);
           continue;
         }
-        if (body) this.bytesSent += typeof body === 'string' ? Buffer.byteLength(body) : byteLength(body);
+        if (body) this.bytesSent += byteLength(body);
         if (RETRY_STATUS.has(res.status)) {
           const retryAfter = Number(res.headers.get('retry-after'));
           const ms = pause(attempt, Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 30_000) : backoff(attempt));
@@ -156,10 +154,15 @@ export class Api {
   }
 }
 
-// Chunk records (up to 4 MiB each, a thousand per GiB) go through node:http: undici's fetch copies
-// every Uint8Array body before sending it, which for a put meant a second gigabyte of allocations
-// per gigabyte sent, and the garbage collector's time and memory with it (1 GiB put: peak RSS 217
-// -> 184 MiB); a chunk's answer is read straight into one buffer instead of through a web stream.
+// Every request goes through node:http, not Node's fetch (undici). Node 20's fetch makes the first
+// connection of a process wait for its HTTP parser (WebAssembly, compiled on first use) before it
+// listens to the socket: a connection closed or reset in that time (by a proxy or load balancer
+// that takes connections while the server behind it is down) goes unnoticed, and the request
+// waits for an answer until COFFER_HTTP_TIMEOUT (2 minutes) instead of being retried.
+// And for chunk records (up to 4 MiB each, a thousand per GiB): fetch copies every Uint8Array body
+// before sending it, which for a put meant a second gigabyte of allocations per gigabyte sent, and
+// the garbage collector's time and memory with it (1 GiB put: peak RSS 217 -> 184 MiB); a chunk's
+// answer is read straight into one buffer instead of through a web stream.
 const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
 
 const answerBytes = new WeakMap<Response, Uint8Array<ArrayBuffer>>();
@@ -184,9 +187,9 @@ function concatOwned(parts: Buffer[]): Uint8Array<ArrayBuffer> {
  * one buffer, as a Response. A good answer with a Content-Length is read into `into(length)` when
  * given, as its parts arrive.
  */
-function sendBytes(
+function send(
   url: string, method: string, headers: Record<string, string>, body: Uint8Array | readonly Uint8Array[] | null, signal: AbortSignal,
-  into?: (length: number) => Uint8Array,
+  binary: boolean, into?: (length: number) => Uint8Array,
 ): Promise<Response> {
   const target = new URL(url);
   const https = target.protocol === 'https:';
@@ -223,11 +226,12 @@ function sendBytes(
         for (const [name, value] of Object.entries(res.headers)) {
           if (value !== undefined) answer.set(name, Array.isArray(value) ? value.join(', ') : value);
         }
-        // A good answer's bytes are kept aside (bytes() takes them as they are); an error's small
-        // JSON body goes into the Response for apiError.
+        // A good binary answer's bytes are kept aside (bytes() takes them as they are, where a
+        // Response would copy them); other answers are small JSON, and go into the Response.
         const whole = (target as Uint8Array<ArrayBuffer> | null) ?? concatOwned(parts);
-        const response = new Response(ok || status === 304 ? null : whole, { status, statusText: res.statusMessage ?? '', headers: answer });
-        if (ok) answerBytes.set(response, whole);
+        const empty = (binary && ok) || status === 204 || status === 205 || status === 304;
+        const response = new Response(empty ? null : whole, { status, statusText: res.statusMessage ?? '', headers: answer });
+        if (binary && ok) answerBytes.set(response, whole);
         resolve(response);
       });
     });
@@ -247,7 +251,7 @@ function backoff(attempt: number): number {
 }
 
 function describeNetworkError(err: unknown): string {
-  // fetch wraps the socket's error in `cause`; node:http throws it as it is.
+  // An abort (no answer in time) carries its reason in `cause`; a socket's error comes as it is.
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? (err as { code?: string }).code ?? (err as Error).message;
 }
