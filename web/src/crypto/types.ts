@@ -78,7 +78,12 @@ export interface LinkOptions {
 export interface LinkInfo {
   needPassword: boolean;
   entry?: Entry;
+  /** For a link without a password: what lets this tab open it again without counting an open. */
+  access?: KeptLinkAccess;
 }
+
+/** A link's access token (until `expiresAt`) and its sealed payload, as `/open` answered them. */
+export interface KeptLinkAccess { accessToken: string; expiresAt: string; payload: string }
 
 /** What the worker answers when asked for. Every method returns a promise on the page side. */
 export interface WorkerApi {
@@ -106,7 +111,8 @@ export interface WorkerApi {
   createFolder(parentId: string, name: string): Entry;
   rename(nodeId: string, name: string): Entry;
   move(nodeId: string, newParentId: string): Entry;
-  restore(nodeId: string): Entry;
+  /** Out of the trash to its old folder; `name`: under that name (its old one was taken meanwhile). */
+  restore(nodeId: string, name?: string): Entry;
   path(nodeId: string): Entry[];
   upload(file: File, parentId: string, existingId: string | null): Entry;
   download(nodeId: string, version: number | null): DownloadStream;
@@ -120,7 +126,8 @@ export interface WorkerApi {
   sendDownload(nodeId: string, version: number | null, port: MessagePort): { name: string; size: number };
   restoreVersion(nodeId: string, version: number): Entry;
   createLink(nodeId: string, opts: LinkOptions): { linkId: string; secret: string };
-  openLink(linkId: string, secret: string, password: string | null): LinkInfo;
+  /** `kept`: what an earlier open in this tab answered, tried before a new (counted) open. */
+  openLink(linkId: string, secret: string, password: string | null, kept: KeptLinkAccess | null): LinkInfo;
   linkDownload(nodeId: string): DownloadStream;
   linkList(folderId: string): Entry[];
 }

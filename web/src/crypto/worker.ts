@@ -50,7 +50,7 @@ import { api, apiBytes, ApiError, session } from '../http';
 import { prepareArgon2id, prepareArgon2idMemory } from './argon2';
 import type { DhReply, DhRequest } from './dh-worker';
 import type {
-  DownloadProgress, DownloadStream, Entry, InterruptedUpload, LinkInfo, LinkOptions, ListingStats, Method, SessionInfo, SignupResult, UploadProgress, WorkerApi,
+  DownloadProgress, DownloadStream, Entry, InterruptedUpload, KeptLinkAccess, LinkInfo, LinkOptions, ListingStats, Method, SessionInfo, SignupResult, UploadProgress, WorkerApi,
 } from './types';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -895,10 +895,22 @@ const impl: Impl = {
     return toEntry(nk);
   },
 
-  async restore(nodeId) {
-    const node = await api<ServerNode>(`/api/nodes/${nodeId}/restore`, { json: {} });
+  async restore(nodeId, name) {
+    if (name === undefined) {
+      const node = await api<ServerNode>(`/api/nodes/${nodeId}/restore`, { json: {} });
+      known.delete(nodeId);
+      return toEntry(await open(node));
+    }
+    // The server takes the new name's hash with the restore (docs/api.md) but changes no trashed
+    // node's metadata, so the sealed name follows at once, as a rename, under the same hash.
     known.delete(nodeId);
-    return toEntry(await open(node));
+    const k = await ensure(nodeId);
+    if (!k.node.parentId) throw new ApiError('METADATA_INVALID', 'The root cannot be renamed', 0);
+    const parent = await ensure(k.node.parentId);
+    const hash = await nameHash(parent.keys, validateName(name));
+    await api<ServerNode>(`/api/nodes/${nodeId}/restore`, { json: { nameHash: hash } });
+    known.delete(nodeId);
+    return impl.rename.call(this, nodeId, name);
   },
 
   async upload(file, parentId, existingId) {
@@ -1228,7 +1240,11 @@ const impl: Impl = {
     return { linkId: created.linkId, secret: created.secret };
   },
 
-  async openLink(linkId, secret, password): Promise<LinkInfo> {
+  async openLink(linkId, secret, password, kept): Promise<LinkInfo> {
+    if (kept && Date.parse(kept.expiresAt) > Date.now() + 60_000) {
+      const again = await reopenLink(linkId, secret, kept);
+      if (again) return again;
+    }
     const info = await api<{ hasPassword: boolean; kdf?: string; challenge?: string }>(`/api/public/links/${linkId}`);
     if (info.hasPassword && !password) return { needPassword: true };
     const kdf = info.hasPassword && info.kdf ? decodeKdfParams(info.kdf) : undefined;
@@ -1238,7 +1254,7 @@ const impl: Impl = {
       body.challenge = info.challenge;
       body.response = b64(await linkChallengeResponse(keys.authKey, linkId, unb64(info.challenge)));
     }
-    const opened = await api<{ accessToken: string; payload: string; node: ServerNode }>(`/api/public/links/${linkId}/open`, { json: body });
+    const opened = await api<{ accessToken: string; payload: string; node: ServerNode; expiresAt: string }>(`/api/public/links/${linkId}/open`, { json: body });
     session.linkAccess = opened.accessToken;
     const { nodeId, secret: ns } = await openLinkPayload(linkId, keys.linkKey, unb64(opened.payload));
     const nk = await nodeKeys(nodeId, ns);
@@ -1246,9 +1262,39 @@ const impl: Impl = {
     const meta = await openMetadata(nk, unb64(opened.node.metadata));
     const k = { keys: nk, meta, node: opened.node };
     known.set(nodeId, k);
-    return { needPassword: false, entry: toEntry(k) };
+    // A password link is not kept: its payload would let whoever reads the tab's storage try
+    // passwords offline, where the server otherwise counts and limits every guess.
+    const access = info.hasPassword ? undefined : { accessToken: opened.accessToken, expiresAt: opened.expiresAt, payload: opened.payload };
+    return { needPassword: false, entry: toEntry(k), ...(access ? { access } : {}) };
   },
 };
+
+/**
+ * Opens a link again with the access an earlier open in this tab was given, so that reloading the
+ * receive page does not count as one more open (a link limited to one open was used up by a
+ * reload). Null when that access no longer opens it: the caller opens the link anew.
+ */
+async function reopenLink(linkId: string, secret: string, kept: KeptLinkAccess): Promise<LinkInfo | null> {
+  const keys = await linkKeys(linkId, secret);
+  const { nodeId, secret: ns } = await openLinkPayload(linkId, keys.linkKey, unb64(kept.payload));
+  const nk = await nodeKeys(nodeId, ns);
+  session.linkAccess = kept.accessToken;
+  link = { linkId, rootNodeId: nodeId, keys: nk };
+  let node: ServerNode;
+  try {
+    node = await api<ServerNode>(nodePath(nodeId)); // its current name and version
+  } catch (err) {
+    // An access the server no longer knows, or a shared item gone (in the trash): a new open says
+    // which, in the words the page shows for links.
+    if (!(err instanceof ApiError && (err.code === 'LINK_ACCESS_REQUIRED' || err.status === 404))) throw err;
+    session.linkAccess = null;
+    link = null;
+    return null;
+  }
+  const k = { keys: nk, meta: await openMetadata(nk, unb64(node.metadata)), node };
+  known.set(nodeId, k);
+  return { needPassword: false, entry: toEntry(k), access: kept };
+}
 
 /** What streamOf reports as its stream is read: the bytes so far (of the file's), the end, an error. */
 interface StreamWatch { progress(done: number, total: number): void; end(): void; error(err: unknown): void }

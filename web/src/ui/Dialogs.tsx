@@ -25,7 +25,18 @@ export function Dialog(props: { title: string; onClose: () => void; children: JS
     const first = box.querySelector<HTMLElement>('input, select, textarea, button.primary, button');
     first?.focus();
   });
-  onCleanup(() => { document.removeEventListener('keydown', key); previous?.focus?.(); });
+  // A row's buttons are made anew when its entry changes (a rename, a restored version), so the
+  // opener may be gone by now: then focus goes to the same button of the same item's new row, or
+  // to the list's first row if the item left the folder, rather than to the page's <body>.
+  const rowId = previous?.closest<HTMLElement>('.row[data-id]')?.dataset.id;
+  const part = previous?.classList.contains('name') ? '.name' : '.icon';
+  onCleanup(() => {
+    document.removeEventListener('keydown', key);
+    const back = previous?.isConnected ? previous
+      : rowId ? document.querySelector<HTMLElement>(`.row[data-id="${CSS.escape(rowId)}"] ${part}`) ?? document.querySelector<HTMLElement>('.scroll .row .name')
+      : previous;
+    back?.focus?.();
+  });
   const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
   return (
     <div class="overlay" onClick={(e) => { if (e.target === e.currentTarget) props.onClose(); }}>
@@ -180,15 +191,25 @@ interface VersionRow { version: number; createdAt: string | number; deviceId: st
 
 export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => void; onClose: () => void; onStatus: (s: string) => void }) {
   const [current, setCurrent] = createSignal(props.entry.version);
-  const [versions, { refetch }] = createResource(async () =>
-    (await api<{ versions: VersionRow[] }>(`/api/nodes/${props.entry.id}/versions`)).versions.sort((a, b) => b.version - a.version));
   const [error, setError] = createSignal('');
+  // A failure is shown, not thrown: a resource in error re-throws wherever it is read.
+  const [versions, { refetch }] = createResource(async () => {
+    try {
+      return (await api<{ versions: VersionRow[] }>(`/api/nodes/${props.entry.id}/versions`)).versions.sort((a, b) => b.version - a.version);
+    } catch (err) {
+      setError(describeError(err));
+      return [];
+    }
+  });
+  let table!: HTMLTableElement;
   return (
     <Dialog title={`Versions of “${props.entry.name}”`} onClose={props.onClose}>
-      <Show when={!versions.loading} fallback={<p>Loading…</p>}>
+      {/* Only the first load shows "Loading…": a refetch after a restore keeps the table (and the
+          keyboard's place in it) until the new rows replace the old. */}
+      <Show when={versions.latest} fallback={<p>{error() ? '' : 'Loading…'}</p>}>
         {/* Wider than a phone: the table scrolls inside its own box, the dialog's title and buttons stay. */}
         <div style={{ 'overflow-x': 'auto' }}>
-          <table aria-label="Versions">
+          <table aria-label="Versions" ref={table}>
             <thead><tr><th>Version</th><th>Time</th><th>Device</th><th>Stored</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               <For each={versions() ?? []}>
@@ -196,9 +217,10 @@ export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => 
                   <tr data-version={v.version}>
                     <td>{v.version}{v.version === current() ? ' (current)' : ''}</td>
                     <td>{formatDate(typeof v.createdAt === 'number' ? v.createdAt : Date.parse(v.createdAt))}</td>
-                    <td>{v.deviceId ? v.deviceId.slice(0, 8) : 'web'}</td>
+                    {/* The server records a device only when the client names one (the web vault never does). */}
+                    <td>{v.deviceId ? v.deviceId.slice(0, 8) : <span title="Not recorded">—</span>}</td>
                     <td>{formatSize(v.storedSize ?? 0)}</td>
-                    <td style={{ 'white-space': 'nowrap' }}>
+                    <td class="version-actions">
                       <button type="button" class="link" aria-label={`Download version ${v.version}`} onClick={async () => {
                         const picked = pickFile(props.entry.name);
                         try { await downloadFile(props.entry.id, v.version, () => {}, picked); } catch (err) { setError(describeError(err)); }
@@ -211,7 +233,9 @@ export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => 
                             setCurrent(e.version);
                             props.onRestored(e);
                             props.onStatus(`Restored version ${v.version} as version ${e.version}.`);
-                            void refetch();
+                            // The rows are made anew: keep the keyboard on this version's button.
+                            await refetch();
+                            table.querySelector<HTMLElement>(`tr[data-version="${v.version}"] button[aria-label^="Restore"]`)?.focus();
                           } catch (err) { setError(describeError(err)); }
                         }}>Restore</button>
                       </Show>

@@ -154,6 +154,7 @@ export function FileList(props: {
                     aria-setsize={props.entries.length}
                     aria-posinset={item.i + 1}
                     data-index={item.i}
+                    data-id={e().id}
                     data-name={e().name}
                     data-kind={e().kind}
                     style={{ top: `${item.i * ROW}px` }}

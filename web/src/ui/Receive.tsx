@@ -2,7 +2,7 @@
 // fragment and removed from the address bar at once; it never reaches the server.
 import { createSignal, For, onCleanup, onMount, Show } from 'solid-js';
 import * as facade from '../crypto/facade';
-import type { Entry } from '../crypto/types';
+import type { Entry, KeptLinkAccess } from '../crypto/types';
 import { ApiError, describeError, errorCode, isIntegrityError } from '../http';
 import { downloadFile, pickFile, registerDownloadWorker } from './download';
 import { Icon } from './Icon';
@@ -21,6 +21,18 @@ export function Receive() {
   const kept = `coffer.link.${linkId}`;
   const secret = location.hash.slice(1) || sessionStorage.getItem(kept) || '';
   if (secret) sessionStorage.setItem(kept, secret);
+  // Beside it, for a link without a password, the access the server gave this tab's open, so that
+  // a reload does not count as another open. Forgotten with the secret.
+  const keptAccess = `coffer.link.${linkId}.access`;
+  const forget = () => { sessionStorage.removeItem(kept); sessionStorage.removeItem(keptAccess); };
+  const readAccess = (): KeptLinkAccess | null => {
+    try {
+      const a = JSON.parse(sessionStorage.getItem(keptAccess) ?? 'null') as KeptLinkAccess | null;
+      return a && typeof a.accessToken === 'string' && typeof a.expiresAt === 'string' && typeof a.payload === 'string' ? a : null;
+    } catch {
+      return null;
+    }
+  };
   // Remove the key from the address bar (and so from history and screenshots).
   history.replaceState(null, '', location.pathname);
 
@@ -61,16 +73,20 @@ export function Receive() {
     setBusy(true);
     setError('');
     try {
-      const info = await facade.call('openLink', linkId, secret, pw);
+      const info = await facade.call('openLink', linkId, secret, pw, readAccess());
       if (info.needPassword) { setPhase('password'); return; }
+      if (info.access) sessionStorage.setItem(keptAccess, JSON.stringify(info.access));
       setEntry(info.entry ?? null);
       setPhase('ready');
       if (info.entry?.kind === 'folder') await browse(info.entry, [info.entry]);
     } catch (err) {
       const code = errorCode(err);
-      setError(code === 'AUTH_FAILED' ? 'This link is incomplete or damaged: its key does not open it.' : describeError(err));
+      setError(code === 'AUTH_FAILED' ? 'This link is incomplete or damaged: its key does not open it.'
+        // The server answers so for a link whose item was deleted or is in the owner's trash too.
+        : code === 'LINK_NOT_FOUND' ? 'This link does not exist, or what it shared was deleted or moved to the trash.'
+        : describeError(err));
       if (code === 'PASSWORD_WRONG' || code === 'PASSWORD_REQUIRED') setPhase('password');
-      else if (DEAD.includes(code)) { setPhase('error'); sessionStorage.removeItem(kept); }
+      else if (DEAD.includes(code)) { setPhase('error'); forget(); }
       else {
         // Passing: keep the password form (or offer to try again), after the wait the server asks.
         if (phase() !== 'password') setPhase('retry');
@@ -96,7 +112,7 @@ export function Receive() {
       try {
         await downloadFile(e.id, null, (d, t) => setStatus(`Downloading “${e.name}”: ${t ? Math.floor((d / t) * 100) : 100} %`), picked, true);
         setStatus(`Downloaded “${e.name}”.`);
-        if (e.id === entry()?.id) sessionStorage.removeItem(kept); // the shared file, done: no reload needs the key
+        if (e.id === entry()?.id) forget(); // the shared file, done: no reload needs the key
       } catch (err) {
         if ((err as Error).name === 'AbortError' || errorCode(err) === 'CANCELLED') return setStatus('Download cancelled.');
         setStatus('');

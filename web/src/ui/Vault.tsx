@@ -16,7 +16,7 @@ import * as uploads from './uploads';
 type View = 'files' | 'trash' | 'links' | 'sessions';
 type DialogState =
   | { t: 'newfolder' } | { t: 'rename'; e: Entry } | { t: 'move'; e: Entry } | { t: 'share'; e: Entry }
-  | { t: 'versions'; e: Entry } | { t: 'preview'; e: Entry } | null;
+  | { t: 'versions'; e: Entry } | { t: 'preview'; e: Entry } | { t: 'restore-as'; e: Entry } | null;
 
 interface LinkRow { linkId: string; nodeId: string; createdAt: string | number; expiresAt: string | number | null; maxDownloads: number | null; downloads: number; revokedAt: string | number | null; hasPassword: boolean; nodeTrashed: boolean }
 
@@ -29,6 +29,12 @@ const linkState = (l: LinkRow) =>
     : l.maxDownloads !== null && l.downloads >= l.maxDownloads ? 'Limit reached'
     : l.nodeTrashed ? 'Item in trash'
     : 'Active';
+
+/** "notes (2).txt" for "notes.txt": a name to suggest when the old one is taken. */
+const otherName = (name: string) => {
+  const dot = name.lastIndexOf('.');
+  return dot > 0 ? `${name.slice(0, dot)} (2)${name.slice(dot)}` : `${name} (2)`;
+};
 
 export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: () => void }) {
   const [view, setView] = createSignal<View>('files');
@@ -163,9 +169,43 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     } catch (err) { fail(err); }
   };
 
-  const loadTrash = async () => {
+  /** `quiet`: a reload after a change, which leaves the status line to the action that made it. */
+  const loadTrash = async (quiet = false) => {
     setLoading(true);
-    try { const t = await facade.call('trash'); setTrash(t); say(`Trash: ${t.length} item${t.length === 1 ? '' : 's'}.`); } catch (err) { fail(err); } finally { setLoading(false); }
+    try {
+      // Rows that did not change keep their object, so their DOM stays and so does the keyboard's
+      // place: a reload after every change (this tab's or another's) had dropped it to <body>.
+      const old = new Map(trash().map((x) => [x.id, x]));
+      const same = (now: Entry, before: Entry | undefined) =>
+        before && before.name === now.name && before.trashedAt === now.trashedAt && before.size === now.size && before.kind === now.kind;
+      const t = (await facade.call('trash')).map((x) => (same(x, old.get(x.id)) ? old.get(x.id)! : x));
+      setTrash(t);
+      if (!quiet) say(`Trash: ${t.length} item${t.length === 1 ? '' : 's'}.`);
+    } catch (err) { fail(err); } finally { setLoading(false); }
+  };
+
+  /** Takes `e` off the trash list; the keyboard moves on to the row that takes its place. */
+  const dropFromTrash = (e: Entry) => {
+    const i = trash().findIndex((x) => x.id === e.id);
+    setTrash((t) => t.filter((x) => x.id !== e.id));
+    requestAnimationFrame(() => {
+      if (document.activeElement && document.activeElement !== document.body) return;
+      const rows = document.querySelectorAll<HTMLElement>('ul[aria-label="Trash"] li');
+      (rows[Math.min(i, rows.length - 1)]?.querySelector('button') ?? document.querySelector<HTMLElement>('.toolbar button[aria-pressed="true"]'))?.focus();
+    });
+  };
+
+  /** Out of the trash; when a live item has taken its name meanwhile, asks for another name. */
+  const restoreFromTrash = async (e: Entry, name?: string) => {
+    try {
+      const back = await facade.call('restore', e.id, name);
+      dropFromTrash(e);
+      say(`Restored “${back.name}”.`);
+    } catch (err) {
+      if (name !== undefined) throw err; // the name dialog shows it
+      if (errorCode(err) === 'NAME_TAKEN') setDialog({ t: 'restore-as', e });
+      else fail(err);
+    }
   };
 
   const loadLinks = async () => {
@@ -250,7 +290,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     void load(props.info.rootNodeId);
     void uploads.loadInterrupted();
     const stop = startSync(props.info.cursor, setSync, async (ids, all) => {
-      if (view() === 'trash') return void loadTrash();
+      if (view() === 'trash') return void loadTrash(true);
       if (view() !== 'files') return;
       const trail = path();
       const whole = all || ids.length > 200;
@@ -384,12 +424,10 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
                         <span class="name"><Icon kind={e.kind} mime={e.mime} name={e.name} /><span class="label">{e.name}</span></span>
                         <span class="meta">{e.kind === 'folder' ? '—' : formatSize(e.size)}</span>
                         <span class="meta col-date">{formatDate(e.trashedAt ?? 0)}</span>
-                        <button type="button" aria-label={`Restore ${e.name}`} onClick={async () => {
-                          try { await facade.call('restore', e.id); setTrash((t) => t.filter((x) => x.id !== e.id)); say(`Restored “${e.name}”.`); } catch (err) { fail(err); }
-                        }}>Restore</button>
+                        <button type="button" aria-label={`Restore ${e.name}`} onClick={() => void restoreFromTrash(e)}>Restore</button>
                         <button type="button" class="danger" aria-label={`Delete ${e.name} forever`} onClick={async () => {
                           if (!confirm(`Delete “${e.name}” forever? This cannot be undone.`)) return;
-                          try { await api(`/api/nodes/${e.id}`, { method: 'DELETE' }); setTrash((t) => t.filter((x) => x.id !== e.id)); say(`Deleted “${e.name}” forever.`); } catch (err) { fail(err); }
+                          try { await api(`/api/nodes/${e.id}`, { method: 'DELETE' }); dropFromTrash(e); say(`Deleted “${e.name}” forever.`); } catch (err) { fail(err); }
                         }}>Delete</button>
                       </li>
                     )}
@@ -464,6 +502,12 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
           {(d) => d && 'e' in d && (
             <NameDialog title={`Rename “${d.e.name}”`} initial={d.e.name} action="Rename" onClose={() => setDialog(null)}
               onSubmit={async (name) => { const e = await facade.call('rename', d.e.id, name); upsert(e); say(`Renamed to “${e.name}”.`); }} />
+          )}
+        </Match>
+        <Match when={dialog()?.t === 'restore-as' && dialog()} keyed>
+          {(d) => d && 'e' in d && (
+            <NameDialog title={`“${d.e.name}” is taken in its folder: restore it as`} initial={otherName(d.e.name)} action="Restore"
+              onClose={() => setDialog(null)} onSubmit={(name) => restoreFromTrash(d.e, name)} />
           )}
         </Match>
         <Match when={dialog()?.t === 'move' && dialog()} keyed>

@@ -1,0 +1,235 @@
+// The second audit: the strength meter against guessable phrases, the versions panel with the
+// keyboard, restoring from the trash a name that was taken meanwhile, what the receive page says
+// of a link whose item is in the trash, and the version and link tables at phone width.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
+import type { RunningServer } from '../../tests/support/server';
+import { passphraseBits } from '../src/ui/format';
+import { login, launch, newContext, row, rowAction, signup, startWebServer, watchConsole } from './support';
+
+const EMAIL = 'round2@example.test';
+const PASS = 'cobalt juniper 31 drifting saffron';
+
+describe('passphrase strength estimate', () => {
+  test('common words, word pairs and dressed-up passwords stay under the 40 bits sign-up asks for', () => {
+    for (const weak of ['correct horse', 'correct horse battery staple', 'Correct-Horse-Battery', 'correcthorse',
+      'password', 'P@ssw0rd!', 'Password123', 'qwertyuiop', '12345678', 'aaaaaaaaaaaaaaaa', 'hello hello hello hello', 'dragon 2024']) {
+      expect(passphraseBits(weak), weak).toBeLessThan(40);
+    }
+  });
+
+  test('several uncommon words, or random characters, are rated strong enough', () => {
+    for (const ok of [PASS, 'orbit lantern quiet meadow 7 violin', 'seven lanterns over a quiet harbour',
+      'velvet compass 19 orchard thunder', 'copper window falls 9 under moss', 'Xk9#mP2$vLq7', 'zmtbqkwp rvnxlcsd']) {
+      expect(passphraseBits(ok), ok).toBeGreaterThanOrEqual(40);
+    }
+  });
+});
+
+describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let ctx: BrowserContext;
+  let a: Page;
+  let t: Page;
+  let dir: string;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'coffer-web-round2-'));
+    server = await startWebServer();
+    browser = await launch();
+    ctx = await newContext(browser);
+    a = await ctx.newPage();
+    watchConsole(a, logs);
+    await signup(a, server.url, EMAIL, PASS);
+    // A second tab of the same browser, to watch changes arrive live.
+    t = await ctx.newPage();
+    await t.goto(server.url + '/');
+    await t.getByLabel('Passphrase').fill(PASS);
+    await t.getByRole('button', { name: 'Unlock' }).click();
+    await t.getByTestId('vault').waitFor({ timeout: 60_000 });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  // Each test starts from the top folder with nothing open, so that one failing leaves the next
+  // to fail only for its own reason.
+  beforeEach(async () => {
+    if (!a) return;
+    for (let i = 0; i < 2 && (await a.getByRole('dialog').count()); i++) await a.keyboard.press('Escape');
+    await a.getByRole('button', { name: 'Files', exact: true }).click();
+    await a.getByRole('navigation', { name: 'Folder path' }).getByRole('button', { name: 'My files' }).click();
+  });
+
+  const upload = async (name: string, text: string) => {
+    const done = a.locator(`[data-upload="${name}"][data-phase="done"]`);
+    const before = await done.count();
+    await writeFile(join(dir, name), text);
+    await a.locator('#upload-files').setInputFiles(join(dir, name));
+    await expect.poll(() => done.count(), { timeout: 60_000 }).toBe(before + 1);
+  };
+  const focused = (p: Page) => p.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.tagName ?? '');
+  const newFolder = async (name: string) => {
+    await a.getByRole('button', { name: 'New folder' }).click();
+    await a.getByRole('textbox', { name: 'Name' }).fill(name);
+    await a.getByRole('button', { name: 'Create', exact: true }).click();
+    await row(a, name).waitFor();
+  };
+
+  test('the sign-up form calls "correct horse" weak and refuses it', async () => {
+    const p = await (await newContext(browser)).newPage();
+    await p.goto(server.url + '/');
+    await p.getByRole('button', { name: 'Create an account' }).click();
+    await p.getByLabel('E-mail').fill('weak@example.test');
+    await p.getByLabel('Passphrase', { exact: true }).fill('correct horse');
+    expect(await p.locator('#su-strength').textContent()).toMatch(/^Strength: Weak/);
+    await p.getByLabel('Repeat passphrase').fill('correct horse');
+    await p.getByRole('button', { name: 'Create account' }).click();
+    await expect.poll(() => p.getByRole('alert').textContent()).toContain('Choose a stronger passphrase');
+    await p.context().close();
+  });
+
+  test('versions: a restore by keyboard keeps focus in the table, closing returns it to the row; the other tab and a download get the old content', async () => {
+    await upload('notes.txt', 'one\n');
+    await upload('notes.txt', 'two two\n');
+    await expect.poll(() => row(t, 'notes.txt').locator('.meta').first().textContent(), { timeout: 30_000 }).toBe('8 B');
+
+    await rowAction(a, 'notes.txt', 'Versions');
+    const dlg = a.getByRole('dialog');
+    await dlg.locator('tr[data-version="1"]').waitFor({ timeout: 30_000 });
+    await dlg.getByRole('button', { name: 'Restore version 1' }).focus();
+    await a.keyboard.press('Enter');
+    await dlg.locator('tr[data-version="3"]').waitFor({ timeout: 30_000 });
+    await expect.poll(() => a.getByTestId('status').textContent()).toBe('Restored version 1 as version 3.');
+    await expect.poll(() => focused(a)).toBe('Restore version 1');
+    // The web vault names no device: the column must not claim one ("web" was shown for every
+    // version, the CLI's too).
+    expect(await dlg.locator('tr[data-version] td').nth(2).textContent()).toBe('—');
+    await a.keyboard.press('Escape');
+    await expect.poll(() => dlg.count()).toBe(0);
+    await expect.poll(() => focused(a)).toBe('Actions for notes.txt');
+
+    await expect.poll(() => row(t, 'notes.txt').locator('.meta').first().textContent(), { timeout: 30_000 }).toBe('4 B');
+    await rowAction(t, 'notes.txt', 'Download');
+    const dl = await t.waitForEvent('download');
+    expect(await readFile((await dl.path())!, 'utf8')).toBe('one\n');
+  });
+
+  test('trash: a name taken meanwhile asks for another, the item comes back under it, and the keyboard stays in the list', async () => {
+    await newFolder('proj');
+    await row(a, 'proj').locator('button.name').click();
+    await expect.poll(() => a.getByTestId('status').textContent()).toBe('proj: 0 items.'); // uploads go to the folder shown
+    await upload('inside.txt', 'inside\n');
+    await a.getByRole('navigation', { name: 'Folder path' }).getByRole('button', { name: 'My files' }).click();
+    await row(a, 'proj').waitFor();
+    await newFolder('spare');
+    await rowAction(a, 'spare', 'Move to trash');
+    await rowAction(a, 'proj', 'Move to trash');
+    await expect.poll(() => row(a, 'proj').count()).toBe(0);
+    await newFolder('proj'); // takes the name
+
+    await a.getByRole('button', { name: 'Trash' }).click();
+    await a.getByRole('button', { name: 'Restore proj' }).click();
+    const dlg = a.getByRole('dialog');
+    await expect.poll(() => dlg.getByRole('textbox', { name: 'Name' }).inputValue(), { timeout: 30_000 }).toBe('proj (2)');
+    await a.keyboard.press('Enter');
+    await expect.poll(() => a.getByRole('button', { name: 'Restore proj' }).count(), { timeout: 30_000 }).toBe(0);
+    await expect.poll(() => a.getByTestId('status').textContent()).toBe('Restored “proj (2)”.');
+    await expect.poll(() => focused(a)).toBe('Restore spare');
+
+    await row(t, 'proj (2)').waitFor({ timeout: 30_000 });
+    await a.getByRole('button', { name: 'Files', exact: true }).click();
+    await row(a, 'proj (2)').locator('button.name').click();
+    await row(a, 'inside.txt').waitFor({ timeout: 30_000 });
+    await a.getByRole('navigation', { name: 'Folder path' }).getByRole('button', { name: 'My files' }).click();
+    await row(a, 'proj').waitFor();
+  });
+
+  test('at 360 px the Restore and Revoke buttons are on the screen', async () => {
+    await rowAction(a, 'notes.txt', 'Share');
+    await a.getByRole('dialog').getByRole('button', { name: 'Create link' }).click();
+    await a.getByRole('dialog').getByRole('button', { name: 'Done' }).click({ timeout: 60_000 });
+
+    const phone = await newContext(browser, { width: 360 });
+    const p = await phone.newPage();
+    await login(p, server.url, EMAIL, PASS);
+    const inside = async (name: string) => {
+      const box = (await p.getByRole('button', { name, exact: true }).first().boundingBox())!;
+      return box.x >= 0 && box.x + box.width <= 360;
+    };
+    await rowAction(p, 'notes.txt', 'Versions');
+    await p.getByRole('dialog').locator('tr[data-version="1"]').waitFor({ timeout: 30_000 });
+    expect(await inside('Restore version 1')).toBe(true);
+    expect(await inside('Download version 1')).toBe(true);
+    await p.keyboard.press('Escape');
+    await p.getByRole('button', { name: 'Shared links' }).click();
+    await p.locator('tr[data-link]').first().waitFor({ timeout: 30_000 });
+    expect(await inside('Revoke link to notes.txt')).toBe(true);
+    await phone.close();
+  });
+
+  test('receive page: reloading the tab does not use up a link limited to one open; a revoke still ends it', async () => {
+    await newFolder('handout');
+    await row(a, 'handout').locator('button.name').click();
+    await expect.poll(() => a.getByTestId('status').textContent()).toBe('handout: 0 items.');
+    await upload('inside.txt', 'inside\n');
+    await a.getByRole('navigation', { name: 'Folder path' }).getByRole('button', { name: 'My files' }).click();
+    await rowAction(a, 'handout', 'Share');
+    await a.getByRole('dialog').getByLabel('Limit opens (optional)').fill('1');
+    await a.getByRole('dialog').getByRole('button', { name: 'Create link' }).click();
+    const url = await a.getByRole('dialog').getByLabel('Link').inputValue({ timeout: 60_000 });
+    await a.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
+
+    const r = await (await newContext(browser)).newPage();
+    await r.goto(url);
+    await expect.poll(() => r.getByTestId('shared-name').textContent(), { timeout: 60_000 }).toBe('handout');
+    for (let i = 0; i < 2; i++) {
+      await r.reload();
+      await expect.poll(() => r.getByRole('button', { name: 'Download inside.txt' }).count(), { timeout: 60_000 }).toBe(1);
+    }
+    const dl = r.waitForEvent('download');
+    await r.getByRole('button', { name: 'Download inside.txt' }).click();
+    expect(await readFile((await (await dl).path())!, 'utf8')).toBe('inside\n');
+
+    const id = new URL(url).pathname.split('/')[2]!;
+    await a.getByRole('button', { name: 'Shared links' }).click();
+    const cells = a.locator(`tr[data-link="${id}"] td`);
+    await expect.poll(() => cells.nth(1).textContent(), { timeout: 30_000 }).toBe('1 / 1');
+    await a.getByRole('button', { name: 'Revoke link to handout' }).click();
+    await expect.poll(() => cells.nth(3).textContent(), { timeout: 30_000 }).toBe('Revoked');
+    await r.reload();
+    await expect.poll(() => r.getByTestId('alert').textContent(), { timeout: 60_000 }).toBe('This link was revoked by its owner.');
+    expect(await r.evaluate(() => sessionStorage.length)).toBe(0);
+    await r.context().close();
+  });
+
+  test('receive page: a link whose item is in the trash says so; the key leaves the address bar and never reaches the server', async () => {
+    await upload('gone.txt', 'gone\n');
+    await rowAction(a, 'gone.txt', 'Share');
+    await a.getByRole('dialog').getByRole('button', { name: 'Create link' }).click();
+    const url = await a.getByRole('dialog').getByLabel('Link').inputValue({ timeout: 60_000 });
+    await a.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
+    await rowAction(a, 'gone.txt', 'Move to trash');
+    await expect.poll(() => row(a, 'gone.txt').count()).toBe(0);
+
+    const r = await (await newContext(browser)).newPage();
+    const sent: string[] = [];
+    r.on('request', (q) => sent.push(`${q.url()} ${q.postData() ?? ''} ${JSON.stringify(q.headers())}`));
+    await r.goto(url);
+    await expect.poll(() => r.getByTestId('alert').textContent(), { timeout: 60_000 }).toContain('moved to the trash');
+    expect(r.url()).not.toContain('#');
+    const secret = url.split('#')[1]!;
+    expect(sent.filter((s) => s.includes(secret))).toEqual([]);
+    await r.context().close();
+    expect(logs.filter((l) => l.startsWith('pageerror'))).toEqual([]);
+  });
+});
