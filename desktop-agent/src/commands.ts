@@ -87,16 +87,7 @@ const cmdLogout: Run = async (inv) => {
 const cmdStatus: Run = async (inv) => {
   const ctx = await openContext();
   const acc = await ctx.api.json<{ email: string; quotaBytes?: number; usedBytes?: number }>('GET', '/api/account');
-  const devices: Array<{ id: string; name: string | null; current: boolean }> = [];
-  try {
-    const list = await ctx.api.json<{ devices: Array<{ deviceId: string; name: string }> }>('GET', '/api/devices');
-    for (const d of list.devices) {
-      const name = await cc.openDeviceName(ctx.vault, d.deviceId, unb64(d.name)).catch(() => null);
-      devices.push({ id: d.deviceId, name, current: d.deviceId === ctx.session.deviceId });
-    }
-  } catch {
-    /* an older server without devices */
-  }
+  const devices = [...(await deviceNames(ctx))].map(([id, name]) => ({ id, name, current: id === ctx.session.deviceId }));
   emit(inv, { ok: true, server: ctx.session.server, email: acc.email, accountId: ctx.session.accountId, deviceId: ctx.session.deviceId, usedBytes: acc.usedBytes ?? null, quotaBytes: acc.quotaBytes ?? null, devices }, [
     `server:   ${ctx.session.server}`,
     `account:  ${acc.email} (${ctx.session.accountId})`,
@@ -105,6 +96,18 @@ const cmdStatus: Run = async (inv) => {
     ...devices.map((d) => `devices:  ${d.id}  ${d.name ?? '(name does not open)'}${d.current ? '  (this one)' : ''}`),
   ]);
 };
+
+/** The account's devices by id, with the names they registered (null: the name does not open). */
+async function deviceNames(ctx: Context): Promise<Map<string, string | null>> {
+  const names = new Map<string, string | null>();
+  try {
+    const list = await ctx.api.json<{ devices: Array<{ deviceId: string; name: string }> }>('GET', '/api/devices');
+    for (const d of list.devices) names.set(d.deviceId, await cc.openDeviceName(ctx.vault, d.deviceId, unb64(d.name)).catch(() => null));
+  } catch {
+    /* an older server without devices */
+  }
+  return names;
+}
 
 interface SessionRow { id: string; client: string; createdAt: string; lastSeenAt: string; endsAt?: string; current: boolean }
 
@@ -477,7 +480,7 @@ const cmdRestoreTrash: Run = async (inv) => {
 
 // ---------------------------------------------------------------- versions
 
-interface VersionRow { version: number; createdAt?: string; deviceId?: string; storedSize?: number }
+interface VersionRow { version: number; createdAt?: string; deviceId?: string | null; storedSize?: number }
 
 const cmdVersions: Run = async (inv) => {
   const ctx = await openContext();
@@ -485,8 +488,15 @@ const cmdVersions: Run = async (inv) => {
   if (node.kind !== 'file') throw new CliError(`${displayPath(inv.positionals[0]!)} is a folder`);
   const { versions } = await ctx.api.json<{ versions: VersionRow[] }>('GET', `/api/nodes/${node.id}/versions`);
   versions.sort((a, b) => b.version - a.version);
-  emit(inv, { ok: true, path: displayPath(inv.positionals[0]!), current: node.version, versions }, versions.map((v) =>
-    `v${String(v.version).padEnd(4)} ${fmtTime(v.createdAt)}  ${formatBytes(v.storedSize ?? 0).padStart(10)} stored${v.version === node.version ? '  (current)' : ''}`));
+  const names = await deviceNames(ctx);
+  // A version names the device that made it when its client recorded one (this command line does).
+  const device = (id?: string | null) => {
+    if (!id) return null;
+    return names.has(id) ? names.get(id) ?? `device ${id.slice(0, 8)} (name does not open)` : `removed device ${id.slice(0, 8)}`;
+  };
+  const rows = versions.map((v) => ({ ...v, device: device(v.deviceId) }));
+  emit(inv, { ok: true, path: displayPath(inv.positionals[0]!), current: node.version, versions: rows }, rows.map((v) =>
+    `v${String(v.version).padEnd(4)} ${fmtTime(v.createdAt)}  ${formatBytes(v.storedSize ?? 0).padStart(10)} stored  ${v.device ?? '-'}${v.version === node.version ? '  (current)' : ''}`));
 };
 
 /** A whole number written in plain decimal digits (not 1e0, 0x1, " 1"), or NaN. */
@@ -525,6 +535,7 @@ const cmdRestore: Run = async (inv) => {
       manifest: b64(await cc.sealManifest(keys, next, manifest)),
       chunkIds: ids,
       metadata: b64(await cc.sealMetadata(keys, { ...meta, size: manifest.size, mtime: Date.now() })),
+      deviceId: ctx.session.deviceId,
     },
   });
   emit(inv, { ok: true, path: displayPath(path), restored: wanted, version: res.version ?? next }, `${displayPath(path)}: version ${wanted} restored as version ${res.version ?? next}`);

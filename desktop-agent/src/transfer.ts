@@ -322,6 +322,7 @@ export async function putFile(
         manifest: b64(await cc.sealManifest(keys, version, manifest)),
         chunkIds,
         metadata,
+        deviceId: ctx.session.deviceId, // shown in the version history
       },
     });
     await forget();

@@ -279,6 +279,8 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     const list = json<{ current: number; versions: Array<{ version: number }> }>(await B(['versions', '--json', `/${name}`]));
     expect(list.current).toBe(2);
     expect(list.versions.map((v) => v.version)).toEqual([2, 1]);
+    // Each names the device that made it (A's), as A registered it.
+    expect((list.versions as Array<{ device?: string }>).map((v) => v.device)).toEqual(Array(2).fill(`coffer CLI on ${hostname().split('.')[0] || 'cli'}`));
     expect((await B(['restore', `/${name}`])).code).toBe(EXIT.USAGE);
     const none = await B(['restore', '--json', `/${name}`, '--version', '9']);
     expect(none.code).toBe(EXIT.ERROR);
