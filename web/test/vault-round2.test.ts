@@ -1,16 +1,19 @@
 // The second audit: the strength meter against guessable phrases, the versions panel with the
 // keyboard, restoring from the trash a name that was taken meanwhile, what the receive page says
 // of a link whose item is in the trash, and the version and link tables at phone width.
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
-import type { RunningServer } from '../../tests/support/server';
+import { REPO_ROOT, type RunningServer } from '../../tests/support/server';
 import { passphraseBits } from '../src/ui/format';
 import { login, launch, newContext, row, rowAction, signup, startWebServer, watchConsole } from './support';
 
+const execFileAsync = promisify(execFile);
 const EMAIL = 'round2@example.test';
 const PASS = 'cobalt juniper 31 drifting saffron';
 
@@ -122,6 +125,20 @@ describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (
     await rowAction(t, 'notes.txt', 'Download');
     const dl = await t.waitForEvent('download');
     expect(await readFile((await dl.path())!, 'utf8')).toBe('one\n');
+
+    // A version the command line makes names its device, by the name the device registered.
+    const cli = (args: string[]) => execFileAsync(process.execPath, [join(REPO_ROOT, 'desktop-agent/bin/coffer.mjs'), ...args], {
+      env: { ...process.env, COFFER_HOME: join(dir, 'cli-home'), COFFER_SERVER: server.url, COFFER_EMAIL: EMAIL, COFFER_PASSPHRASE: PASS },
+    });
+    await cli(['login', '--quiet']);
+    await writeFile(join(dir, 'from-cli.txt'), 'three from the command line\n');
+    await cli(['put', '--quiet', join(dir, 'from-cli.txt'), '/notes.txt']);
+    await expect.poll(() => row(a, 'notes.txt').locator('.meta').first().textContent(), { timeout: 30_000 }).toBe('28 B');
+    await rowAction(a, 'notes.txt', 'Versions');
+    const cells = a.getByRole('dialog').locator('tr[data-version="4"] td');
+    await expect.poll(() => cells.nth(2).textContent(), { timeout: 30_000 }).toBe(`coffer CLI on ${hostname().split('.')[0] || 'cli'}`);
+    expect(await a.getByRole('dialog').locator('tr[data-version="3"] td').nth(2).textContent()).toBe('—');
+    await a.keyboard.press('Escape');
   });
 
   test('trash: a name taken meanwhile asks for another, the item comes back under it, and the keyboard stays in the list', async () => {

@@ -125,6 +125,8 @@ export interface WorkerApi {
    */
   sendDownload(nodeId: string, version: number | null, port: MessagePort): { name: string; size: number };
   restoreVersion(nodeId: string, version: number): Entry;
+  /** The account's devices' names (sealed on the server), by device id. */
+  deviceNames(): Record<string, string>;
   createLink(nodeId: string, opts: LinkOptions): { linkId: string; secret: string };
   /** `kept`: what an earlier open in this tab answered, tried before a new (counted) open. */
   openLink(linkId: string, secret: string, password: string | null, kept: KeptLinkAccess | null): LinkInfo;

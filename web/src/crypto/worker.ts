@@ -25,6 +25,7 @@ import {
   newRecoveryCode,
   nodeKeys,
   openLinkPayload,
+  openDeviceName,
   openManifest,
   openMetadata,
   openSlot,
@@ -1202,6 +1203,18 @@ const impl: Impl = {
 
   async linkDownload(nodeId) {
     return streamOf(nodeId, null);
+  },
+
+  async deviceNames() {
+    const v = needVault();
+    const { devices } = await api<{ devices: Array<{ deviceId: string; name: string }> }>('/api/devices');
+    const names: Record<string, string> = {};
+    for (const d of devices) {
+      // A name that does not open (damaged, or sealed under another key) is left out: shown by id.
+      const name = await openDeviceName(v, d.deviceId, unb64(d.name)).catch(() => null);
+      if (name !== null) names[d.deviceId] = name;
+    }
+    return names;
   },
 
   async restoreVersion(nodeId, version) {

@@ -201,6 +201,9 @@ export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => 
       return [];
     }
   });
+  // Which device made a version, by the name it registered (a removed device is shown by its id).
+  const [devices] = createResource(() => facade.call('deviceNames').catch(() => ({} as Record<string, string>)));
+  const deviceOf = (id: string) => devices()?.[id] ?? `removed device ${id.slice(0, 8)}`;
   let table!: HTMLTableElement;
   return (
     <Dialog title={`Versions of “${props.entry.name}”`} onClose={props.onClose}>
@@ -217,8 +220,9 @@ export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => 
                   <tr data-version={v.version}>
                     <td>{v.version}{v.version === current() ? ' (current)' : ''}</td>
                     <td>{formatDate(typeof v.createdAt === 'number' ? v.createdAt : Date.parse(v.createdAt))}</td>
-                    {/* The server records a device only when the client names one (the web vault never does). */}
-                    <td>{v.deviceId ? v.deviceId.slice(0, 8) : <span title="Not recorded">—</span>}</td>
+                    {/* The server records a device only when the client names one: the command line does,
+                        the web vault (a browser, not a registered device) does not. */}
+                    <td>{v.deviceId ? deviceOf(v.deviceId) : <span title="Not recorded: made in a web browser, or by a client that does not name its device">—</span>}</td>
                     <td>{formatSize(v.storedSize ?? 0)}</td>
                     <td class="version-actions">
                       <button type="button" class="link" aria-label={`Download version ${v.version}`} onClick={async () => {
