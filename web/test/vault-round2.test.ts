@@ -161,7 +161,7 @@ describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (
     await a.keyboard.press('Enter');
     await expect.poll(() => a.getByRole('button', { name: 'Restore proj' }).count(), { timeout: 30_000 }).toBe(0);
     await expect.poll(() => a.getByTestId('status').textContent()).toBe('Restored “proj (2)”.');
-    await expect.poll(() => focused(a)).toBe('Restore spare');
+    await expect.poll(() => focused(a), { timeout: 10_000 }).toBe('Restore spare');
 
     await row(t, 'proj (2)').waitFor({ timeout: 30_000 });
     await a.getByRole('button', { name: 'Files', exact: true }).click();

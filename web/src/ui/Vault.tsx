@@ -189,7 +189,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     const i = trash().findIndex((x) => x.id === e.id);
     setTrash((t) => t.filter((x) => x.id !== e.id));
     requestAnimationFrame(() => {
-      if (document.activeElement && document.activeElement !== document.body) return;
+      const at = document.activeElement;
+      if (at && at !== document.body && at.isConnected && !at.closest('[role="dialog"]')) return;
       const rows = document.querySelectorAll<HTMLElement>('ul[aria-label="Trash"] li');
       (rows[Math.min(i, rows.length - 1)]?.querySelector('button') ?? document.querySelector<HTMLElement>('.toolbar button[aria-pressed="true"]'))?.focus();
     });
@@ -199,6 +200,9 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   const restoreFromTrash = async (e: Entry, name?: string) => {
     try {
       const back = await facade.call('restore', e.id, name);
+      // The name dialog closes first, handing focus back to this row's button, so that the row's
+      // removal drops it and the next row takes it (a dialog still open kept it, then lost it).
+      if (name !== undefined) setDialog(null);
       dropFromTrash(e);
       say(`Restored “${back.name}”.`);
     } catch (err) {
