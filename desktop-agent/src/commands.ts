@@ -370,6 +370,20 @@ async function localDest(kind: 'file' | 'folder', name: string, requested: strin
   return dest;
 }
 
+/**
+ * What a get or fetch reports of the files it wrote into `dest`: counts for --json (`unchanged`
+ * files were already there, byte for byte) and the line for a person.
+ */
+function downloadReport(dest: string, results: readonly GetResult[]): { counts: { files: number; bytes: number; resumed: boolean; unchanged: number }; line: string } {
+  const bytes = results.reduce((a, r) => a + r.size, 0);
+  const unchanged = results.filter((r) => r.unchanged).length;
+  const there = unchanged === 0 ? '' : results.length === 1 ? ', already there (unchanged)' : `, ${unchanged} already there (unchanged)`;
+  return {
+    counts: { files: results.length, bytes, resumed: results.some((r) => r.resumed), unchanged },
+    line: `${dest}  ${results.length} file${results.length === 1 ? '' : 's'}, ${formatBytes(bytes)}${there}`,
+  };
+}
+
 const cmdGet: Run = async (inv) => {
   const ctx = await openContext();
   const node = await ctx.tree.mustResolve(inv.positionals[0]!);
@@ -381,14 +395,8 @@ const cmdGet: Run = async (inv) => {
   const dest = contents ? (await mustFit('folder', requested), requested) : await localDest(node.kind, name, requested);
   const results: GetResult[] = [];
   await getTree(inv, ctx.tree, node, dest, results);
-  const bytes = results.reduce((a, r) => a + r.size, 0);
-  const unchanged = results.filter((r) => r.unchanged).length;
-  const there = unchanged === 0 ? '' : results.length === 1 ? ', already there (unchanged)' : `, ${unchanged} already there (unchanged)`;
-  emit(
-    inv,
-    { ok: true, path: dest, files: results.length, bytes, resumed: results.some((r) => r.resumed), unchanged },
-    `${dest}  ${results.length} file${results.length === 1 ? '' : 's'}, ${formatBytes(bytes)}${there}`,
-  );
+  const { counts, line } = downloadReport(dest, results);
+  emit(inv, { ok: true, path: dest, ...counts }, line);
 };
 
 const cmdMv: Run = async (inv) => {
@@ -708,8 +716,8 @@ const cmdFetch: Run = async (inv) => {
   const dest = await localDest(opened.node.kind, name, str(inv, 'output'));
   const results: GetResult[] = [];
   await getTree(inv, tree, opened.node, dest, results);
-  const bytes = results.reduce((a, r) => a + r.size, 0);
-  emit(inv, { ok: true, path: dest, name, kind: opened.node.kind, files: results.length, bytes }, `${dest}  ${results.length} file${results.length === 1 ? '' : 's'}, ${formatBytes(bytes)}`);
+  const { counts, line } = downloadReport(dest, results);
+  emit(inv, { ok: true, path: dest, name, kind: opened.node.kind, ...counts }, line);
 };
 
 const COMMAND_RUNS: Record<string, Run> = {

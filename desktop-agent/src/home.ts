@@ -1,4 +1,5 @@
-// The CLI's state at rest under COFFER_HOME: session, device key, resumable uploads.
+// The CLI's state at rest under COFFER_HOME: session, device key, resumable uploads, checks of
+// files a share link's download wrote.
 // Directory mode 0700, files 0600, written atomically (temp file + rename).
 import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -100,4 +101,17 @@ export async function uploadsDir(): Promise<string> {
   await ensureDir(cofferHome());
   await ensureDir(dir);
   return dir;
+}
+
+/**
+ * The file in COFFER_HOME/fetched where a share link's download keeps what it recorded of the local
+ * file `key` stands for (transfer.ts); with `make`, the folder is made when missing.
+ */
+export async function fetchedFile(key: string, make = false): Promise<string> {
+  const dir = join(cofferHome(), 'fetched');
+  if (make) {
+    await ensureDir(cofferHome());
+    await ensureDir(dir);
+  }
+  return join(dir, `${key}.json`);
 }

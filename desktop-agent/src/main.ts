@@ -101,7 +101,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   unshare: { usage: 'unshare ID', summary: 'revoke a share link', min: 1, max: 1 },
   fetch: {
     usage: 'fetch LINK [-o DEST]', summary: 'download what a share link points at (no account needed)',
-    details: 'Pass the link in COFFER_LINK instead of as an argument to keep its secret out of the process list.\nA password-protected link asks for the password (or reads COFFER_LINK_PASSWORD).\nDEST defaults to ./NAME; an existing folder, or a DEST ending in "/", receives NAME inside it.\nAn existing local file of the same name is replaced without asking. An interrupted fetch continues\nwhen run again.',
+    details: 'Pass the link in COFFER_LINK instead of as an argument to keep its secret out of the process list.\nA password-protected link asks for the password (or reads COFFER_LINK_PASSWORD).\nDEST defaults to ./NAME; an existing folder, or a DEST ending in "/", receives NAME inside it.\nAn existing local file of the same name is replaced without asking, unless a fetch with this\nCOFFER_HOME wrote it and it still holds exactly those bytes (then it is left as it is and counted\nunchanged). An interrupted fetch continues when run again, after checking what it wrote.',
     options: { output: { type: 'string', short: 'o' } },
     optionHelp: ['-o, --output DEST  where to write (default: ./NAME; replaced if it is a file)'], min: 0, max: 1,
   },

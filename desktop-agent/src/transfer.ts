@@ -9,17 +9,18 @@
 //
 // Download: manifest -> chunks fetched a few at a time, each verified before its bytes are written
 // (in order) to `<dest>.coffer-partial`; a sidecar records how many chunks are verified and on disk,
-// so a re-run continues (after checking those chunks on disk again against their ids, where the
-// vault's key is there to do so); the file is renamed into place only when complete.
+// so a re-run continues (after checking those chunks on disk again: against their ids, or for a
+// share link's download against the tags it recorded); the file is renamed into place only when
+// complete.
 import * as cc from '@coffer/crypto-core';
-import type { EncryptedChunk, Manifest, ManifestEntry, NodeKeys, Vault } from '@coffer/crypto-core';
-import { createHash } from 'node:crypto';
+import type { EncryptedChunk, Manifest, ManifestEntry, NodeKeys } from '@coffer/crypto-core';
+import { createHash, createHmac } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { open, readFile, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { deviceLabel, type Context } from './account.ts';
 import { ApiError, CliError, EXIT, IntegrityError } from './errors.ts';
-import { uploadsDir, writePrivate } from './home.ts';
+import { fetchedFile, uploadsDir, writePrivate } from './home.ts';
 import type { Api } from './http.ts';
 import type { Progress } from './progress.ts';
 import { JournalWriter, NO_PREFIX, readJournal, type JournalPrefix } from './put-journal.ts';
@@ -474,27 +475,76 @@ interface Sidecar {
   version: number;
   done: number;   // chunks verified and written
   bytes: number;  // bytes of those chunks
+  /** A share link's download: the localTag of each of those chunks, in order. */
+  tags?: string[];
 }
 
 /**
- * The chunks at the start of a partial file that still hash to their ids: a resumed download
- * trusts nothing on disk that it cannot check. Without the vault's key (a share link's download)
- * the ids cannot be computed, and the sidecar is taken as it is.
+ * Whether bytes read back from disk are chunk `i` of the manifest being downloaded: a resumed or
+ * repeated download trusts nothing on disk that it cannot check.
  */
-async function intactPrefix(fh: FileHandle, manifest: Manifest, side: Pick<Sidecar, 'done'>, vault: Vault): Promise<Pick<Sidecar, 'done' | 'bytes'>> {
+type ChunkCheck = (i: number, plain: Uint8Array) => Promise<boolean>;
+
+/**
+ * With the vault's key the bytes must hash to the chunk's id (format §6.2). A share link's download
+ * cannot compute ids (their key is the sharer's), so the bytes must give the tag it recorded of the
+ * chunk when it wrote it, verified (`tags`, from its sidecar or its record of a finished file).
+ */
+function checkOf(tree: Tree, manifest: Manifest, tags: unknown): ChunkCheck {
+  if (tree.vault) {
+    const vault = tree.vault;
+    return async (i, plain) => (await cc.chunkIdOf(vault, plain)) === manifest.chunks[i]!.chunkId;
+  }
+  const known: readonly unknown[] = Array.isArray(tags) ? tags : [];
+  return async (i, plain) => typeof known[i] === 'string' && (await localTag(manifest.chunks[i]!, plain)) === known[i];
+}
+
+const LOCAL_TAG_LABEL = new TextEncoder().encode('coffer/v1/local-chunk-tag');
+
+/**
+ * The tag a share link's download records of a chunk it wrote: HMAC-SHA-256 of its bytes under a
+ * key derived from the chunk's key, which only the manifest gives, so that a sidecar or record read
+ * without the link confirms no guess of the content (as a plain hash would). WebCrypto computes it
+ * on libuv's threads, not on the one that decrypts and writes.
+ */
+async function localTag(entry: ManifestEntry, plain: Uint8Array): Promise<string> {
+  const tagKey = createHmac('sha256', entry.chunkKey).update(LOCAL_TAG_LABEL).digest();
+  const key = await crypto.subtle.importKey('raw', tagKey, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  return b64(new Uint8Array(await crypto.subtle.sign('HMAC', key, plain as Uint8Array<ArrayBuffer>)));
+}
+
+/**
+ * Where a share link's download keeps the tags of a file it finished, by the file's local path:
+ * the next fetch to that path reads the file against them instead of downloading it again (see
+ * sameFileThere). Not in the file's folder, which the user owns; COFFER_HOME is the CLI's.
+ */
+function recordKey(dest: string): string {
+  return createHash('sha256').update(resolve(dest)).digest('hex').slice(0, 32);
+}
+
+async function recordedTags(dest: string): Promise<unknown> {
+  try {
+    return (JSON.parse(await readFile(await fetchedFile(recordKey(dest)), 'utf8')) as { tags?: unknown }).tags;
+  } catch {
+    return undefined; // none: the file is downloaded
+  }
+}
+
+/** The chunks at the start of a partial file, of its first `done`, that `check` still finds there. */
+async function intactPrefix(fh: FileHandle, manifest: Manifest, done: number, check: ChunkCheck): Promise<Pick<Sidecar, 'done' | 'bytes'>> {
   let bytes = 0;
-  for (let i = 0; i < side.done; i++) {
+  for (let i = 0; i < done; i++) {
     const entry = manifest.chunks[i]!;
     const plain = buffers.take(entry.plainLength);
     try {
       const { bytesRead } = await fh.read(plain, 0, entry.plainLength, bytes);
-      if (bytesRead !== entry.plainLength || (await cc.chunkIdOf(vault, plain)) !== entry.chunkId) return { done: i, bytes };
+      if (bytesRead !== entry.plainLength || !(await check(i, plain))) return { done: i, bytes };
     } finally {
       buffers.give(plain);
     }
     bytes += entry.plainLength;
   }
-  return { done: side.done, bytes };
+  return { done, bytes };
 }
 
 /** Downloads the current version of file `node` to `dest` (atomically: partial file, then rename). */
@@ -509,7 +559,8 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
     manifest = await guard(cc.openManifest(keys, node.version, unb64(info.manifest)), `the manifest of ${basename(dest)}`);
   }
 
-  const unchanged = tree.vault ? await sameFileThere(dest, manifest, tree.vault) : false;
+  const there = checkOf(tree, manifest, tree.vault ? null : await recordedTags(dest));
+  const unchanged = await sameFileThere(dest, manifest, there);
   if (unchanged) {
     opts.progress?.set(manifest.size);
     await utimes(dest, new Date(meta.mtime), new Date(meta.mtime)).catch(() => {});
@@ -520,17 +571,22 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
   try {
     const prev = JSON.parse(await readFile(sidecarPath, 'utf8')) as Sidecar;
     const pst = await stat(partial);
-    if (prev.nodeId === node.id && prev.version === node.version && pst.size >= prev.bytes && prev.done <= manifest.chunks.length) side = prev;
+    // A share link's sidecar without tags (an older CLI's) names chunks nothing can check.
+    const checkable = tree.vault || Array.isArray(prev.tags);
+    if (checkable && prev.nodeId === node.id && prev.version === node.version && pst.size >= prev.bytes && prev.done <= manifest.chunks.length) side = prev;
   } catch {
     /* nothing to resume */
   }
   const fh = await open(partial, side.done > 0 ? 'r+' : 'w', 0o600);
-  if (side.done > 0 && tree.vault) {
-    const good = await intactPrefix(fh, manifest, side, tree.vault);
+  // A share link's download records the tag of each chunk it writes, for a later run to check.
+  let tags: string[] | null = tree.vault ? null : [];
+  if (side.done > 0) {
+    const good = await intactPrefix(fh, manifest, side.done, checkOf(tree, manifest, side.tags));
     if (good.done < side.done) {
       process.stderr.write(`coffer: warning: ${partial} changed since the last run; downloading again from byte ${good.bytes}\n`);
-      side = { ...side, ...good };
     }
+    if (tags) tags = side.tags!.slice(0, good.done);
+    side = { nodeId: node.id, version: node.version, ...good };
   }
   const resumed = side.done > 0;
   let ok = false;
@@ -540,16 +596,18 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
     await fh.truncate(side.bytes);
     opts.progress?.set(side.bytes);
     const n = manifest.chunks.length;
-    const pending = new Map<number, Promise<Uint8Array>>();
+    const pending = new Map<number, Promise<{ plain: Uint8Array; tag: string | null }>>();
     let next = side.done;
-    const fetchOne = async (i: number): Promise<Uint8Array> => {
+    const fetchOne = async (i: number): Promise<{ plain: Uint8Array; tag: string | null }> => {
       const entry = manifest.chunks[i]!;
       const record = await tree.api.bytes('GET', tree.source.chunk(entry.chunkId), { into: buffers.take });
+      let plain: Uint8Array;
       try {
-        return await guard(cc.decryptChunk(entry, record, buffers.take), `chunk ${i + 1} of ${basename(dest)}`);
+        plain = await guard(cc.decryptChunk(entry, record, buffers.take), `chunk ${i + 1} of ${basename(dest)}`);
       } finally {
         buffers.give(record);
       }
+      return { plain, tag: tags ? await localTag(entry, plain) : null };
     };
     // The sidecar names only bytes already on disk. About once a second the bytes written so far are
     // synced while writing goes on, and the sidecar then records what that sync covered; the last
@@ -557,7 +615,7 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
     let lastSync = Date.now();
     const record = async (covered: Sidecar) => {
       await fh.datasync();
-      await writePrivate(sidecarPath, JSON.stringify(covered));
+      await writePrivate(sidecarPath, JSON.stringify({ ...covered, tags: tags?.slice(0, covered.done) }));
     };
     const abortAfter = Number(process.env.COFFER_DEBUG_ABORT_AFTER_CHUNKS ?? NaN);
     for (let i = side.done; i < n; i++) {
@@ -566,11 +624,12 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
         p.catch(() => {});
         pending.set(next++, p);
       }
-      const plain = await pending.get(i)!;
+      const { plain, tag } = await pending.get(i)!;
       pending.delete(i);
       if (sync.failed) throw sync.failed.error;
       await fh.write(plain, 0, plain.byteLength, side.bytes);
       buffers.give(plain);
+      tags?.push(tag!);
       side = { ...side, done: i + 1, bytes: side.bytes + plain.byteLength };
       opts.progress?.add(plain.byteLength);
       const abort = side.done >= abortAfter && i < n - 1;
@@ -602,24 +661,31 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
   }
   await rename(partial, dest);
   await rm(sidecarPath, { force: true });
+  if (tags) {
+    // Without it a later fetch to `dest` only downloads the file again: a warning, not a failure.
+    await writePrivate(await fetchedFile(recordKey(dest), true), JSON.stringify({ tags })).catch((err: unknown) => {
+      process.stderr.write(`coffer: warning: ${dest} is complete, but its tags could not be kept in COFFER_HOME (${(err as Error).message}): a fetch to it again downloads it again\n`);
+    });
+  }
   const mtime = new Date(meta.mtime);
   await utimes(dest, mtime, mtime).catch(() => {});
   return { path: dest, size: manifest.size, chunks: manifest.chunks.length, resumed, unchanged: false };
 }
 
 /**
- * Whether `dest` is already a file with exactly the manifest's bytes (a get run again, say after an
- * interrupted folder get): of the right size, and each chunk hashing to its id. Reading costs far
- * less than downloading; without the vault's key (a share link) nothing is taken as already there.
+ * Whether `dest` is already a file with exactly the manifest's bytes (a get or fetch run again, say
+ * after an interrupted folder get): of the right size, and `check` finding every chunk there.
+ * Reading costs far less than downloading. A share link's download can check only a file it wrote
+ * itself (checkOf): another copy of the same bytes is downloaded again.
  */
-async function sameFileThere(dest: string, manifest: Manifest, vault: Vault): Promise<boolean> {
+async function sameFileThere(dest: string, manifest: Manifest, check: ChunkCheck): Promise<boolean> {
   const st = await stat(dest).catch(() => null);
   if (!st?.isFile() || st.size !== manifest.size) return false;
   const fh = await open(dest, 'r').catch(() => null);
   if (!fh) return false;
   try {
     const n = manifest.chunks.length;
-    return (await intactPrefix(fh, manifest, { done: n }, vault)).done === n;
+    return (await intactPrefix(fh, manifest, n, check)).done === n;
   } finally {
     await fh.close();
   }

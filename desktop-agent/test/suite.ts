@@ -423,6 +423,48 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     expect((await readFile(again)).equals(await readFile(join(work, name)))).toBe(true);
   });
 
+  it('checks a fetch\'s partial file before resuming it, and leaves a file already there alone', async () => {
+    const name = 'resumable-Ωmega.bin';
+    const original = await readFile(join(work, name));
+    const share = json<{ url: string }>(await A(['share', '--json', `/${name}`]));
+    const fresh = await tmp('fetcher-resume');
+    const fetchTo = (out: string, extra: Record<string, string> = {}) =>
+      coffer(['fetch', '--json', '-o', out], { COFFER_HOME: join(fresh, 'home'), COFFER_LINK: share.url, ...extra });
+    const chunkGets = async () => {
+      const text = await (await fetch(`${backend.server.url}/metrics`)).text();
+      return [...text.matchAll(/coffer_http_requests_total\{method="GET",route="\/api\/public\/links\/:linkId\/chunks\/:chunkId",status="\d+"\} (\d+)/g)]
+        .reduce((sum, m) => sum + Number(m[1]), 0);
+    };
+    type Fetched = { files: number; resumed: boolean; unchanged: number };
+
+    // A share link's chunk ids cannot be computed without the sharer's key: what the first run
+    // wrote is checked against what it recorded, and the run goes on from the first changed chunk.
+    const out = join(fresh, 'x.bin');
+    expect((await fetchTo(out, { COFFER_DEBUG_ABORT_AFTER_CHUNKS: '2' })).code).toBe(EXIT.ERROR);
+    const partial = await readFile(`${out}.coffer-partial`);
+    partial[partial.length - 10]! ^= 0x01; // in the second chunk
+    await writeFile(`${out}.coffer-partial`, partial);
+    const redone = ok(await fetchTo(out));
+    expect((await readFile(out)).equals(original)).toBe(true);
+    expect(redone.stderr).toContain('changed since the last run');
+    expect(json<Fetched>(redone)).toMatchObject({ files: 1, resumed: true, unchanged: 0 }); // the first chunk was kept
+    expect(existsSync(`${out}.coffer-partial`)).toBe(false);
+
+    // Run again, the file is already there: nothing is downloaded.
+    const before = await chunkGets();
+    expect(before).toBeGreaterThan(0);
+    expect(json<Fetched>(await fetchTo(out))).toMatchObject({ files: 1, resumed: false, unchanged: 1 });
+    expect(await chunkGets()).toBe(before);
+
+    // Changed since, it is downloaded again.
+    const changed = await readFile(out);
+    changed[changed.length >> 1]! ^= 0x01;
+    await writeFile(out, changed);
+    expect(json<Fetched>(await fetchTo(out))).toMatchObject({ files: 1, unchanged: 0 });
+    expect((await readFile(out)).equals(original)).toBe(true);
+    expect(await chunkGets()).toBeGreaterThan(before);
+  });
+
   it('turns a commit refused with VERSION_CONFLICT into a conflict copy', async () => {
     const name = 'contested-Ωmega.txt';
     secretNames.push('contested-Ωmega');
