@@ -1,6 +1,7 @@
 // Server configuration, read once from the environment and validated with one clear message per
 // mistake (main.ts prints them and exits with status 2).
 import { resolve } from 'node:path';
+import { DB_ANSWER_TIMEOUT_MS } from './db/answer-deadline.js';
 import { parseTrustedProxies } from './proxy.js';
 import { SESSION_CACHE_MS } from './session-cache.js';
 
@@ -21,6 +22,11 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL URL; without it the server uses PGlite in `dataDir/db`. */
   databaseUrl?: string;
+  /**
+   * How long PostgreSQL may owe an answer before the connection is ended and its requests get 503
+   * DATABASE_UNAVAILABLE (db/answer-deadline.ts); it must outlast the slowest legitimate statement.
+   */
+  dbAnswerTimeoutMs: number;
   /** S3 blob store; without it chunks go to `dataDir/blobs`. */
   s3?: S3Config;
   quotaBytes: number;
@@ -68,6 +74,7 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
     port: 8787,
     host: '127.0.0.1',
     dataDir: resolve('.coffer-data'),
+    dbAnswerTimeoutMs: DB_ANSWER_TIMEOUT_MS,
     quotaBytes: 10 * 2 ** 30,
     keepVersions: 50,
     gcGraceSeconds: 3600,
@@ -168,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     port,
     host,
     dataDir,
+    dbAnswerTimeoutMs: int('COFFER_DB_ANSWER_TIMEOUT_MS', base.dbAnswerTimeoutMs, 1000, 600_000),
     quotaBytes: int('COFFER_QUOTA_BYTES', base.quotaBytes, 0),
     keepVersions: int('COFFER_KEEP_VERSIONS', base.keepVersions, 1, 1_000_000),
     gcGraceSeconds: int('COFFER_GC_GRACE_SECONDS', base.gcGraceSeconds, 0),

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   });
 
   const database = await startStep((why) => databaseProblem(config, why), async () => {
-    if (config.databaseUrl) return openDatabase({ url: config.databaseUrl });
+    if (config.databaseUrl) return openDatabase({ url: config.databaseUrl, answerTimeoutMs: config.dbAnswerTimeoutMs });
     const dir = join(config.dataDir, 'db');
     lockEmbeddedDatabase(dir);
     return openDatabase({ pgliteDir: dir });

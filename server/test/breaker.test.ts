@@ -50,4 +50,23 @@ describe('circuit breaker', () => {
     await breaker.put(key, rand(10));
     expect(await breaker.has(key)).toBe(true);
   });
+
+  it('says in Retry-After when to come back: soon below the threshold, else the time left until the trial', async () => {
+    let now = 2_000_000;
+    const store = new Switchable(new FolderBlobStore(root));
+    const breaker = new CircuitBreakerStore(store, { threshold: 3, cooldownMs: 10_000, now: () => now });
+    const key = blobKey(hexId(), chunkIdOf());
+    const retryAfter = async () => ((await breaker.has(key).catch((e: unknown) => e)) as { headers: Record<string, string> }).headers['Retry-After'];
+    store.down = true;
+    // One failure, the breaker closed: the next call goes to the store (before: 10, the cooldown).
+    expect(await retryAfter()).toBe('1');
+    expect(await retryAfter()).toBe('1');
+    expect(await retryAfter()).toBe('10'); // the third opens it
+    now += 3_200;
+    expect(await retryAfter()).toBe('7');
+    now += 6_500;
+    expect(await retryAfter()).toBe('1');
+    now += 400; // cooled down: the trial fails and opens it again for the whole cooldown
+    expect(await retryAfter()).toBe('10');
+  });
 });

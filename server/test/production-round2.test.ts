@@ -14,11 +14,13 @@ import { REPO_ROOT, SERVER_NODE_FLAGS } from '../../tests/support/server.js';
 import { createApp } from '../src/app.js';
 import { CircuitBreakerStore } from '../src/blob/breaker.js';
 import { S3BlobStore } from '../src/blob/s3.js';
-import { defaultConfig } from '../src/config.js';
+import { defaultConfig, loadConfig } from '../src/config.js';
 import type { AppContext } from '../src/context.js';
+import { watchedSockets } from '../src/db/answer-deadline.js';
 import { openDatabase, queryRows, type Database } from '../src/db/client.js';
 import { Events } from '../src/events.js';
 import { createLogger } from '../src/logger.js';
+import { isDatabaseUnavailable } from '../src/services/errors-db.js';
 import { chunkIdOf, digestHeader, rand, signup, type Client } from './helpers.js';
 import { startS3, type RunningS3 } from './s3.js';
 
@@ -30,6 +32,11 @@ class Relay {
   port = 0;
 
   constructor(readonly targetPort: number) {}
+
+  /** Sockets still open on either side. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
 
   async start(): Promise<void> {
     this.#server = net.createServer((client) => this.#accept(client));
@@ -45,7 +52,10 @@ class Relay {
 
   #accept(client: net.Socket): void {
     this.#track(client);
-    if (this.#stalled) return; // held open, nothing forwarded
+    if (this.#stalled) {
+      client.resume(); // held open, nothing forwarded
+      return;
+    }
     const upstream = net.connect(this.targetPort, '127.0.0.1');
     this.#track(upstream);
     upstream.on('close', () => client.destroy());
@@ -69,14 +79,15 @@ class Relay {
   }
 
   /**
-   * Stops forwarding: bytes on open connections are held, not delivered, and new connections are
-   * accepted and never answered (a peer that hangs, with no reset to tell the client).
+   * Stops forwarding: bytes on open connections are dropped, not delivered, and new connections are
+   * accepted and never answered (a peer that hangs, with no reset to tell the client). The relay
+   * still reads, so it sees a client end a connection (`connections`).
    */
   stall(): void {
     this.#stalled = true;
     for (const s of this.#sockets) {
       s.unpipe();
-      s.pause();
+      s.resume();
     }
   }
 
@@ -102,11 +113,13 @@ describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTG
   let s3Relay: Relay;
   let dbRelay: Relay;
   let dropDatabase: () => Promise<void>;
+  let directUrl: string;
   let database: Database;
   let blobs: CircuitBreakerStore;
   let app: ReturnType<typeof createApp>['app'];
   let user: Client;
   const cooldownMs = 1500;
+  const answerTimeoutMs = 1500;
 
   beforeAll(async () => {
     s3 = await startS3(`coffer-r2-${randomBytes(4).toString('hex')}`);
@@ -114,11 +127,12 @@ describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTG
     await s3Relay.start();
     const created = await createTestDatabase();
     dropDatabase = created.drop;
+    directUrl = created.url;
     const url = new URL(created.url);
     dbRelay = new Relay(Number(url.port || 5432));
     await dbRelay.start();
     url.host = `127.0.0.1:${dbRelay.port}`;
-    database = await openDatabase({ url: url.toString(), maxConnections: 4 });
+    database = await openDatabase({ url: url.toString(), maxConnections: 4, answerTimeoutMs });
     blobs = new CircuitBreakerStore(
       new S3BlobStore({ ...s3.config, endpoint: `http://127.0.0.1:${s3Relay.port}` }, { callTimeoutMs: 500 }),
       { threshold: 2, cooldownMs },
@@ -180,6 +194,52 @@ describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTG
       if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(status).toBe(200);
+  });
+
+  it('answers 503 DATABASE_UNAVAILABLE in bounded time while PostgreSQL stalls, lets go of the stalled connections, and serves after', async () => {
+    const list = () => user.request('GET', `/api/nodes/${user.rootNodeId}/children`);
+    expect((await list()).status).toBe(200);
+    dbRelay.stall();
+    try {
+      // More requests than the pool has connections: those that wait for one are bounded too.
+      // Before: every one waited for as long as the stalled connections stayed open.
+      const res = await within(4 * answerTimeoutMs + 4000, Promise.all([
+        list(), list(), list(), list(), user.request('POST', '/api/uploads', { nodeId: user.rootNodeId }),
+      ]));
+      expect(res).not.toBe('no answer');
+      for (const answer of res as Response[]) {
+        expect(answer.status).toBe(503);
+        expect(answer.headers.get('retry-after')).toBe('5');
+        expect(await answer.json()).toEqual({ code: 'DATABASE_UNAVAILABLE', message: expect.any(String) });
+      }
+      // The pool ended the stalled connections itself (the relay has not dropped them).
+      for (let i = 0; i < 50 && dbRelay.connections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(dbRelay.connections).toBe(0);
+    } finally {
+      dbRelay.resume();
+    }
+    const again = await Promise.all([list(), list(), list(), list(), list(), list()]);
+    expect(again.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+  });
+
+  it('lets a transaction wait between statements past the answer deadline, and ends a statement that overruns it', async () => {
+    const own = await openDatabase({ url: directUrl, maxConnections: 1, answerTimeoutMs: 400 });
+    try {
+      // An open transaction owes nothing while the process works (the collector calls the blob
+      // store in one): it is not cut, however long it waits.
+      const n = await own.db.transaction(async (tx) => {
+        await tx.execute(sql`select 1`);
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        return (await queryRows<{ n: number }>(tx, sql`select 2 as n`))[0]!.n;
+      });
+      expect(n).toBe(2);
+      const overrun = await own.db.execute(sql`select pg_sleep(1)`).then(() => 'answered', (err: unknown) => err);
+      expect(isDatabaseUnavailable(overrun)).toBe(true);
+      // Its connection was ended and replaced: the one-connection pool answers again.
+      expect((await queryRows<{ n: number }>(own.db, sql`select 3 as n`))[0]!.n).toBe(3);
+    } finally {
+      await own.close();
+    }
   });
 
   it('answers 503 STORAGE_UNAVAILABLE within its timeout when S3 stops answering, writes no row, and recovers', async () => {
@@ -265,6 +325,91 @@ describe.skipIf(skip)(`start-up with an unusable S3 store${skip ? ` ${NO_POSTGRE
     } finally {
       await db.drop();
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the answer deadline on the PostgreSQL wire', () => {
+  it('is COFFER_DB_ANSWER_TIMEOUT_MS, checked with the rest of the configuration', () => {
+    expect(loadConfig({}).dbAnswerTimeoutMs).toBe(40_000);
+    expect(loadConfig({ COFFER_DB_ANSWER_TIMEOUT_MS: '5000' }).dbAnswerTimeoutMs).toBe(5000);
+    for (const bad of ['999', '600001', '5s', '-1']) {
+      expect(() => loadConfig({ COFFER_DB_ANSWER_TIMEOUT_MS: bad }), bad).toThrow(/COFFER_DB_ANSWER_TIMEOUT_MS must be/);
+    }
+  });
+
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  const message = (type: string, body: Buffer = Buffer.alloc(0)) => Buffer.concat([Buffer.from(type), u32(body.length + 4), body]);
+  const params = Buffer.from('user\0coffer\0\0');
+  const startup = Buffer.concat([u32(8 + params.length), u32(196608), params]);
+  const ready = message('Z', Buffer.from('I'));
+  const sync = message('S');
+
+  it('ends a connection that owes an answer (part of one, or one of two pipelined) past the deadline, never one that owes none', async () => {
+    const peers: net.Socket[] = [];
+    const arrived: Array<() => void> = [];
+    const server = net.createServer((peer) => {
+      peers.push(peer);
+      arrived.shift()?.();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const open = watchedSockets({ ms: 400 });
+    const port = (server.address() as AddressInfo).port;
+    /** A client connection (as postgres.js holds it) and the server's end of it, started up. */
+    const connect = async () => {
+      const peerArrived = new Promise<void>((resolve) => arrived.push(resolve));
+      const socket = open({ host: ['127.0.0.1'], port: [port] });
+      let failure: unknown;
+      socket.on('error', (err) => (failure = err));
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      const received = () => new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      await peerArrived;
+      const peer = peers.at(-1)!;
+      const sent = () => new Promise<void>((resolve) => peer.once('data', () => resolve()));
+      let got = sent();
+      socket.write(startup);
+      await got;
+      let back = received();
+      peer.write(Buffer.concat([message('R', u32(0)), ready]));
+      await back;
+      got = sent();
+      socket.write(sync);
+      await got;
+      back = received();
+      peer.write(ready);
+      await back;
+      return { socket, peer, closed, failure: () => failure, received, sent };
+    };
+    try {
+      const [partial, pipelined] = await Promise.all([connect(), connect()]);
+      // Answered in full: idle (in a transaction or not) for longer than the deadline, and kept.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(partial.socket.destroyed || pipelined.socket.destroyed).toBe(false);
+
+      const started = performance.now();
+      let got = partial.sent();
+      partial.socket.write(message('Q', Buffer.from('select 1\0')));
+      await got;
+      const back = partial.received();
+      partial.peer.write(Buffer.concat([Buffer.from('T'), u32(100), Buffer.alloc(10)])); // then nothing more
+      await back;
+      got = pipelined.sent();
+      pipelined.socket.write(Buffer.concat([sync, sync]));
+      await got;
+      pipelined.peer.write(ready); // the first answered, the second never
+      expect(await within(3000, Promise.all([partial.closed, pipelined.closed]))).not.toBe('no answer');
+      expect(performance.now() - started).toBeGreaterThanOrEqual(390);
+      for (const c of [partial, pipelined]) {
+        expect(c.failure()).toMatchObject({ code: 'ANSWER_TIMEOUT' });
+        expect(isDatabaseUnavailable(c.failure())).toBe(true);
+      }
+    } finally {
+      for (const peer of peers) peer.destroy();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

@@ -35,9 +35,11 @@ export class CircuitBreakerStore implements BlobStore {
   }
 
   #unavailable(): ApiError {
-    const seconds = Math.max(1, Math.ceil((this.#openUntil - this.#now()) / 1000));
+    // Open: the time left until a trial call may go through. Otherwise (a failure below the
+    // threshold, or a trial under way) the next call may well work: soon.
+    const seconds = this.open ? Math.max(1, Math.ceil((this.#openUntil - this.#now()) / 1000)) : 1;
     return new ApiError(503, 'STORAGE_UNAVAILABLE', 'The blob store is unavailable; try again later',
-      {}, { 'Retry-After': String(this.open ? seconds : Math.ceil(this.#cooldownMs / 1000)) });
+      {}, { 'Retry-After': String(seconds) });
   }
 
   async #call<T>(fn: () => Promise<T>): Promise<T> {

@@ -10,6 +10,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { DB_ANSWER_TIMEOUT_MS, watchedSockets, type AnswerDeadline } from './answer-deadline.js';
 import { openDurablePglite } from './pglite-durable.js';
 import { preparedQueries, rawRows } from './pglite-prepared.js';
 
@@ -33,11 +34,23 @@ export interface DatabaseOptions {
   pgliteDir?: string;
   /** postgres-js pool size. */
   maxConnections?: number;
+  /**
+   * PostgreSQL: how long a connection may owe an answer before it is ended and its queries fail
+   * as DATABASE_UNAVAILABLE (answer-deadline.ts). PGlite runs in the process and cannot stall so.
+   */
+  answerTimeoutMs?: number;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.url) {
-    const client = postgres(options.url, { max: options.maxConnections ?? 10, onnotice: () => {} });
+    const deadline: AnswerDeadline = { ms: 0 }; // none while the migrations run: they take what they take
+    // `socket` is a documented option its type declarations lack.
+    const clientOptions: postgres.Options<{}> & { socket: ReturnType<typeof watchedSockets> } = {
+      max: options.maxConnections ?? 10,
+      onnotice: () => {},
+      socket: watchedSockets(deadline),
+    };
+    const client = postgres(options.url, clientOptions);
     const db = drizzlePostgres(client);
     try {
       await migratePostgres(db, { migrationsFolder: MIGRATIONS_FOLDER });
@@ -45,6 +58,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       await client.end({ timeout: 1 });
       throw err;
     }
+    deadline.ms = options.answerTimeoutMs ?? DB_ANSWER_TIMEOUT_MS;
     handles.set(db, { driver: 'postgres', client });
     return { db: db as unknown as Db, driver: 'postgres', close: () => client.end({ timeout: 5 }) };
   }

@@ -11,9 +11,12 @@ export function sqlState(err: unknown): string | undefined {
 export const isUniqueViolation = (err: unknown) => sqlState(err) === '23505';
 export const isForeignKeyViolation = (err: unknown) => sqlState(err) === '23503';
 
-/** Errors of the connection to the database rather than of a statement (postgres.js and Node codes). */
+/**
+ * Errors of the connection to the database rather than of a statement (postgres.js and Node codes,
+ * and ANSWER_TIMEOUT: a connection ended because the database stopped answering, db/answer-deadline.ts).
+ */
 const CONNECTION_CODES = new Set([
-  'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED', 'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED', 'CONNECTION_DESTROYED', 'CONNECTION_ENDED', 'CONNECT_TIMEOUT', 'ANSWER_TIMEOUT',
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
 ]);
 
