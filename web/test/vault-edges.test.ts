@@ -134,7 +134,10 @@ describe.skipIf(!chromiumPath)(`web vault edge cases${chromiumPath ? '' : ` (${N
     await rowAction(a, name, 'Share');
     const dlg = a.getByRole('dialog');
     if (opts.limit) await dlg.getByLabel('Limit opens (optional)').fill(opts.limit);
-    if (opts.password) await dlg.getByLabel('Password (optional)').fill(opts.password);
+    if (opts.password) {
+      await dlg.getByLabel('Password (optional)').fill(opts.password);
+      await dlg.getByLabel('Repeat password').fill(opts.password);
+    }
     await dlg.getByRole('button', { name: 'Create link' }).click();
     const url = await dlg.getByLabel('Link').inputValue({ timeout: 60_000 });
     await dlg.getByRole('button', { name: 'Done' }).click();

@@ -1,6 +1,7 @@
 // The second audit: the strength meter against guessable phrases, the versions panel with the
-// keyboard, restoring from the trash a name that was taken meanwhile, what the receive page says
-// of a link whose item is in the trash, and the version and link tables at phone width.
+// keyboard (and its sizes, and following the file live), the share dialog's repeated password,
+// restoring from the trash a name that was taken meanwhile, what the receive page says of a link
+// whose item is in the trash, and the version and link tables at phone width.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -68,6 +69,9 @@ describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (
   // to fail only for its own reason.
   beforeEach(async () => {
     if (!a) return;
+    // Pages of one browser share its window: the one not in front draws about one frame a second,
+    // and every click there waited seconds for the element to be "stable".
+    await a.bringToFront();
     for (let i = 0; i < 2 && (await a.getByRole('dialog').count()); i++) await a.keyboard.press('Escape');
     await a.getByRole('button', { name: 'Files', exact: true }).click();
     await a.getByRole('navigation', { name: 'Folder path' }).getByRole('button', { name: 'My files' }).click();
@@ -114,6 +118,9 @@ describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (
     await dlg.locator('tr[data-version="3"]').waitFor({ timeout: 30_000 });
     await expect.poll(() => a.getByTestId('status').textContent()).toBe('Restored version 1 as version 3.');
     await expect.poll(() => focused(a)).toBe('Restore version 1');
+    // Each version's own size, as the file list shows the current one: not the padded stored size.
+    const sizes = () => dlg.locator('tr[data-version]').evaluateAll((rows) => rows.map((r) => r.querySelectorAll('td')[3]?.textContent));
+    expect(await sizes()).toEqual(['4 B', '8 B', '4 B']);
     // The web vault names no device: the column must not claim one ("web" was shown for every
     // version, the CLI's too).
     expect(await dlg.locator('tr[data-version] td').nth(2).textContent()).toBe('—');
@@ -122,22 +129,72 @@ describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (
     await expect.poll(() => focused(a)).toBe('Actions for notes.txt');
 
     await expect.poll(() => row(t, 'notes.txt').locator('.meta').first().textContent(), { timeout: 30_000 }).toBe('4 B');
+    await t.bringToFront();
     await rowAction(t, 'notes.txt', 'Download');
     const dl = await t.waitForEvent('download');
     expect(await readFile((await dl.path())!, 'utf8')).toBe('one\n');
+    await a.bringToFront();
 
     // A version the command line makes names its device, by the name the device registered.
     const cli = (args: string[]) => execFileAsync(process.execPath, [join(REPO_ROOT, 'desktop-agent/bin/coffer.mjs'), ...args], {
       env: { ...process.env, COFFER_HOME: join(dir, 'cli-home'), COFFER_SERVER: server.url, COFFER_EMAIL: EMAIL, COFFER_PASSPHRASE: PASS },
     });
+    // The panel stays open meanwhile: the version appears in it live, and the device, registered
+    // after the panel read the names, is named too.
+    await rowAction(a, 'notes.txt', 'Versions');
+    await dlg.locator('tr[data-version="3"]').waitFor({ timeout: 30_000 });
     await cli(['login', '--quiet']);
     await writeFile(join(dir, 'from-cli.txt'), 'three from the command line\n');
     await cli(['put', '--quiet', join(dir, 'from-cli.txt'), '/notes.txt']);
-    await expect.poll(() => row(a, 'notes.txt').locator('.meta').first().textContent(), { timeout: 30_000 }).toBe('28 B');
-    await rowAction(a, 'notes.txt', 'Versions');
-    const cells = a.getByRole('dialog').locator('tr[data-version="4"] td');
+    const cells = dlg.locator('tr[data-version="4"] td');
     await expect.poll(() => cells.nth(2).textContent(), { timeout: 30_000 }).toBe(`coffer CLI on ${hostname().split('.')[0] || 'cli'}`);
-    expect(await a.getByRole('dialog').locator('tr[data-version="3"] td').nth(2).textContent()).toBe('—');
+    expect(await dlg.locator('tr[data-version="3"] td').nth(2).textContent()).toBe('—');
+    expect(await cells.first().textContent()).toBe('4 (current)');
+    expect(await sizes()).toEqual(['28 B', '4 B', '8 B', '4 B']);
+    await expect.poll(() => row(a, 'notes.txt').locator('.meta').first().textContent(), { timeout: 30_000 }).toBe('28 B');
+    await a.keyboard.press('Escape');
+  });
+
+  test('versions: a version uploaded in another tab appears in the open panel; the file trashed, then deleted, is said so', async () => {
+    await upload('live.txt', 'first\n');
+    await row(t, 'live.txt').waitFor({ timeout: 30_000 });
+    await rowAction(a, 'live.txt', 'Versions');
+    const dlg = a.getByRole('dialog');
+    await dlg.locator('tr[data-version="1"]').waitFor({ timeout: 30_000 });
+    await writeFile(join(dir, 'live.txt'), 'second, and longer\n');
+    await t.locator('#upload-files').setInputFiles(join(dir, 'live.txt'));
+    const two = dlg.locator('tr[data-version="2"] td');
+    await expect.poll(() => two.first().textContent(), { timeout: 30_000 }).toBe('2 (current)');
+    expect(await two.nth(3).textContent()).toBe('19 B');
+    expect(await dlg.locator('tr[data-version="1"] td').first().textContent()).toBe('1');
+
+    const said = dlg.getByTestId('versions-gone');
+    await t.bringToFront();
+    await rowAction(t, 'live.txt', 'Move to trash');
+    await expect.poll(() => said.textContent(), { timeout: 30_000 })
+      .toBe('“live.txt” was moved to the trash. Restore it from the trash to see or restore its versions.');
+    expect(await dlg.locator('tr[data-version]').count()).toBe(0);
+    await t.getByRole('button', { name: 'Trash' }).click();
+    t.once('dialog', (d) => void d.accept());
+    await t.getByRole('button', { name: 'Delete live.txt forever' }).click();
+    await expect.poll(() => said.textContent(), { timeout: 30_000 }).toBe('“live.txt” was deleted, with all its versions.');
+    await t.getByRole('button', { name: 'Files', exact: true }).click();
+  });
+
+  test('share: a repeated password that differs is refused beside the field, and no link is made', async () => {
+    await rowAction(a, 'notes.txt', 'Share');
+    const dlg = a.getByRole('dialog');
+    const repeat = dlg.getByLabel('Repeat password');
+    await dlg.getByLabel('Password (optional)').fill('harbour lights 42');
+    await repeat.fill('harbour light 42');
+    await dlg.getByRole('button', { name: 'Create link' }).click();
+    await expect.poll(() => repeat.getAttribute('aria-invalid')).toBe('true');
+    expect(await a.locator(`#${await repeat.getAttribute('aria-describedby')}`).textContent()).toBe('The passwords do not match.');
+    expect(await a.evaluate(() => document.activeElement?.id)).toBe('share-pw2');
+    expect(await dlg.getByLabel('Link').count()).toBe(0);
+    await repeat.fill('harbour lights 42');
+    expect(await repeat.getAttribute('aria-invalid')).toBeNull();
+    expect(await a.locator('#share-pw2-error').textContent()).toBe('');
     await a.keyboard.press('Escape');
   });
 

@@ -202,7 +202,10 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
     const makeLink = async (opts: { password?: string; expiry?: string }) => {
       await rowAction(a, 'big.bin', 'Share');
       const dlg = a.getByRole('dialog');
-      if (opts.password) await dlg.getByLabel('Password (optional)').fill(opts.password);
+      if (opts.password) {
+        await dlg.getByLabel('Password (optional)').fill(opts.password);
+        await dlg.getByLabel('Repeat password').fill(opts.password);
+      }
       if (opts.expiry) {
         await dlg.getByLabel('Expires').selectOption('custom');
         await dlg.getByLabel('Expiry time').fill(opts.expiry);

@@ -52,6 +52,19 @@ export interface SignupResult extends SessionInfo {
   recoveryCode: string;
 }
 
+/** One version of a file, as the versions panel shows it. */
+export interface VersionInfo {
+  version: number;
+  createdAt: number;       // ms since epoch (server)
+  deviceId: string | null;
+  storedSize: number;      // stored bytes, padded (server)
+  /** Plaintext bytes; null when the version's manifest could not be read (the panel then shows storedSize). */
+  size: number | null;
+}
+
+/** A file's versions, newest first, and whether the file is in the trash. */
+export interface VersionList { current: number; trashed: boolean; versions: VersionInfo[] }
+
 /** Sent by `sendDownload` as the stream is read. */
 export interface DownloadProgress { done: number; total: number }
 
@@ -124,6 +137,12 @@ export interface WorkerApi {
    * when the reader gave up).
    */
   sendDownload(nodeId: string, version: number | null, port: MessagePort): { name: string; size: number };
+  /**
+   * The file's versions with their plaintext sizes: the current one's from the file's metadata (as
+   * the file list shows it), older ones' from their sealed manifests. Rejects with status 404 when
+   * the file was deleted.
+   */
+  versions(nodeId: string): VersionList;
   restoreVersion(nodeId: string, version: number): Entry;
   /** The account's devices' names (sealed on the server), by device id. */
   deviceNames(): Record<string, string>;

@@ -1,7 +1,7 @@
-import { createResource, createSignal, For, Match, onCleanup, onMount, Show, Switch, type JSX } from 'solid-js';
+import { createEffect, createResource, createSignal, For, Match, on, onCleanup, onMount, Show, Switch, type JSX } from 'solid-js';
 import * as facade from '../crypto/facade';
-import type { Entry } from '../crypto/types';
-import { api, describeError } from '../http';
+import type { Entry, VersionInfo } from '../crypto/types';
+import { ApiError, describeError } from '../http';
 import { downloadFile, pickFile, readAll } from './download';
 import { formatDate, formatSize } from './format';
 import { Icon } from './Icon';
@@ -110,6 +110,11 @@ export function MoveDialog(props: { entry: Entry; rootId: string; onMove: (targe
 
 export function ShareDialog(props: { entry: Entry; onClose: () => void }) {
   const [password, setPassword] = createSignal('');
+  const [password2, setPassword2] = createSignal('');
+  // Shown once a create was refused for it, then kept up to date as either field is typed in.
+  const [checked, setChecked] = createSignal(false);
+  const mismatch = () => checked() && password() !== password2();
+  let repeat!: HTMLInputElement;
   const [expiry, setExpiry] = createSignal('0');
   const [limit, setLimit] = createSignal('');
   const [custom, setCustom] = createSignal('');
@@ -119,8 +124,11 @@ export function ShareDialog(props: { entry: Entry; onClose: () => void }) {
   const [copied, setCopied] = createSignal('');
   const create = async (e: Event) => {
     e.preventDefault();
-    setBusy(true);
     setError('');
+    // A mistyped password would lock the recipient (and the sharer) out of the link for good.
+    setChecked(true);
+    if (mismatch()) return repeat.focus();
+    setBusy(true);
     try {
       const hours = Number(expiry());
       const max = Number(limit());
@@ -160,6 +168,10 @@ export function ShareDialog(props: { entry: Entry; onClose: () => void }) {
         <form onSubmit={create}>
           <label for="share-pw">Password (optional)</label>
           <input id="share-pw" type="password" autocomplete="new-password" value={password()} onInput={(e) => setPassword(e.currentTarget.value)} />
+          <label for="share-pw2">Repeat password</label>
+          <input id="share-pw2" ref={repeat} type="password" autocomplete="new-password" value={password2()} onInput={(e) => setPassword2(e.currentTarget.value)}
+            aria-invalid={mismatch() ? 'true' : undefined} aria-describedby={mismatch() ? 'share-pw2-error' : undefined} />
+          <p class="error" id="share-pw2-error" role="alert" aria-live="assertive">{mismatch() ? 'The passwords do not match.' : ''}</p>
           <label for="share-exp">Expires</label>
           <select id="share-exp" value={expiry()} onChange={(e) => setExpiry(e.currentTarget.value)}>
             <option value="0">Never</option>
@@ -187,43 +199,77 @@ export function ShareDialog(props: { entry: Entry; onClose: () => void }) {
   );
 }
 
-interface VersionRow { version: number; createdAt: string | number; deviceId: string | null; storedSize: number }
+/** Nodes the change feed reported changed (`all`: anything may have), as Vault's live sync sees them. */
+export interface Changed { ids: string[]; all: boolean }
 
-export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => void; onClose: () => void; onStatus: (s: string) => void }) {
+export function VersionsDialog(props: {
+  entry: Entry; changes: () => Changed; onRestored: (e: Entry) => void; onClose: () => void; onStatus: (s: string) => void;
+}) {
   const [current, setCurrent] = createSignal(props.entry.version);
+  const [versions, setVersions] = createSignal<VersionInfo[] | null>(null);
+  const [gone, setGone] = createSignal<'' | 'trashed' | 'deleted'>('');
   const [error, setError] = createSignal('');
-  // A failure is shown, not thrown: a resource in error re-throws wherever it is read.
-  const [versions, { refetch }] = createResource(async () => {
+  let seq = 0;
+  // A failure is shown, not thrown. Rows that did not change keep their object, so their DOM stays
+  // and so does the keyboard's place: the list is loaded again on every change to the file.
+  const load = async () => {
+    const mine = ++seq;
     try {
-      return (await api<{ versions: VersionRow[] }>(`/api/nodes/${props.entry.id}/versions`)).versions.sort((a, b) => b.version - a.version);
+      const list = await facade.call('versions', props.entry.id);
+      if (mine !== seq) return;
+      const old = new Map((versions() ?? []).map((v) => [v.version, v]));
+      const same = (v: VersionInfo, b?: VersionInfo) =>
+        b && b.createdAt === v.createdAt && b.deviceId === v.deviceId && b.storedSize === v.storedSize && b.size === v.size;
+      setVersions(list.versions.map((v) => (same(v, old.get(v.version)) ? old.get(v.version)! : v)));
+      setCurrent(list.current);
+      // A version from a device registered since the names were read (a new CLI login): read them again,
+      // once per device, so that a removed device does not cost a request on every change.
+      const unnamed = list.versions.flatMap((v) => (v.deviceId && !asked.has(v.deviceId) && !devices()?.[v.deviceId] ? [v.deviceId] : []));
+      if (devices.state === 'ready' && unnamed.length) { unnamed.forEach((id) => asked.add(id)); void refetchDevices(); }
+      setGone(list.trashed ? 'trashed' : '');
+      setError('');
     } catch (err) {
-      setError(describeError(err));
-      return [];
+      if (mine !== seq) return;
+      if (err instanceof ApiError && err.status === 404) { setGone('deleted'); setVersions([]); setError(''); }
+      else { setError(describeError(err)); if (!versions()) setVersions([]); }
     }
-  });
+    // The table went with the file: the keyboard goes to Close rather than to the page's <body>.
+    if (gone() && !closeButton.closest('[role="dialog"]')?.contains(document.activeElement)) closeButton.focus();
+  };
   // Which device made a version, by the name it registered (a removed device is shown by its id).
-  const [devices] = createResource(() => facade.call('deviceNames').catch(() => ({} as Record<string, string>)));
-  const deviceOf = (id: string) => devices()?.[id] ?? `removed device ${id.slice(0, 8)}`;
+  const [devices, { refetch: refetchDevices }] = createResource(() => facade.call('deviceNames').catch(() => ({} as Record<string, string>)));
+  const asked = new Set<string>();
+  const deviceOf = (id: string) => devices.latest?.[id] ?? `removed device ${id.slice(0, 8)}`;
+  void load();
+  // Another tab, device or the command line made a version, restored one, or trashed the file.
+  createEffect(on(props.changes, (c) => { if (c.all || c.ids.includes(props.entry.id)) void load(); }, { defer: true }));
   let table!: HTMLTableElement;
+  let closeButton!: HTMLButtonElement;
   return (
     <Dialog title={`Versions of “${props.entry.name}”`} onClose={props.onClose}>
-      {/* Only the first load shows "Loading…": a refetch after a restore keeps the table (and the
+      <p classList={{ banner: !!gone() }} role="status" data-testid="versions-gone">
+        {gone() === 'trashed' ? `“${props.entry.name}” was moved to the trash. Restore it from the trash to see or restore its versions.`
+          : gone() === 'deleted' ? `“${props.entry.name}” was deleted, with all its versions.` : ''}
+      </p>
+      {/* Only the first load shows "Loading…": a reload after a change keeps the table (and the
           keyboard's place in it) until the new rows replace the old. */}
-      <Show when={versions.latest} fallback={<p>{error() ? '' : 'Loading…'}</p>}>
+      <Show when={versions() && !gone()} fallback={<p hidden={!!gone()}>{error() ? '' : 'Loading…'}</p>}>
         {/* Wider than a phone: the table scrolls inside its own box, the dialog's title and buttons stay. */}
         <div style={{ 'overflow-x': 'auto' }}>
           <table aria-label="Versions" ref={table}>
-            <thead><tr><th>Version</th><th>Time</th><th>Device</th><th>Stored</th><th><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><th>Version</th><th>Time</th><th>Device</th><th>Size</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               <For each={versions() ?? []}>
                 {(v) => (
                   <tr data-version={v.version}>
                     <td>{v.version}{v.version === current() ? ' (current)' : ''}</td>
-                    <td>{formatDate(typeof v.createdAt === 'number' ? v.createdAt : Date.parse(v.createdAt))}</td>
+                    <td>{formatDate(v.createdAt)}</td>
                     {/* The server records a device only when the client names one: the command line does,
                         the web vault (a browser, not a registered device) does not. */}
                     <td>{v.deviceId ? deviceOf(v.deviceId) : <span title="Not recorded: made in a web browser, or by a client that does not name its device">—</span>}</td>
-                    <td>{formatSize(v.storedSize ?? 0)}</td>
+                    {/* The file's own size, as the file list shows it; the stored size is padded (format §3). */}
+                    <td>{v.size !== null ? formatSize(v.size)
+                      : <span title="This version's real size could not be read: shown is the padded size stored on the server">{formatSize(v.storedSize)} stored</span>}</td>
                     <td class="version-actions">
                       <button type="button" class="link" aria-label={`Download version ${v.version}`} onClick={async () => {
                         const picked = pickFile(props.entry.name);
@@ -237,8 +283,7 @@ export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => 
                             setCurrent(e.version);
                             props.onRestored(e);
                             props.onStatus(`Restored version ${v.version} as version ${e.version}.`);
-                            // The rows are made anew: keep the keyboard on this version's button.
-                            await refetch();
+                            await load();
                             table.querySelector<HTMLElement>(`tr[data-version="${v.version}"] button[aria-label^="Restore"]`)?.focus();
                           } catch (err) { setError(describeError(err)); }
                         }}>Restore</button>
@@ -252,7 +297,7 @@ export function VersionsDialog(props: { entry: Entry; onRestored: (e: Entry) => 
         </div>
       </Show>
       <p class="error" role="alert">{error()}</p>
-      <div class="actions"><button type="button" class="primary" onClick={props.onClose}>Close</button></div>
+      <div class="actions"><button type="button" class="primary" ref={closeButton} onClick={props.onClose}>Close</button></div>
     </Dialog>
   );
 }

@@ -3,7 +3,7 @@ import { createMemo, createSignal, For, Match, onCleanup, onMount, Show, Switch 
 import * as facade from '../crypto/facade';
 import type { Entry, ListingStats, SessionInfo } from '../crypto/types';
 import { api, describeError, errorCode, isIntegrityError } from '../http';
-import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog } from './Dialogs';
+import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog, type Changed } from './Dialogs';
 import { downloadFile, pickFile } from './download';
 import { formatDate, formatSize } from './format';
 import { FileList, mergeSorted, NODE_MIME, sortEntries, unfinished, type SortKey } from './List';
@@ -54,6 +54,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   const [menu, setMenu] = createSignal<{ e: Entry; x: number; y: number; anchor: HTMLElement } | null>(null);
   const [sync, setSync] = createSignal<SyncState>({ state: 'syncing', pending: 0 });
   const [dropping, setDropping] = createSignal(false);
+  /** What the change feed last reported, for an open dialog to watch its own item. */
+  const [changed, setChanged] = createSignal<Changed>({ ids: [], all: false }, { equals: false });
   let fileInput!: HTMLInputElement;
   let folderInput!: HTMLInputElement;
   let loadSeq = 0;
@@ -294,6 +296,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     void load(props.info.rootNodeId);
     void uploads.loadInterrupted();
     const stop = startSync(props.info.cursor, setSync, async (ids, all) => {
+      setChanged({ ids, all });
       if (view() === 'trash') return void loadTrash(true);
       if (view() !== 'files') return;
       const trail = path();
@@ -521,7 +524,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
           {(d) => d && 'e' in d && <ShareDialog entry={d.e} onClose={() => setDialog(null)} />}
         </Match>
         <Match when={dialog()?.t === 'versions' && dialog()} keyed>
-          {(d) => d && 'e' in d && <VersionsDialog entry={d.e} onClose={() => setDialog(null)} onRestored={upsert} onStatus={say} />}
+          {(d) => d && 'e' in d && <VersionsDialog entry={d.e} changes={changed} onClose={() => setDialog(null)} onRestored={upsert} onStatus={say} />}
         </Match>
         <Match when={dialog()?.t === 'preview' && dialog()} keyed>
           {(d) => d && 'e' in d && <PreviewDialog entry={d.e} onClose={() => setDialog(null)} download={() => { setDialog(null); download(d.e); }} />}
