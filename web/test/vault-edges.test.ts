@@ -1,10 +1,11 @@
 // The vault when things go wrong or change under it: a preview that fails, a folder uploaded over
 // one that exists, a folder trashed from another tab, an upload that never finished, links that
-// no longer open, a receive page rate limited or reloaded, and the keyboard.
+// no longer open, a receive page rate limited or reloaded, the keyboard, a catch-up that fails
+// after a reconnect, and an upload into a folder that is slow to open.
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Route, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
 import type { RunningServer } from '../../tests/support/server';
@@ -20,6 +21,7 @@ describe.skipIf(!chromiumPath)(`web vault edge cases${chromiumPath ? '' : ` (${N
   let a: Page;
   let dir: string;
   const logs: string[] = [];
+  const sockets: WebSocketRoute[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'coffer-web-edges-'));
@@ -28,6 +30,8 @@ describe.skipIf(!chromiumPath)(`web vault edge cases${chromiumPath ? '' : ` (${N
     ctx = await newContext(browser);
     a = await ctx.newPage();
     watchConsole(a, logs);
+    // The vault's socket passes through the test, which can drop it.
+    await a.routeWebSocket((u) => u.pathname === '/api/ws', (ws) => { sockets.push(ws); ws.connectToServer(); });
     await signup(a, server.url, EMAIL, PASS);
   });
 
@@ -229,5 +233,102 @@ describe.skipIf(!chromiumPath)(`web vault edge cases${chromiumPath ? '' : ` (${N
     const heads = await p.locator('table[aria-label="Shared links"] th').evaluateAll((ths) => ths.map((t) => t.getBoundingClientRect()));
     for (let i = 1; i < heads.length; i++) expect(heads[i]!.left - heads[i - 1]!.right).toBeGreaterThanOrEqual(8);
     await phone.close();
+  });
+  const newFolder = async (name: string) => {
+    await a.getByRole('button', { name: 'New folder' }).click();
+    await a.getByLabel('Name', { exact: true }).fill(name);
+    await a.getByRole('button', { name: 'Create', exact: true }).click();
+    await row(a, name).waitFor();
+  };
+  const syncText = () => a.getByTestId('sync-status').textContent();
+
+  test('a catch-up that fails after a reconnect is tried again until it succeeds; the status speaks states, not counts', async () => {
+    await home();
+    await newFolder('missed');
+    const id = await row(a, 'missed').getAttribute('data-id');
+    await expect.poll(syncText, { timeout: 30_000 }).toBe('Synced');
+    // What the live region says (each change of its text is spoken) and what the indicator shows.
+    await a.evaluate(() => {
+      const box = document.querySelector('[data-testid="sync-status"]')!;
+      const live = box.matches('[role="status"]') ? box : box.querySelector('[role="status"]')!;
+      const w = window as unknown as { spoken: string[]; shown: string[] };
+      w.spoken = [];
+      w.shown = [];
+      const opts = { childList: true, characterData: true, subtree: true };
+      new MutationObserver(() => w.spoken.push(live.textContent ?? '')).observe(live, opts);
+      new MutationObserver(() => w.shown.push(box.textContent ?? '')).observe(box, opts);
+    });
+
+    // The feed fails; the socket drops, and the change made meanwhile is only in the feed.
+    let failed = 0;
+    const feed = (u: URL) => u.pathname === '/api/changes';
+    await a.route(feed, (route) => {
+      failed++;
+      return route.fulfill({ status: 503, contentType: 'application/json', body: '{"code":"UNAVAILABLE","message":"down for a moment"}' });
+    });
+    sockets[sockets.length - 1]!.close();
+    await expect.poll(syncText, { timeout: 10_000 }).toBe('Offline — reconnecting');
+    await a.evaluate(async (nodeId) => {
+      const { csrfToken } = (await (await fetch('/api/account')).json()) as { csrfToken: string };
+      const res = await fetch(`/api/nodes/${nodeId}/trash`, { method: 'POST', headers: { 'X-CSRF-Token': csrfToken } });
+      if (!res.ok) throw new Error(`trash: ${res.status}`);
+    }, id);
+
+    // Reconnected, the catch-up fails: it says so, and tries again by itself.
+    await expect.poll(syncText, { timeout: 30_000 }).toBe('Sync paused — retrying');
+    const before = failed;
+    await expect.poll(() => failed, { timeout: 10_000 }).toBeGreaterThan(before);
+    expect(await row(a, 'missed').count()).toBe(1);
+    await a.unroute(feed);
+    await expect.poll(syncText, { timeout: 30_000 }).toBe('Synced');
+    await expect.poll(() => row(a, 'missed').count()).toBe(0);
+
+    const { spoken, shown } = await a.evaluate(() => { const w = window as unknown as { spoken: string[]; shown: string[] }; return { spoken: w.spoken, shown: w.shown }; });
+    expect(shown.some((t) => /^Syncing \d+…$/.test(t))).toBe(true); // the count is shown...
+    expect(spoken.filter((t) => /\d/.test(t))).toEqual([]); // ...but not spoken
+    expect(spoken.filter((t, i) => t === spoken[i - 1])).toEqual([]); // each change a new state
+    expect(spoken).toContain('Sync paused — retrying');
+    expect(spoken[spoken.length - 1]).toBe('Synced');
+  });
+
+  test('files picked or dropped while a folder opens slowly go to that folder, which the path already shows', async () => {
+    await home();
+    await newFolder('slow');
+    await row(a, 'slow').locator('button.name').click();
+    await upload('again.txt', 'one\n');
+    await home();
+    const id = await row(a, 'slow').getAttribute('data-id');
+
+    // The folder's next listing is held until the uploads are done: it opens slowly.
+    const held: Route[] = [];
+    const children = (u: URL) => u.pathname === `/api/nodes/${id}/children`;
+    await a.route(children, (route) => (held.length === 0 ? void held.push(route) : route.continue()));
+    await row(a, 'slow').locator('button.name').click();
+    await expect.poll(() => held.length).toBe(1);
+    expect(await a.locator('.crumbs [aria-current="page"]').textContent()).toBe('slow');
+    expect(await row(a, 'note.txt').count()).toBe(0);
+
+    await writeFile(join(dir, 'again.txt'), 'second\n');
+    await a.locator('#upload-files').setInputFiles(join(dir, 'again.txt'));
+    await a.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['dropped\n'], 'dropped-in.txt', { type: 'text/plain' }));
+      const target = document.querySelector('[data-testid="vault"]')!;
+      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await expect.poll(() => a.locator('[data-upload="again.txt"][data-phase="done"]').count(), { timeout: 60_000 }).toBe(2);
+    await a.locator('[data-upload="dropped-in.txt"][data-phase="done"]').waitFor({ timeout: 60_000 });
+    await held[0]!.continue();
+    await a.unroute(children);
+
+    await expect.poll(() => a.getByTestId('status').textContent(), { timeout: 30_000 }).toBe('slow: 2 items.');
+    expect(await row(a, 'again.txt').locator('.meta').first().textContent()).toBe('7 B'); // a new version
+    await row(a, 'dropped-in.txt').waitFor();
+    expect(await a.locator('[data-upload][data-phase="error"]').count()).toBe(0);
+    await home();
+    await expect.poll(() => a.getByTestId('status').textContent()).toMatch(/^My files: /);
+    expect(await row(a, 'again.txt').count() + await row(a, 'dropped-in.txt').count()).toBe(0);
+    expect(logs.filter((l) => l.startsWith('pageerror'))).toEqual([]);
   });
 });

@@ -59,14 +59,25 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   let fileInput!: HTMLInputElement;
   let folderInput!: HTMLInputElement;
   let loadSeq = 0;
+  /** The folder whose whole listing `entries` holds: none while one opens (it holds part of it). */
+  let listedId: string | null = null;
 
   const sorted = createMemo(() => sortEntries(entries(), sortKey(), sortDir()));
   const say = (s: string) => { setAlert(''); setStatus(s); };
   const fail = (err: unknown) => { setStatus(''); setAlert(describeError(err)); };
 
-  /** Shows folder `id`; `note`, if given, goes to the status line instead of the item count. */
-  const load = async (id: string, note?: string) => {
+  /**
+   * Shows folder `id`; `note`, if given, goes to the status line instead of the item count. The
+   * folder is the current one at once, with `trail` as its path when the caller knows it (opened
+   * from the list, a crumb, up): while a big or slow folder opens, the path, the list and an
+   * upload dropped meanwhile all mean the folder being opened, not the one left.
+   */
+  const load = async (id: string, note?: string, trail?: Entry[]) => {
     const seq = ++loadSeq;
+    listedId = null;
+    if (id !== folderId()) setEntries([]);
+    setFolderId(id);
+    if (trail) setPath(trail);
     setLoading(true);
     setAlert('');
     try {
@@ -102,7 +113,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
       if (seq !== loadSeq) return;
       setEntries(acc);
       setPath(p);
-      setFolderId(id);
+      listedId = id;
       say(note ?? `${p[p.length - 1]?.name ?? 'Folder'}: ${count} item${count === 1 ? '' : 's'}.`);
     } catch (err) {
       if (seq === loadSeq) fail(err);
@@ -119,7 +130,10 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   };
 
   const openEntry = (e: Entry) => {
-    if (e.kind === 'folder') { setEntries([]); void load(e.id); return; }
+    if (e.kind === 'folder') {
+      const trail = path();
+      return void load(e.id, undefined, trail[trail.length - 1]?.id === e.parentId ? [...trail, e] : undefined);
+    }
     if (previewKind(e)) setDialog({ t: 'preview', e });
     else download(e);
   };
@@ -129,7 +143,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     const trail = path();
     const from = trail[trail.length - 1];
     if (trail.length < 2 || !from) return;
-    await load(trail[trail.length - 2]!.id);
+    await load(trail[trail.length - 2]!.id, undefined, trail.slice(0, -1));
     requestAnimationFrame(() => (document.querySelector<HTMLElement>(`.row[data-name="${CSS.escape(from.name)}"] .name`)
       ?? document.querySelector<HTMLElement>('.scroll .row .name'))?.focus());
   };
@@ -261,10 +275,11 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     }
   };
 
-  const uploadAll = async (items: { path: string[]; file: File }[]) => {
-    const base = folderId();
+  /** Uploads into `base`, the folder current when the files were dropped or picked. */
+  const uploadAll = async (items: { path: string[]; file: File }[], base = folderId()) => {
     const folders = new Map<string, string>([['', base]]);
-    const listed = new Map<string, Entry[]>([[base, entries()]]);
+    // The list stands for the listing once it is whole: part of it would miss a namesake to version.
+    const listed = new Map<string, Entry[]>(base === listedId ? [[base, entries()]] : []);
     try {
       for (const { path: p, file } of items) {
         let parent = base;
@@ -289,7 +304,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     if (!ev.dataTransfer || ev.dataTransfer.types.includes(NODE_MIME)) return;
     ev.preventDefault();
     if (view() !== 'files') return;
-    await uploadAll(await uploads.filesFromDrop(ev.dataTransfer));
+    const base = folderId(); // before reading a dropped folder's tree, which takes a while
+    await uploadAll(await uploads.filesFromDrop(ev.dataTransfer), base);
   };
 
   onMount(() => {
@@ -311,7 +327,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
       const gone = trail.findIndex((p) => { const e = now.get(p.id); return now.has(p.id) && (!e || e.trashedAt !== null); });
       const moved = trail.findIndex((p, i) => i > 0 && now.has(p.id) && now.get(p.id)?.parentId !== trail[i - 1]!.id);
       if (path() === trail) { // not elsewhere meanwhile
-        if (gone > 0) return void load(trail[gone - 1]!.id, `“${trail[gone]!.name}” was ${now.get(trail[gone]!.id) ? 'moved to the trash' : 'deleted'} in another window.`);
+        if (gone > 0) return void load(trail[gone - 1]!.id, `“${trail[gone]!.name}” was ${now.get(trail[gone]!.id) ? 'moved to the trash' : 'deleted'} in another window.`, trail.slice(0, gone));
         if (moved > 0) return void load(folderId(), `“${trail[moved]!.name}” was moved in another window.`);
         if (trail.some((p) => now.has(p.id))) setPath(trail.map((p) => now.get(p.id) ?? p)); // renamed
       }
@@ -338,16 +354,21 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   const closeMenuTo = () => { const m = menu(); setMenu(null); m?.anchor.focus(); return m; };
   const act = (f: (e: Entry) => void) => () => { const m = closeMenuTo(); if (m) f(m.e); };
 
-  const syncText = () => {
-    const s = sync();
-    return s.state === 'synced' ? 'Synced' : s.state === 'offline' ? 'Offline — reconnecting' : `Syncing${s.pending ? ` ${s.pending}` : ''}…`;
-  };
+  // Only the state is spoken: the live region changes when the state does, so a screen reader hears
+  // "Syncing" once, not every count that follows it (those are shown beside it, outside the region).
+  const syncLabel = createMemo(() => {
+    const s = sync().state;
+    return s === 'synced' ? 'Synced' : s === 'offline' ? 'Offline — reconnecting' : s === 'paused' ? 'Sync paused — retrying' : 'Syncing';
+  });
 
   return (
     <>
       <header class="top">
         <div class="brand"><img src="/favicon.svg" alt="" />Coffer</div>
-        <span class={`sync ${sync().state}`} role="status" aria-live="polite" data-testid="sync-status"><span class="dot" aria-hidden="true" />{syncText()}</span>
+        <span class={`sync ${sync().state}`} data-testid="sync-status">
+          <span class="dot" aria-hidden="true" />
+          <span><span role="status" aria-live="polite">{syncLabel()}</span>{sync().state === 'syncing' ? `${sync().pending ? ` ${sync().pending}` : ''}…` : ''}</span>
+        </span>
         <span class="spacer" />
         <span class="hint" title={props.info.email}>{props.info.email}</span>
         <button type="button" class="icon" onClick={cycleTheme} aria-label={`Theme: ${theme()}. Change theme`} title={`Theme: ${theme()}`}>
@@ -399,7 +420,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
                   {(p, i) => (
                     <li>
                       <button type="button" aria-current={i() === path().length - 1 ? 'page' : undefined}
-                        onClick={() => void load(p.id)}
+                        onClick={() => void load(p.id, undefined, path().slice(0, i() + 1))}
                         onDragOver={(ev) => { if (ev.dataTransfer?.types.includes(NODE_MIME)) ev.preventDefault(); }}
                         onDrop={(ev) => { const id = ev.dataTransfer?.getData(NODE_MIME); if (id) { ev.preventDefault(); ev.stopPropagation(); move(id, p.id).catch(fail); } }}
                       >{p.name}</button>
