@@ -2,14 +2,13 @@
 // closed tab or a network loss finishes later by sending only the chunks the server lacks, with
 // no duplicate node, the same bytes back, and no resume record left behind.
 // Uploads are cut off with page.route by request count, never by timing.
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { BrowserContext, Page, Route } from 'playwright-core';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
 import type { RunningServer } from '../../tests/support/server';
-import { launch, newContext, row, rowAction, seededBytes, signup, startWebServer, watchConsole } from './support';
+import { browserSession, row, rowAction, seededBytes, watchConsole } from './support';
 
 const EMAIL = 'resume@example.test';
 const PASS = 'harbor pepper silent 42 kettle drum';
@@ -82,28 +81,17 @@ async function resumedBytes(page: Page): Promise<number> {
 }
 
 describe.skipIf(!chromiumPath)(`upload resume${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
+  const session = browserSession({
+    tmpPrefix: 'coffer-resume-test-',
+    env: { LOG_LEVEL: 'info' }, // a log line per request: the PUT count
+    signup: { email: EMAIL, pass: PASS },
+  });
+  const { logs } = session;
   let server: RunningServer;
-  let browser: Browser;
   let ctx: BrowserContext;
   let page: Page;
   let dir: string;
-  const logs: string[] = [];
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'coffer-resume-test-'));
-    server = await startWebServer({ LOG_LEVEL: 'info' }); // a log line per request: the PUT count
-    browser = await launch();
-    ctx = await newContext(browser);
-    page = await ctx.newPage();
-    watchConsole(page, logs);
-    await signup(page, server.url, EMAIL, PASS);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  beforeAll(() => ({ server, ctx, page, dir } = session));
 
   async function download(name: string): Promise<Buffer> {
     const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), rowAction(page, name, 'Download')]);

@@ -1,8 +1,10 @@
 // Helpers for the browser tests: a real server, real Chromium (Debian's, never downloaded).
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { CHROMIUM_ARGS, chromiumPath } from '../../tests/support/env';
 import { REPO_ROOT, startServer, type RunningServer } from '../../tests/support/server';
 
@@ -70,6 +72,50 @@ export async function login(page: Page, url: string, email: string, pass: string
   await page.getByLabel('Passphrase').fill(pass);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByTestId('vault').waitFor({ timeout: 60_000 });
+}
+
+export interface BrowserSession {
+  /** A temp folder for the files a test uploads or downloads. */
+  dir: string;
+  server: RunningServer;
+  browser: Browser;
+  ctx: BrowserContext;
+  page: Page;
+  /** The page's console output and errors (see watchConsole). */
+  logs: string[];
+}
+
+/**
+ * The set-up most browser test files share, as hooks of the calling describe block. Before all: a
+ * temp folder, a server (`env` added to its environment), Chromium, a context and a page in it
+ * whose console goes to `logs`; `before` then runs on the page (to route its requests, say), and
+ * the page signs up if `signup` is given. After all, whatever was opened is closed, also when the
+ * set-up failed half-way. The fields are filled in by the beforeAll hook, so a file reads them in
+ * its own beforeAll, registered after this call (before-hooks run in the order they were defined).
+ */
+export function browserSession(opts: {
+  tmpPrefix: string;
+  env?: Record<string, string>;
+  before?: (page: Page) => Promise<void>;
+  signup?: { email: string; pass: string };
+}): BrowserSession {
+  const s: Partial<BrowserSession> & { logs: string[] } = { logs: [] };
+  beforeAll(async () => {
+    s.dir = await mkdtemp(join(tmpdir(), opts.tmpPrefix));
+    s.server = await startWebServer(opts.env);
+    s.browser = await launch();
+    s.ctx = await newContext(s.browser);
+    s.page = await s.ctx.newPage();
+    watchConsole(s.page, s.logs);
+    await opts.before?.(s.page);
+    if (opts.signup) await signup(s.page, s.server.url, opts.signup.email, opts.signup.pass);
+  });
+  afterAll(async () => {
+    await s.browser?.close();
+    await s.server?.stop();
+    if (s.dir) await rm(s.dir, { recursive: true, force: true });
+  });
+  return s as BrowserSession;
 }
 
 export function row(page: Page, name: string) {

@@ -2,14 +2,13 @@
 // and leaves nothing behind, pause says "Pausing…" until the requests under way end, a committed
 // upload stays done whatever fails after the commit, and a lock leaves one resumable entry.
 // Chunk batches are held with page.route, never timed, as in resume.test.ts.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Page, Route } from 'playwright-core';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
 import type { RunningServer } from '../../tests/support/server';
-import { launch, newContext, row, rowAction, seededBytes, signup, startWebServer, watchConsole } from './support';
+import { browserSession, row, rowAction, seededBytes } from './support';
 
 const EMAIL = 'control@example.test';
 const PASS = 'velvet compass 19 orchard thunder';
@@ -18,28 +17,12 @@ const MiB = 1024 * 1024;
 interface ServerNode { id: string; kind: string; version: number; trashedAt: string | null }
 
 describe.skipIf(!chromiumPath)(`upload control${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
+  const session = browserSession({ tmpPrefix: 'coffer-control-test-', signup: { email: EMAIL, pass: PASS } });
+  const { logs } = session;
   let server: RunningServer;
-  let browser: Browser;
-  let ctx: BrowserContext;
   let page: Page;
   let dir: string;
-  const logs: string[] = [];
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'coffer-control-test-'));
-    server = await startWebServer();
-    browser = await launch();
-    ctx = await newContext(browser);
-    page = await ctx.newPage();
-    watchConsole(page, logs);
-    await signup(page, server.url, EMAIL, PASS);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  beforeAll(() => ({ server, page, dir } = session));
 
   /** GET from the server as the page (the session cookie goes along). */
   const get = <T>(path: string) => page.evaluate(async (p) => (await fetch(p)).json(), path) as Promise<T>;

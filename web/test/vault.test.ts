@@ -1,46 +1,33 @@
 // End to end, in real Chromium against a real server on the embedded default store:
 // sign up, upload (picker, drag and drop, folder), live sync to a second browser context,
 // download and compare bytes, rename / move / trash / restore, versions, share links.
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
 import type { RunningServer } from '../../tests/support/server';
-import { ARTIFACTS, launch, login, newContext, row, rowAction, seededBytes, signup, startWebServer, watchConsole } from './support';
+import { ARTIFACTS, browserSession, login, newContext, row, rowAction, seededBytes, signup, watchConsole } from './support';
 
 const EMAIL = 'alice@example.test';
 const PASS = 'orbit lantern quiet meadow 7 violin';
 const BIG = seededBytes('coffer-web-big', 3 * 1024 * 1024 + 12_345); // several FastCDC chunks
 
 describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
+  // A signs up in the first test; B, in a browser context of its own, logs in to the same account.
+  const session = browserSession({ tmpPrefix: 'coffer-web-test-' });
+  const { logs } = session;
   let server: RunningServer;
   let browser: Browser;
-  let ctxA: BrowserContext;
-  let ctxB: BrowserContext;
   let a: Page;
   let b: Page;
   let dir: string;
-  const logs: string[] = [];
   const linkSecrets: string[] = [];
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'coffer-web-test-'));
-    server = await startWebServer();
-    browser = await launch();
-    ctxA = await newContext(browser);
-    ctxB = await newContext(browser);
-    a = await ctxA.newPage();
-    b = await ctxB.newPage();
-    watchConsole(a, logs);
+    ({ server, browser, page: a, dir } = session);
+    b = await (await newContext(browser)).newPage();
     watchConsole(b, logs);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   async function download(page: Page, name: string, action = 'Download'): Promise<Buffer> {
