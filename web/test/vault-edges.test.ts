@@ -2,44 +2,31 @@
 // one that exists, a folder trashed from another tab, an upload that never finished, links that
 // no longer open, a receive page rate limited or reloaded, the keyboard, a catch-up that fails
 // after a reconnect, and an upload into a folder that is slow to open.
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page, Route, WebSocketRoute } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Browser, Page, Route, WebSocketRoute } from 'playwright-core';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
 import type { RunningServer } from '../../tests/support/server';
-import { login, launch, newContext, row, rowAction, signup, startWebServer, watchConsole } from './support';
+import { browserSession, login, newContext, row, rowAction, watchConsole } from './support';
 
 const EMAIL = 'edges@example.test';
 const PASS = 'orbit lantern quiet meadow 7 violin';
 
 describe.skipIf(!chromiumPath)(`web vault edge cases${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
+  const sockets: WebSocketRoute[] = [];
+  const session = browserSession({
+    tmpPrefix: 'coffer-web-edges-',
+    // The vault's socket passes through the test, which can drop it.
+    before: (page) => page.routeWebSocket((u) => u.pathname === '/api/ws', (ws) => { sockets.push(ws); ws.connectToServer(); }),
+    signup: { email: EMAIL, pass: PASS },
+  });
+  const { logs } = session;
   let server: RunningServer;
   let browser: Browser;
-  let ctx: BrowserContext;
   let a: Page;
   let dir: string;
-  const logs: string[] = [];
-  const sockets: WebSocketRoute[] = [];
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'coffer-web-edges-'));
-    server = await startWebServer();
-    browser = await launch();
-    ctx = await newContext(browser);
-    a = await ctx.newPage();
-    watchConsole(a, logs);
-    // The vault's socket passes through the test, which can drop it.
-    await a.routeWebSocket((u) => u.pathname === '/api/ws', (ws) => { sockets.push(ws); ws.connectToServer(); });
-    await signup(a, server.url, EMAIL, PASS);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  beforeAll(() => ({ server, browser, page: a, dir } = session));
 
   const upload = async (name: string, text: string) => {
     await writeFile(join(dir, name), text);
@@ -330,5 +317,37 @@ describe.skipIf(!chromiumPath)(`web vault edge cases${chromiumPath ? '' : ` (${N
     await expect.poll(() => a.getByTestId('status').textContent()).toMatch(/^My files: /);
     expect(await row(a, 'again.txt').count() + await row(a, 'dropped-in.txt').count()).toBe(0);
     expect(logs.filter((l) => l.startsWith('pageerror'))).toEqual([]);
+  });
+
+  test('what changes in a folder while it opens is still shown once its listing, answered before, lands', async () => {
+    await expect.poll(syncText, { timeout: 30_000 }).toBe('Synced');
+    await row(a, 'slow').locator('button.name').click();
+    const gone = await row(a, 'dropped-in.txt').getAttribute('data-id');
+    await home();
+    await expect.poll(() => a.getByTestId('status').textContent()).toMatch(/^My files: /);
+    const id = await row(a, 'slow').getAttribute('data-id');
+
+    // The server answers the listing at once; the answer reaches the page only when released.
+    const held: { route: Route; answer: Awaited<ReturnType<Route['fetch']>> }[] = [];
+    const children = (u: URL) => u.pathname === `/api/nodes/${id}/children`;
+    await a.route(children, async (route) => void held.push({ route, answer: await route.fetch() }));
+    await row(a, 'slow').locator('button.name').click();
+    await expect.poll(() => held.length).toBe(1);
+
+    // Meanwhile another window trashes a file (live sync reports it) and this one makes a folder.
+    const caughtUp = a.waitForResponse(async (r) => new URL(r.url()).pathname === '/api/changes' && (await r.text()).includes(gone!));
+    await a.evaluate(async (nodeId) => {
+      const { csrfToken } = (await (await fetch('/api/account')).json()) as { csrfToken: string };
+      const res = await fetch(`/api/nodes/${nodeId}/trash`, { method: 'POST', headers: { 'X-CSRF-Token': csrfToken } });
+      if (!res.ok) throw new Error(`trash: ${res.status}`);
+    }, gone);
+    await caughtUp;
+    await expect.poll(syncText, { timeout: 30_000 }).toBe('Synced');
+    await newFolder('made-meanwhile');
+    await held[0]!.route.fulfill({ response: held[0]!.answer });
+    await a.unroute(children);
+
+    await expect.poll(() => a.getByTestId('status').textContent(), { timeout: 30_000 }).toBe('slow: 2 items.');
+    expect(await a.locator('.row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name')))).toEqual(['made-meanwhile', 'again.txt']);
   });
 });

@@ -61,6 +61,14 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   let loadSeq = 0;
   /** The folder whose whole listing `entries` holds: none while one opens (it holds part of it). */
   let listedId: string | null = null;
+  /**
+   * While a folder opens: what changed meanwhile, by id, the entry as it now is or null when it
+   * left (an upload done, a folder made, a rename, a change live sync reported). Its listing may
+   * have been answered before them and would hide them, so they are laid over each batch shown and
+   * over the finished list. Kept as entries, not ids to fetch again: they are known already, and
+   * listing the folder again would cost a second full listing of what may be 10,000 entries.
+   */
+  let opening: Map<string, Entry | null> | null = null;
 
   const sorted = createMemo(() => sortEntries(entries(), sortKey(), sortDir()));
   const say = (s: string) => { setAlert(''); setStatus(s); };
@@ -75,6 +83,9 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   const load = async (id: string, note?: string, trail?: Entry[]) => {
     const seq = ++loadSeq;
     listedId = null;
+    // Starts empty: this listing is answered after whatever was recorded so far, since a change
+    // made here was done on the server first and one live sync reported was already in its feed.
+    const changes = (opening = new Map<string, Entry | null>());
     if (id !== folderId()) setEntries([]);
     setFolderId(id);
     if (trail) setPath(trail);
@@ -87,42 +98,62 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
       let accOrder = '';
       let scheduled = false;
       let finished = false;
+      const inOrder = () => {
+        const order = `${sortKey()}${sortDir()}`;
+        if (order !== accOrder) acc = mergeSorted([], acc, sortKey(), sortDir());
+        accOrder = order;
+      };
+      // `acc` stays the listing as answered; what changed meanwhile goes over it when shown.
+      const shown = () => {
+        if (changes.size === 0) return acc;
+        inOrder();
+        const added = [...changes.values()].filter((e): e is Entry => !!e && e.parentId === id && !e.trashedAt);
+        return mergeSorted(acc.filter((x) => !changes.has(x.id)), added, sortKey(), sortDir());
+      };
       const h = facade.begin('browse', [id], (event) => {
         if (seq !== loadSeq) return;
         if (!Array.isArray(event)) {
           setFromCache((event as ListingStats).fromCache);
           return;
         }
-        const batch = event;
-        const order = `${sortKey()}${sortDir()}`;
-        if (order !== accOrder) acc = mergeSorted([], acc, sortKey(), sortDir());
-        accOrder = order;
-        acc = mergeSorted(acc, batch as Entry[], sortKey(), sortDir());
+        inOrder();
+        acc = mergeSorted(acc, event as Entry[], sortKey(), sortDir());
         if (scheduled) return;
         scheduled = true;
         requestAnimationFrame(() => {
           scheduled = false;
           if (seq !== loadSeq || finished) return;
-          setEntries(acc);
+          setEntries(shown());
           setStatus(`Decrypting names: ${acc.length}…`);
         });
       });
       // Every batch arrives before the answer (one channel, in order): `acc` holds them all.
-      const [count, p] = await Promise.all([h.result, facade.call('path', id)]);
+      const [, p] = await Promise.all([h.result, facade.call('path', id)]);
       finished = true;
       if (seq !== loadSeq) return;
-      setEntries(acc);
+      const list = shown();
+      setEntries(list);
       setPath(p);
       listedId = id;
-      say(note ?? `${p[p.length - 1]?.name ?? 'Folder'}: ${count} item${count === 1 ? '' : 's'}.`);
+      say(note ?? `${p[p.length - 1]?.name ?? 'Folder'}: ${list.length} item${list.length === 1 ? '' : 's'}.`);
     } catch (err) {
       if (seq === loadSeq) fail(err);
     } finally {
-      if (seq === loadSeq) setLoading(false);
+      if (seq === loadSeq) {
+        opening = null;
+        setLoading(false);
+      }
     }
   };
 
+  /** Takes `id` off the list, and off the listing of the folder opening, if one is. */
+  const drop = (id: string) => {
+    opening?.set(id, null);
+    setEntries((l) => l.filter((x) => x.id !== id));
+  };
+
   const upsert = (e: Entry) => {
+    opening?.set(e.id, e);
     setEntries((list) => {
       const rest = list.filter((x) => x.id !== e.id);
       return e.parentId === folderId() && !e.trashedAt ? [...rest, e] : rest;
@@ -173,14 +204,14 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
 
   const move = async (nodeId: string, targetId: string) => {
     const e = await facade.call('move', nodeId, targetId);
-    setEntries((l) => l.filter((x) => x.id !== nodeId));
+    drop(nodeId);
     say(`Moved “${e.name}”.`);
   };
 
   const doTrash = async (e: Entry) => {
     try {
       await api(`/api/nodes/${e.id}/trash`, { method: 'POST' });
-      setEntries((l) => l.filter((x) => x.id !== e.id));
+      drop(e.id);
       say(`Moved “${e.name}” to the trash.`);
     } catch (err) { fail(err); }
   };
@@ -200,26 +231,32 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     } catch (err) { fail(err); } finally { setLoading(false); }
   };
 
-  /** Takes `e` off the trash list; the keyboard moves on to the row that takes its place. */
-  const dropFromTrash = (e: Entry) => {
-    const i = trash().findIndex((x) => x.id === e.id);
+  const trashIndex = (e: Entry) => trash().findIndex((x) => x.id === e.id);
+
+  /**
+   * Takes `e` off the trash list; the keyboard moves on to the row that takes its place. `i` is
+   * where `e` was before the request that took it out: by the time it is answered, live sync may
+   * have reloaded the list without it already.
+   */
+  const dropFromTrash = (e: Entry, i: number) => {
     setTrash((t) => t.filter((x) => x.id !== e.id));
     requestAnimationFrame(() => {
       const at = document.activeElement;
       if (at && at !== document.body && at.isConnected && !at.closest('[role="dialog"]')) return;
       const rows = document.querySelectorAll<HTMLElement>('ul[aria-label="Trash"] li');
-      (rows[Math.min(i, rows.length - 1)]?.querySelector('button') ?? document.querySelector<HTMLElement>('.toolbar button[aria-pressed="true"]'))?.focus();
+      (rows[Math.min(Math.max(i, 0), rows.length - 1)]?.querySelector('button') ?? document.querySelector<HTMLElement>('.toolbar button[aria-pressed="true"]'))?.focus();
     });
   };
 
   /** Out of the trash; when a live item has taken its name meanwhile, asks for another name. */
   const restoreFromTrash = async (e: Entry, name?: string) => {
+    const at = trashIndex(e);
     try {
       const back = await facade.call('restore', e.id, name);
       // The name dialog closes first, handing focus back to this row's button, so that the row's
       // removal drops it and the next row takes it (a dialog still open kept it, then lost it).
       if (name !== undefined) setDialog(null);
-      dropFromTrash(e);
+      dropFromTrash(e, at);
       say(`Restored “${back.name}”.`);
     } catch (err) {
       if (name !== undefined) throw err; // the name dialog shows it
@@ -336,7 +373,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
       ids.forEach((id, i) => {
         const e = opened[i];
         if (e) upsert(e);
-        else if (current.has(id)) setEntries((l) => l.filter((x) => x.id !== id));
+        else if (current.has(id) || opening) drop(id);
       });
     });
     const closeMenu = (ev: MouseEvent) => { if (!(ev.target as HTMLElement).closest('.menu, [aria-haspopup]')) setMenu(null); };
@@ -455,7 +492,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
                         <button type="button" aria-label={`Restore ${e.name}`} onClick={() => void restoreFromTrash(e)}>Restore</button>
                         <button type="button" class="danger" aria-label={`Delete ${e.name} forever`} onClick={async () => {
                           if (!confirm(`Delete “${e.name}” forever? This cannot be undone.`)) return;
-                          try { await api(`/api/nodes/${e.id}`, { method: 'DELETE' }); dropFromTrash(e); say(`Deleted “${e.name}” forever.`); } catch (err) { fail(err); }
+                          const at = trashIndex(e);
+                          try { await api(`/api/nodes/${e.id}`, { method: 'DELETE' }); dropFromTrash(e, at); say(`Deleted “${e.name}” forever.`); } catch (err) { fail(err); }
                         }}>Delete</button>
                       </li>
                     )}
