@@ -7,8 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serve } from '@hono/node-server';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { createTestDatabase, NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
 import { REPO_ROOT, SERVER_NODE_FLAGS } from '../../tests/support/server.js';
 import { createApp } from '../src/app.js';
@@ -20,6 +22,7 @@ import { watchedSockets } from '../src/db/answer-deadline.js';
 import { openDatabase, queryRows, type Database } from '../src/db/client.js';
 import { Events } from '../src/events.js';
 import { createLogger } from '../src/logger.js';
+import { realtimeFor } from '../src/realtime/index.js';
 import { isDatabaseUnavailable } from '../src/services/errors-db.js';
 import { chunkIdOf, digestHeader, rand, signup, type Client } from './helpers.js';
 import { startS3, type RunningS3 } from './s3.js';
@@ -91,10 +94,14 @@ class Relay {
     }
   }
 
-  /** Forwards again, for new connections; the stalled ones are closed. */
-  resume(): void {
+  /**
+   * Forwards again, for new connections; the stalled ones are closed, or with `keepStalled` stay
+   * open and silent (a path that came back without the state of its old connections: a NAT or proxy
+   * that forgot them), so that their users find out only by a deadline of their own.
+   */
+  resume({ keepStalled = false } = {}): void {
     this.#stalled = false;
-    this.#dropAll();
+    if (!keepStalled) this.#dropAll();
   }
 
   async close(): Promise<void> {
@@ -106,6 +113,16 @@ class Relay {
 const within = <T>(ms: number, p: Promise<T>): Promise<T | 'no answer'> =>
   Promise.race([p, new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), ms).unref())]);
 
+/** Whether `check()` comes to hold within `ms` (polled every 20 ms). */
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > end) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
 const skip = !postgresUrl;
 
 describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTGRES}` : ''}`, () => {
@@ -116,7 +133,9 @@ describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTG
   let directUrl: string;
   let database: Database;
   let blobs: CircuitBreakerStore;
+  let ctx: AppContext;
   let app: ReturnType<typeof createApp>['app'];
+  let closers: ReturnType<typeof createApp>['closers'];
   let user: Client;
   const cooldownMs = 1500;
   const answerTimeoutMs = 1500;
@@ -137,19 +156,22 @@ describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTG
       new S3BlobStore({ ...s3.config, endpoint: `http://127.0.0.1:${s3Relay.port}` }, { callTimeoutMs: 500 }),
       { threshold: 2, cooldownMs },
     );
-    const ctx: AppContext = {
-      config: defaultConfig({ sessionCacheMs: 0 }),
+    ctx = {
+      // The real-time fan-out of this process reaches PostgreSQL directly: it stands for another
+      // process, whose path to the database is fine, when only the path of one process stalls.
+      config: defaultConfig({ sessionCacheMs: 0, databaseUrl: directUrl }),
       db: database.db,
       blobs,
       logger: createLogger('error', () => {}),
       events: new Events(),
       secret: new Uint8Array(randomBytes(32)),
     };
-    app = createApp(ctx).app;
+    ({ app, closers } = createApp(ctx));
     user = await signup(app);
   });
 
   afterAll(async () => {
+    for (const close of closers ?? []) await close();
     await blobs?.close();
     await database?.close();
     await dbRelay?.close();
@@ -239,6 +261,64 @@ describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTG
       expect((await queryRows<{ n: number }>(own.db, sql`select 3 as n`))[0]!.n).toBe(3);
     } finally {
       await own.close();
+    }
+  });
+
+  it('tells the WebSocket clients of a process whose LISTEN connection stalled what they missed, once PostgreSQL answers again', async () => {
+    // Process A reaches PostgreSQL through a relay of its own, which stalls; this file's app (B)
+    // makes the changes and NOTIFYs them.
+    const relay = new Relay(Number(new URL(directUrl).port || 5432));
+    await relay.start();
+    const url = new URL(directUrl);
+    url.host = `127.0.0.1:${relay.port}`;
+    const deadline = 1000;
+    const dbA = await openDatabase({ url: url.toString(), maxConnections: 2, answerTimeoutMs: deadline });
+    const logs: string[] = [];
+    const a = createApp({
+      ...ctx,
+      config: defaultConfig({ sessionCacheMs: 0, databaseUrl: url.toString(), dbAnswerTimeoutMs: deadline }),
+      db: dbA.db,
+      logger: createLogger('warn', (line) => logs.push(line)),
+      events: new Events(),
+    });
+    const server = serve({ fetch: a.app.fetch, port: 0, hostname: '127.0.0.1' });
+    a.injectWebSocket(server);
+    await new Promise<void>((resolve) => (server.listening ? resolve() : server.once('listening', () => resolve())));
+    const ws = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/api/ws`, ['coffer', `bearer.${user.token}`]);
+    const messages: Array<{ type: string; cursor?: number }> = [];
+    ws.on('message', (data) => messages.push(JSON.parse(String(data))));
+    const heard = (cursor: number) => messages.some((m) => m.type === 'changed' && m.cursor === cursor);
+    try {
+      expect(await until(() => messages.some((m) => m.type === 'hello'), 5000)).toBe(true);
+      const start = messages.find((m) => m.type === 'hello')!.cursor!;
+      await user.createNode('folder');
+      expect(await until(() => heard(start + 1), 5000)).toBe(true); // through A's LISTEN
+      // Both connections of A's pool open, so that after the stall both the catch-up and the
+      // sessions check (which run together) first meet a dead one.
+      await Promise.all([0, 1].map(() => dbA.db.execute(sql`select pg_sleep(0.05)`)));
+
+      relay.stall();
+      await user.createNode('folder'); // its NOTIFY never reaches A
+      // Before: the heartbeat (10 s, whatever the deadline) had to be missed twice.
+      expect(await until(() => logs.some((l) => l.includes('LISTEN connection stopped answering')), 4 * deadline)).toBe(true);
+      expect(heard(start + 2)).toBe(false);
+
+      // A's old connections stay silent (its idle pool connections too: the first catch-up query
+      // fails at the deadline). Before: that failure was the end of the catch-up.
+      relay.resume({ keepStalled: true });
+      expect(await until(() => heard(start + 2), 8 * deadline)).toBe(true);
+      await user.createNode('folder');
+      expect(await until(() => heard(start + 3), 5000)).toBe(true);
+      expect(messages.filter((m) => m.type === 'changed').map((m) => m.cursor)).toEqual([start + 1, start + 2, start + 3]);
+      // A's pool has replaced both connections (a connection postgres.js lost in a query and never
+      // used again would also hold up its end() for the full 5 s).
+      await Promise.all([0, 1].map(() => dbA.db.execute(sql`select 1`)));
+    } finally {
+      ws.terminate();
+      for (const close of a.closers) await close();
+      await new Promise((resolve) => server.close(resolve));
+      await dbA.close();
+      await relay.close();
     }
   });
 

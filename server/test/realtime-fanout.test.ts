@@ -26,16 +26,36 @@ async function waitFor(check: () => boolean, what: string, ms = 15_000): Promise
 
 const A = '0123456789abcdef0123456789abcdef';
 
+interface Relay {
+  url: (db: string) => string;
+  blackhole: () => void;
+  swallowNextListen: () => void;
+  close: () => Promise<void>;
+}
+
 /**
  * A TCP relay in front of PostgreSQL that can go silent: `blackhole()` stops forwarding on every
  * connection open so far without closing any (a half-open network path); new connections work.
+ * `swallowNextListen()` makes the next connection to send a LISTEN go silent from then on (the
+ * database stops answering just as the LISTEN goes out).
  */
-async function startRelay(target: URL): Promise<{ url: (db: string) => string; blackhole: () => void; close: () => Promise<void> }> {
+async function startRelay(target: URL): Promise<Relay> {
   const pairs: Array<[Socket, Socket]> = [];
   const all: Socket[] = [];
+  let swallow = false;
   const server: Server = createServer((client) => {
     const upstream = tcpConnect(Number(target.port || 5432), target.hostname);
-    client.pipe(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (swallow && /listen/i.test(chunk.toString('latin1'))) {
+        swallow = false;
+        upstream.unpipe(client);
+        upstream.pause();
+        client.removeAllListeners('data');
+        client.resume(); // read and dropped from now on
+        return;
+      }
+      upstream.write(chunk);
+    });
     upstream.pipe(client);
     const drop = () => {
       client.destroy();
@@ -57,11 +77,14 @@ async function startRelay(target: URL): Promise<{ url: (db: string) => string; b
     },
     blackhole: () => {
       for (const [client, upstream] of pairs.splice(0)) {
-        client.unpipe(upstream);
+        client.removeAllListeners('data');
         upstream.unpipe(client);
         client.pause();
         upstream.pause();
       }
+    },
+    swallowNextListen: () => {
+      swallow = true;
     },
     close: async () => {
       for (const socket of all) socket.destroy();
@@ -112,7 +135,7 @@ describe.skipIf(!postgresUrl)(`PostgreSQL fan-out${postgresUrl ? '' : ` (${NO_PO
       hub,
       applicationName: appName,
       loadCursor: async () => current,
-      heartbeatMs: 500,
+      answerTimeoutMs: 1000,
       retryMs: 100,
     });
     const other = await startPgFanout({ url: db.url, hub: new RealtimeHub() });
@@ -143,7 +166,7 @@ describe.skipIf(!postgresUrl)(`PostgreSQL fan-out${postgresUrl ? '' : ` (${NO_PO
       let current = 20;
       const problems: string[] = [];
       const f = await startPgFanout({
-        url: relay.url(db.url), hub, loadCursor: async () => current, heartbeatMs: 300, retryMs: 100,
+        url: relay.url(db.url), hub, loadCursor: async () => current, answerTimeoutMs: 1000, retryMs: 100,
         onError: (message) => problems.push(message),
       });
       const other = await startPgFanout({ url: db.url, hub: new RealtimeHub() });
@@ -160,6 +183,33 @@ describe.skipIf(!postgresUrl)(`PostgreSQL fan-out${postgresUrl ? '' : ` (${NO_PO
       await waitFor(() => s.sent.some((m) => m.cursor === 21), 'catch-up on the new connection');
       await other.publish({ accountId: A, cursor: 22 });
       await waitFor(() => s.sent.some((m) => m.cursor === 22), 'live delivery on the new connection');
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('gives up on a LISTEN that is never answered at the answer deadline, and listens again', async () => {
+    const relay = await startRelay(new URL(db.url));
+    try {
+      relay.swallowNextListen();
+      const hub = new RealtimeHub();
+      const s = new RecordingSocket();
+      hub.add(A, s);
+      const problems: string[] = [];
+      const started = startPgFanout({
+        url: relay.url(db.url), hub, loadCursor: async () => 30, answerTimeoutMs: 1000, retryMs: 100,
+        onError: (message) => problems.push(message),
+      });
+      // Before: the LISTEN waited for ever, and so did the heartbeat, which waits for a LISTEN under way.
+      const f = await Promise.race([started, new Promise<null>((r) => setTimeout(() => r(null), 5000).unref())]);
+      expect(f).not.toBeNull();
+      fanouts.push(f!);
+      expect(problems.some((p) => p.includes('LISTEN failed'))).toBe(true);
+      await waitFor(() => s.sent.some((m) => m.cursor === 30), 'catch-up once listening');
+      const other = await startPgFanout({ url: db.url, hub: new RealtimeHub() });
+      fanouts.push(other);
+      await other.publish({ accountId: A, cursor: 31 });
+      await waitFor(() => s.sent.some((m) => m.cursor === 31), 'live delivery');
     } finally {
       await relay.close();
     }

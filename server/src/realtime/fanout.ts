@@ -11,9 +11,16 @@
 // from its cache (session-cache.ts). The account id is the only thing in it: no token, no hash.
 //
 // Notifications sent while a LISTEN connection is down are lost; after each (re)connect the
-// fan-out asks `loadCursor` for the current cursor of every account with sockets here, so no
-// client stays behind, and reports every session as possibly ended.
+// fan-out asks `loadCursor` for the current cursor of every account with sockets here (until it
+// gets an answer for each), so no client stays behind, and reports every session as possibly ended.
+//
+// A LISTEN connection that PostgreSQL stops answering without closing it (a frozen server, a path
+// or proxy that lost it) looks exactly like an idle one: postgres.js reconnects only after a close.
+// So the fan-out's connections carry the answer deadline of the pool (answer-deadline.ts: a LISTEN,
+// NOTIFY or start-up left unanswered ends its connection), and a heartbeat to itself finds the idle
+// LISTEN connection that went silent.
 import postgres from 'postgres';
+import { DB_ANSWER_TIMEOUT_MS, watchedSockets } from '../db/answer-deadline.js';
 import type { RealtimeHub } from './hub.js';
 
 export const CHANNEL = 'coffer_changes';
@@ -93,9 +100,16 @@ export interface PgFanoutOptions {
   /** Reports failures (connection errors, failed NOTIFY). Messages carry no secrets. */
   onError?: (message: string, err: unknown) => void;
   /**
-   * Every `heartbeatMs` the fan-out NOTIFYs itself; when the previous heartbeat has not come back,
-   * the LISTEN connection is replaced (postgres.js reconnects by itself after a clean close, this
-   * covers the rest: half-open sockets, a reconnect that failed). Default 10 s.
+   * How long PostgreSQL may owe the fan-out an answer (COFFER_DB_ANSWER_TIMEOUT_MS): a connection
+   * of the fan-out that owes one for longer is ended, and a heartbeat that has not come back within
+   * it has the LISTEN connection replaced. Default DB_ANSWER_TIMEOUT_MS (40 s).
+   */
+  answerTimeoutMs?: number;
+  /**
+   * Every `heartbeatMs` the fan-out NOTIFYs itself, unless a heartbeat is still on its way; one
+   * that has not come back within `answerTimeoutMs` has the LISTEN connection replaced (postgres.js
+   * reconnects by itself after a close, this covers the rest: half-open sockets, a reconnect that
+   * failed). Default a quarter of `answerTimeoutMs` (10 s).
    */
   heartbeatMs?: number;
   /** First retry delay when LISTEN fails; doubles up to 30 s. Default 500 ms. */
@@ -116,19 +130,34 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
   const { hub } = options;
   const onError = options.onError ?? (() => {});
   const onSessionsEnded = options.onSessionsEnded ?? (() => {});
-  const heartbeatMs = options.heartbeatMs ?? 10_000;
+  const answerTimeoutMs = options.answerTimeoutMs ?? DB_ANSWER_TIMEOUT_MS;
+  const heartbeatMs = options.heartbeatMs ?? answerTimeoutMs / 4;
   const retryMs = options.retryMs ?? 500;
-  const connection = { application_name: options.applicationName ?? 'coffer-realtime' };
+  // `socket` is a documented option its type declarations lack (as in db/client.ts). The LISTEN
+  // connection postgres.js opens for a client takes the client's options, this one included.
+  const clientOptions: postgres.Options<{}> & { socket: ReturnType<typeof watchedSockets> } = {
+    max: 1,
+    onnotice: () => {},
+    // No array types to learn (NOTIFY takes two strings), and postgres.js drops the promise of that
+    // first query of a connection: one cut off by the deadline would be an unhandled rejection.
+    fetch_types: false,
+    connection: { application_name: options.applicationName ?? 'coffer-realtime' },
+    socket: watchedSockets({ ms: answerTimeoutMs }),
+  };
   // A random tag tells this process's heartbeats from other processes' ones.
   const tag = `hb:${Math.random().toString(36).slice(2)}`;
   let closed = false;
   /** The current generation; NOTIFYs go here even while its LISTEN is still starting. */
-  let sql: postgres.Sql = postgres(options.url, { max: 1, onnotice: () => {}, connection });
+  let sql: postgres.Sql = postgres(options.url, clientOptions);
   let listening = false;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let heartbeatSent = 0;
   let heartbeatSeen = 0;
+  /** When the heartbeat still on its way (heartbeatSent > heartbeatSeen) was sent. */
+  let heartbeatAt = 0;
   let connecting = false;
+  /** Bumped by each catch-up, so that an older one still retrying stops. */
+  let catchUps = 0;
 
   const onNotify = (payload: string) => {
     if (payload.startsWith('hb:')) {
@@ -144,23 +173,48 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
     if (event) hub.publish(event.accountId, event.cursor);
   };
 
+  // The first queries after a stall may well fail (the pool behind loadCursor may hold connections
+  // that died with the LISTEN one, each found out only at its deadline), and a catch-up given up
+  // would leave the sockets behind until the account's next change: so it goes on, with backoff,
+  // from the account that failed, until every account has been answered for or a newer catch-up
+  // (after the next reconnect) takes over.
   const resync = async () => {
-    if (!options.loadCursor) return;
-    for (const accountId of hub.connectedAccounts()) {
-      try {
-        const cursor = await options.loadCursor(accountId);
-        if (cursor !== null) hub.publish(accountId, cursor);
-      } catch (err) {
-        onError('realtime: catching up after reconnect failed', err);
+    const { loadCursor } = options;
+    if (!loadCursor) return;
+    const round = ++catchUps;
+    let pending = hub.connectedAccounts();
+    let delay = retryMs;
+    while (pending.length > 0) {
+      let failed: unknown;
+      for (const [i, accountId] of pending.entries()) {
+        if (closed || round !== catchUps) return;
+        if (hub.countFor(accountId) === 0) continue;
+        try {
+          const cursor = await loadCursor(accountId);
+          if (cursor !== null) hub.publish(accountId, cursor);
+        } catch (err) {
+          failed = err;
+          pending = pending.slice(i); // the database is not answering: no use asking for the others now
+          break;
+        }
       }
+      if (failed === undefined) return;
+      onError(`realtime: catching up after reconnect failed, retrying in ${delay} ms`, failed);
+      await new Promise((resolve) => setTimeout(resolve, delay).unref?.());
+      delay = Math.min(delay * 2, 30_000);
     }
   };
 
   // Called by postgres.js on each LISTEN: the first of a generation and after its own reconnects.
   // Anything NOTIFYed while nobody listened is lost, so catch up from the database every time
-  // (cheap: one query per account with sockets here; nothing at start-up).
+  // (cheap: one query per account with sockets here; nothing at start-up). postgres.js goes on
+  // LISTENing after a first LISTEN of the generation failed, too: once it succeeds, the retry with a
+  // new generation is not needed any more.
   const onListen = (generation: postgres.Sql) => () => {
     if (generation !== sql) return;
+    if (retryTimer) clearTimeout(retryTimer);
+    retryTimer = undefined;
+    listening = true;
     heartbeatSeen = heartbeatSent;
     onSessionsEnded(null);
     void resync();
@@ -173,7 +227,7 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
     listening = false;
     if (fresh) {
       const old = sql;
-      sql = postgres(options.url, { max: 1, onnotice: () => {}, connection });
+      sql = postgres(options.url, clientOptions);
       void old.end({ timeout: 0 }).catch(() => {});
     }
     const generation = sql;
@@ -181,7 +235,7 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
       await generation.listen(CHANNEL, onNotify, onListen(generation));
       if (generation === sql) listening = true;
     } catch (err) {
-      if (closed) return;
+      if (closed || listening) return; // listening: postgres.js's own retry got there first
       onError(`realtime: LISTEN failed, retrying in ${delay} ms`, err);
       retryTimer = setTimeout(() => void connect(Math.min(delay * 2, 30_000), true), delay);
       retryTimer.unref?.();
@@ -193,11 +247,13 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
   const heartbeat = setInterval(() => {
     if (closed || connecting || !listening) return;
     if (heartbeatSeen < heartbeatSent) {
+      if (performance.now() - heartbeatAt < answerTimeoutMs) return;
       onError('realtime: LISTEN connection stopped answering, reconnecting', new Error('heartbeat lost'));
       void connect(retryMs, true);
       return;
     }
     heartbeatSent++;
+    heartbeatAt = performance.now();
     sql.notify(CHANNEL, `${tag}:${heartbeatSent}`).catch((err: unknown) => onError('realtime: heartbeat NOTIFY failed', err));
   }, heartbeatMs);
   heartbeat.unref?.();

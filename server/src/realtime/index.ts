@@ -104,7 +104,9 @@ export function realtimeFor(ctx: AppContext, options: RealtimeOptions = {}): Rea
       sessionCacheFor(ctx).forget(accountId);
       checkSessions();
     };
-    fanout = startPgFanout({ url: ctx.config.databaseUrl, hub, loadCursor, onSessionsEnded, onError: log }).catch((err: unknown) => {
+    fanout = startPgFanout({
+      url: ctx.config.databaseUrl, hub, loadCursor, onSessionsEnded, onError: log, answerTimeoutMs: ctx.config.dbAnswerTimeoutMs,
+    }).catch((err: unknown) => {
       log('realtime: cross-process fan-out unavailable; delivering in this process only', err);
       return local;
     });
