@@ -48,6 +48,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     const clientOptions: postgres.Options<{}> & { socket: ReturnType<typeof watchedSockets> } = {
       max: options.maxConnections ?? 10,
       onnotice: () => {},
+      // No array types to learn (no query takes or returns a PostgreSQL array), and postgres.js
+      // drops the promise of that first query of each connection: one cut off by the answer
+      // deadline, or by a database going down at that moment, was an unhandled rejection, which
+      // ends the process.
+      fetch_types: false,
       socket: watchedSockets(deadline),
     };
     const client = postgres(options.url, clientOptions);

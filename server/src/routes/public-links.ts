@@ -245,9 +245,10 @@ export function publicLinkRoutes(ctx: AppContext): Hono<LinkEnv> {
     if (node.kind !== 'file' || node.version === 0 || v !== String(node.version)) {
       throw new ApiError(404, 'NOT_FOUND', 'No such version in this share');
     }
+    // json_agg, not array_agg: the pool reads no array types (db/client.ts).
     const [row] = await queryRows<{ manifest: string; created_at: Date | string; chunk_ids: string[] | null }>(ctx.db, sql`
       select v.manifest, v.created_at,
-             (select array_agg(vc.chunk_id order by vc.position) from version_chunks vc
+             (select json_agg(vc.chunk_id order by vc.position) from version_chunks vc
                where vc.account_id = v.account_id and vc.node_id = v.node_id and vc.version = v.version) as chunk_ids
         from versions v
        where v.account_id = ${l.accountId} and v.node_id = ${node.id} and v.version = ${node.version}`);

@@ -31,6 +31,7 @@ export async function touchChunks(tx: Tx, accountId: string, ids: readonly strin
  */
 export async function checkChunks(ex: Executor, accountId: string, uploadId: string, ids: readonly string[], ttlSeconds: number): Promise<Set<string>> {
   const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+  // json_agg, not array(): the pool reads no array types (db/client.ts).
   const [result] = await queryRows<{ live: boolean; present: string[] | null }>(ex, sql`
     with up as (
       update uploads set expires_at = ${expiresAt}
@@ -46,7 +47,7 @@ export async function checkChunks(ex: Executor, accountId: string, uploadId: str
       select up.id, ${accountId}, touched.id from up, touched
       on conflict do nothing
     )
-    select exists (select 1 from up) as live, array(select id from touched) as present`);
+    select exists (select 1 from up) as live, (select json_agg(id) from touched) as present`);
   if (!result?.live) throw uploadNotFound();
   return new Set(result.present ?? []);
 }
