@@ -4,10 +4,11 @@
 // skipped on this machine (PostgreSQL or Chromium missing). Under CI nothing may be skipped:
 // the global test setup fails the run instead.
 //
-// The work runs in two lanes side by side, so that both cores stay busy: the browser tests (the
-// `web` project, one file at a time, each with its own Chromium and server) in one, and the
-// type-checks followed by every other project (one file at a time) in the other. Vitest alone
-// cannot schedule it that way: a project limited to one worker is run after all the others.
+// The work runs in two lanes side by side, so that both cores stay busy: the type-checks followed
+// by the browser tests (the `web` project, one file at a time, each with its own Chromium and
+// server) in one, every other project (one file at a time) in the other; the two took about as
+// long as each other in CI. Vitest alone cannot schedule it that way: a project limited to one
+// worker is run after all the others.
 // Given arguments (`npm test -- --project server`), it runs that one vitest command instead.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -83,11 +84,11 @@ if (extra.length > 0) {
 } else {
   const project = (names) => names.flatMap((n) => ['--project', n]);
   runs = await Promise.all([
-    vitest('browser │ ', 'browser', project(browserProjects)),
     (async () => {
-      failedTypecheck = await typecheck('other   │ ');
-      return vitest('other   │ ', 'other', project(otherProjects));
+      failedTypecheck = await typecheck('types   │ ');
+      return vitest('browser │ ', 'browser', project(browserProjects));
     })(),
+    vitest('other   │ ', 'other', project(otherProjects)),
   ]);
 }
 
