@@ -113,16 +113,6 @@ class Relay {
 const within = <T>(ms: number, p: Promise<T>): Promise<T | 'no answer'> =>
   Promise.race([p, new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), ms).unref())]);
 
-/** Whether `check()` comes to hold within `ms` (polled every 20 ms). */
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  const end = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-}
-
 const skip = !postgresUrl;
 
 describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTGRES}` : ''}`, () => {
@@ -235,8 +225,7 @@ describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTG
         expect(await answer.json()).toEqual({ code: 'DATABASE_UNAVAILABLE', message: expect.any(String) });
       }
       // The pool ended the stalled connections itself (the relay has not dropped them).
-      for (let i = 0; i < 50 && dbRelay.connections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(dbRelay.connections).toBe(0);
+      await expect.poll(() => dbRelay.connections, { timeout: 1000, interval: 20 }).toBe(0);
     } finally {
       dbRelay.resume();
     }
@@ -289,10 +278,10 @@ describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTG
     ws.on('message', (data) => messages.push(JSON.parse(String(data))));
     const heard = (cursor: number) => messages.some((m) => m.type === 'changed' && m.cursor === cursor);
     try {
-      expect(await until(() => messages.some((m) => m.type === 'hello'), 5000)).toBe(true);
+      await expect.poll(() => messages.some((m) => m.type === 'hello'), { timeout: 5000, interval: 20 }).toBe(true);
       const start = messages.find((m) => m.type === 'hello')!.cursor!;
       await user.createNode('folder');
-      expect(await until(() => heard(start + 1), 5000)).toBe(true); // through A's LISTEN
+      await expect.poll(() => heard(start + 1), { timeout: 5000, interval: 20 }).toBe(true); // through A's LISTEN
       // Both connections of A's pool open, so that after the stall both the catch-up and the
       // sessions check (which run together) first meet a dead one.
       await Promise.all([0, 1].map(() => dbA.db.execute(sql`select pg_sleep(0.05)`)));
@@ -300,15 +289,15 @@ describe.skipIf(skip)(`production outages (PostgreSQL + S3)${skip ? ` ${NO_POSTG
       relay.stall();
       await user.createNode('folder'); // its NOTIFY never reaches A
       // Before: the heartbeat (10 s, whatever the deadline) had to be missed twice.
-      expect(await until(() => logs.some((l) => l.includes('LISTEN connection stopped answering')), 4 * deadline)).toBe(true);
+      await expect.poll(() => logs.some((l) => l.includes('LISTEN connection stopped answering')), { timeout: 4 * deadline, interval: 20 }).toBe(true);
       expect(heard(start + 2)).toBe(false);
 
       // A's old connections stay silent (its idle pool connections too: the first catch-up query
       // fails at the deadline). Before: that failure was the end of the catch-up.
       relay.resume({ keepStalled: true });
-      expect(await until(() => heard(start + 2), 8 * deadline)).toBe(true);
+      await expect.poll(() => heard(start + 2), { timeout: 8 * deadline, interval: 20 }).toBe(true);
       await user.createNode('folder');
-      expect(await until(() => heard(start + 3), 5000)).toBe(true);
+      await expect.poll(() => heard(start + 3), { timeout: 5000, interval: 20 }).toBe(true);
       expect(messages.filter((m) => m.type === 'changed').map((m) => m.cursor)).toEqual([start + 1, start + 2, start + 3]);
       // A's pool has replaced both connections (a connection postgres.js lost in a query and never
       // used again would also hold up its end() for the full 5 s).
