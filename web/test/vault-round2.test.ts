@@ -109,9 +109,11 @@ describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (
     // Each version's own size, as the file list shows the current one: not the padded stored size.
     const sizes = () => dlg.locator('tr[data-version]').evaluateAll((rows) => rows.map((r) => r.querySelectorAll('td')[3]?.textContent));
     expect(await sizes()).toEqual(['4 B', '8 B', '4 B']);
-    // The web vault names no device: the column must not claim one ("web" was shown for every
-    // version, the CLI's too).
-    expect(await dlg.locator('tr[data-version] td').nth(2).textContent()).toBe('—');
+    // Each version names the device that made it: this browser registered itself when the vault
+    // opened (restores included), by a name taken from its user agent.
+    const devices = () => dlg.locator('tr[data-version]').evaluateAll((rows) => rows.map((r) => r.querySelectorAll('td')[2]?.textContent));
+    const thisBrowser = /^Web vault · (Chrome|Chromium) on \S+$/;
+    expect(await devices()).toEqual([expect.stringMatching(thisBrowser), expect.stringMatching(thisBrowser), expect.stringMatching(thisBrowser)]);
     await a.keyboard.press('Escape');
     await expect.poll(() => dlg.count()).toBe(0);
     await expect.poll(() => focused(a)).toBe('Actions for notes.txt');
@@ -136,7 +138,7 @@ describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (
     await cli(['put', '--quiet', join(dir, 'from-cli.txt'), '/notes.txt']);
     const cells = dlg.locator('tr[data-version="4"] td');
     await expect.poll(() => cells.nth(2).textContent(), { timeout: 30_000 }).toBe(`coffer CLI on ${hostname().split('.')[0] || 'cli'}`);
-    expect(await dlg.locator('tr[data-version="3"] td').nth(2).textContent()).toBe('—');
+    expect(await dlg.locator('tr[data-version="3"] td').nth(2).textContent()).toMatch(thisBrowser);
     expect(await cells.first().textContent()).toBe('4 (current)');
     expect(await sizes()).toEqual(['28 B', '4 B', '8 B', '4 B']);
     await expect.poll(() => row(a, 'notes.txt').locator('.meta').first().textContent(), { timeout: 30_000 }).toBe('28 B');

@@ -31,12 +31,14 @@ import {
   openSlot,
   openVault,
   recoveryKeys,
+  sealDeviceName,
   sealManifest,
   sealMetadata,
   sealSlot,
   setCryptoBackend,
   storedLengthOf,
   toBase64Url,
+  toHex,
   unwrapNodeSecret,
   validateName,
   wrapNodeSecret,
@@ -363,6 +365,7 @@ let cacheKey: Promise<CryptoKey> | null = null;
 
 function useVault(v: Vault): void {
   vault = v;
+  registerDevice(v);
   const raw = localCacheKey(v);
   cacheKey = crypto.subtle.importKey('raw', raw as Uint8Array<ArrayBuffer>, 'AES-GCM', false, ['encrypt', 'decrypt']);
   cacheKey.catch(() => {});
@@ -437,6 +440,60 @@ async function idbEntries(name: string, store: string): Promise<[string, unknown
   } finally {
     db.close();
   }
+}
+
+// ---- this browser as a device of the account (format §4.3, §4.4) ------------------------------
+
+// The web vault registers each browser profile as a device of the account, the first time it opens
+// the vault there: a random id, an X25519 key pair made by WebCrypto with a private key that cannot
+// be exported (kept as a CryptoKey in IndexedDB `coffer-device`, store `devices`, key accountId),
+// and a name sealed under the account key. Versions saved here carry that id, so every device's
+// history panel can say which browser made them. Nothing kept here opens the vault: it stays after
+// a log-out, so that a browser is one device, not one per log-in.
+const DEVICE_DB = 'coffer-device';
+interface DeviceRecord { deviceId: string; privateKey: CryptoKey; publicKey: Uint8Array }
+let thisDevice: Promise<string | null> = Promise.resolve(null);
+
+/** "Chrome on Linux" and the like, from the user agent; the user never typed it. */
+function browserLabel(ua = navigator.userAgent): string {
+  const browser = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox' : /Chromium\//.test(ua) ? 'Chromium'
+    : /Chrome\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : 'a browser';
+  const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /CrOS/.test(ua) ? 'ChromeOS'
+    : /Windows/.test(ua) ? 'Windows' : /Mac OS X/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : '';
+  return os ? `${browser} on ${os}` : browser;
+}
+
+/**
+ * Starts making sure this browser is a registered device of the open account, in the background:
+ * unlocking never waits for it. A commit waits for it, and goes without a device id if it failed.
+ */
+function registerDevice(v: Vault): void {
+  thisDevice = (async () => {
+    const kept = await idbRequest<DeviceRecord | undefined>(DEVICE_DB, 'devices', 'readonly', (s) => s.get(v.accountId));
+    if (kept) {
+      try {
+        await api(`/api/devices/${kept.deviceId}`);
+        return kept.deviceId;
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 404)) return kept.deviceId; // offline: the id stands
+        // Removed from the account meanwhile: this browser registers again, under a new id.
+      }
+    }
+    const pair = await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']) as CryptoKeyPair;
+    const publicKey = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
+    const deviceId = toHex(crypto.getRandomValues(new Uint8Array(16)));
+    const name = await sealDeviceName(v, deviceId, `Web vault · ${browserLabel()}`);
+    await api('/api/devices', { json: { deviceId, publicKey: b64(publicKey), name: b64(name) } });
+    const record: DeviceRecord = { deviceId, privateKey: pair.privateKey, publicKey };
+    await idbRequest(DEVICE_DB, 'devices', 'readwrite', (s) => s.put(record, v.accountId));
+    return deviceId;
+  })().catch(() => null);
+}
+
+/** This browser's device id for a commit, or nothing when it could not be registered. */
+async function deviceField(): Promise<{ deviceId?: string }> {
+  const deviceId = await thisDevice;
+  return deviceId ? { deviceId } : {};
 }
 
 async function sha256b64(bytes: Uint8Array): Promise<string> {
@@ -1147,6 +1204,7 @@ const impl: Impl = {
       const commit = {
         uploadId, baseVersion, manifest: b64(await sealManifest(k.keys, version, manifest)),
         chunkIds: chunks.map((c) => c.chunkId), metadata: b64(await sealMetadata(k.keys, meta)),
+        ...(await deviceField()),
       };
       // A repeated commit (its answer lost) is answered with the version it made (docs/api.md).
       await retrying(null, () => api(`/api/nodes/${nodeId}/versions`, { json: commit }));
@@ -1272,6 +1330,7 @@ const impl: Impl = {
       json: {
         uploadId, baseVersion: current, manifest: b64(await sealManifest(k.keys, next, manifest)), chunkIds: ids,
         metadata: b64(await sealMetadata(k.keys, { ...k.meta, size: manifest.size, mtime: Date.now() })),
+        ...(await deviceField()),
       },
     });
     known.delete(nodeId);
