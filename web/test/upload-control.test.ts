@@ -121,6 +121,13 @@ describe.skipIf(!chromiumPath)(`upload control${chromiumPath ? '' : ` (${NO_CHRO
     try {
       await page.locator('#upload-files').setInputFiles(file);
       await expect.poll(() => gate.held(), { timeout: 60_000 }).toBeGreaterThan(0);
+      // The tray's symbols are drawn, not characters that need a font to have them (Debian's
+      // Chromium drew ⏸ as a missing-glyph box).
+      for (const [name, glyph] of [['Pause pause.bin', 'pause'], ['Cancel pause.bin', 'close'], ['Hide uploads', 'collapse']]) {
+        const button = page.getByRole('button', { name, exact: true });
+        expect(await button.textContent()).toBe('');
+        expect(await button.locator(`svg[data-glyph="${glyph}"]`).count()).toBe(1);
+      }
       await page.getByRole('button', { name: 'Pause pause.bin' }).click();
       // Requests are under way (held): not paused yet, and the tray says so.
       expect(await task('pause.bin').getAttribute('data-phase')).toBe('pausing');

@@ -39,3 +39,25 @@ export function Icon(props: { kind: 'file' | 'folder'; mime: string; name: strin
     </svg>
   );
 }
+
+export type GlyphKind = 'pause' | 'play' | 'close' | 'expand' | 'collapse';
+
+const GLYPHS: Record<GlyphKind, string> = {
+  pause: 'M7 5h3v14H7zM14 5h3v14h-3z',
+  play: 'M8 5l11 7-11 7z',
+  close: 'M6.4 5L12 10.6 17.6 5 19 6.4 13.4 12 19 17.6 17.6 19 12 13.4 6.4 19 5 17.6 10.6 12 5 6.4z',
+  expand: 'M7 15l5-5 5 5z',
+  collapse: 'M7 9l5 5 5-5z',
+};
+
+/**
+ * A button's symbol as inline SVG in the text colour. Characters such as ⏸ depend on the fonts a
+ * system has (Debian's Chromium drew a missing-glyph box for it); a path does not.
+ */
+export function Glyph(props: { kind: GlyphKind }) {
+  return (
+    <svg class="glyph" width="16" height="16" viewBox="0 0 24 24" aria-hidden="true" data-glyph={props.kind}>
+      <path d={GLYPHS[props.kind]} fill="currentColor" />
+    </svg>
+  );
+}

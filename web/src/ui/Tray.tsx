@@ -1,5 +1,5 @@
 import { createSignal, For, onCleanup, Show } from 'solid-js';
-import { Icon } from './Icon';
+import { Glyph, Icon } from './Icon';
 import { formatSize } from './format';
 import * as uploads from './uploads';
 
@@ -35,7 +35,7 @@ export function Tray() {
           <span aria-live="polite">{active() > 0 ? `Uploading ${active()} item${active() === 1 ? '' : 's'}` : uploads.tasks.length > 0 ? 'Uploads finished' : 'Interrupted uploads'}</span>
           <span class="spacer" />
           <Show when={active() === 0}><button type="button" class="link" onClick={uploads.clearFinished}>Clear</button></Show>
-          <button type="button" class="icon" aria-expanded={!collapsed()} aria-label={collapsed() ? 'Show uploads' : 'Hide uploads'} onClick={() => setCollapsed(!collapsed())}>{collapsed() ? '▴' : '▾'}</button>
+          <button type="button" class="icon" aria-expanded={!collapsed()} aria-label={collapsed() ? 'Show uploads' : 'Hide uploads'} onClick={() => setCollapsed(!collapsed())}><Glyph kind={collapsed() ? 'expand' : 'collapse'} /></button>
         </header>
         <Show when={!collapsed()}>
           <Show when={uploads.interrupted().length > 0}>
@@ -56,8 +56,8 @@ export function Tray() {
                           e.currentTarget.value = '';
                           if (f && !uploads.resumeInterrupted(i, f)) setNote(`“${f.name}” is not the interrupted file (name, size or date differ).`);
                         }} />
-                        <button type="button" aria-label={`Resume ${i.name}`} onClick={() => pick.click()}>▶</button>
-                        <button type="button" aria-label={`Discard ${i.name}`} onClick={() => void uploads.discardInterrupted(i.key)}>✕</button>
+                        <button type="button" aria-label={`Resume ${i.name}`} onClick={() => pick.click()}><Glyph kind="play" /></button>
+                        <button type="button" aria-label={`Discard ${i.name}`} onClick={() => void uploads.discardInterrupted(i.key)}><Glyph kind="close" /></button>
                       </div>
                     </li>
                   );
@@ -85,14 +85,14 @@ export function Tray() {
                   </div>
                   <div class="tbtns">
                     <Show when={t.phase === 'uploading' || t.phase === 'preparing'}>
-                      <button type="button" aria-label={`Pause ${t.name}`} onClick={() => uploads.pause(t.id)}>⏸</button>
+                      <button type="button" aria-label={`Pause ${t.name}`} onClick={() => uploads.pause(t.id)}><Glyph kind="pause" /></button>
                     </Show>
                     <Show when={['pausing', 'paused', 'interrupted', 'error', 'cancelled'].includes(t.phase)}>
-                      <button type="button" aria-label={`${t.phase === 'error' || t.phase === 'cancelled' ? 'Retry' : 'Resume'} ${t.name}`} onClick={() => uploads.resume(t.id)}>▶</button>
+                      <button type="button" aria-label={`${t.phase === 'error' || t.phase === 'cancelled' ? 'Retry' : 'Resume'} ${t.name}`} onClick={() => uploads.resume(t.id)}><Glyph kind="play" /></button>
                     </Show>
                     {/* Not while it is being saved: a cancel then could not undo it. */}
                     <Show when={!['done', 'error', 'cancelled', 'interrupted', 'cancelling', 'committing'].includes(t.phase)}>
-                      <button type="button" aria-label={`Cancel ${t.name}`} onClick={() => uploads.cancel(t.id)}>✕</button>
+                      <button type="button" aria-label={`Cancel ${t.name}`} onClick={() => uploads.cancel(t.id)}><Glyph kind="close" /></button>
                     </Show>
                   </div>
                 </li>
