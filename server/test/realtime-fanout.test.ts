@@ -30,6 +30,11 @@ interface Relay {
   url: (db: string) => string;
   blackhole: () => void;
   swallowNextListen: () => void;
+  /**
+   * The next `times` connections to send `text` (a NOTIFY payload, say) fail as they send it:
+   * `cut` closes them, `stall` makes them go silent from then on.
+   */
+  failOn: (text: string, times: number, how: 'cut' | 'stall') => void;
   close: () => Promise<void>;
 }
 
@@ -43,15 +48,30 @@ async function startRelay(target: URL): Promise<Relay> {
   const pairs: Array<[Socket, Socket]> = [];
   const all: Socket[] = [];
   let swallow = false;
+  let failing: { text: string; times: number; how: 'cut' | 'stall' } | undefined;
   const server: Server = createServer((client) => {
     const upstream = tcpConnect(Number(target.port || 5432), target.hostname);
+    const silence = () => {
+      upstream.unpipe(client);
+      upstream.pause();
+      client.removeAllListeners('data');
+      client.resume(); // read and dropped from now on
+    };
     client.on('data', (chunk: Buffer) => {
       if (swallow && /listen/i.test(chunk.toString('latin1'))) {
         swallow = false;
-        upstream.unpipe(client);
-        upstream.pause();
-        client.removeAllListeners('data');
-        client.resume(); // read and dropped from now on
+        silence();
+        return;
+      }
+      if (failing && chunk.toString('latin1').includes(failing.text)) {
+        const { how } = failing;
+        if (--failing.times === 0) failing = undefined;
+        if (how === 'cut') {
+          client.destroy();
+          upstream.destroy();
+        } else {
+          silence();
+        }
         return;
       }
       upstream.write(chunk);
@@ -85,6 +105,9 @@ async function startRelay(target: URL): Promise<Relay> {
     },
     swallowNextListen: () => {
       swallow = true;
+    },
+    failOn: (text, times, how) => {
+      failing = { text, times, how };
     },
     close: async () => {
       for (const socket of all) socket.destroy();
@@ -211,6 +234,49 @@ describe.skipIf(!postgresUrl)(`PostgreSQL fan-out${postgresUrl ? '' : ` (${NO_PO
       await other.publish({ accountId: A, cursor: 31 });
       await waitFor(() => s.sent.some((m) => m.cursor === 31), 'live delivery');
     } finally {
+      await relay.close();
+    }
+  });
+
+  it('sends a change NOTIFY that failed (connection cut) again until it goes out', async () => {
+    const relay = await startRelay(new URL(db.url));
+    try {
+      const problems: string[] = [];
+      const f1 = await startPgFanout({
+        url: relay.url(db.url), hub: new RealtimeHub(), retryMs: 100, onError: (message) => problems.push(message),
+      });
+      const hub2 = new RealtimeHub();
+      const f2 = await startPgFanout({ url: db.url, hub: hub2 });
+      fanouts.push(f1, f2);
+      const s2 = new RecordingSocket();
+      hub2.add(A, s2);
+
+      relay.failOn(`${A}:41`, 2, 'cut'); // the NOTIFY and its first retry
+      await f1.publish({ accountId: A, cursor: 41 }); // returns after the first try, which failed
+      expect(problems.some((p) => p.includes('NOTIFY failed'))).toBe(true);
+      // Before: the other process never heard of cursor 41 (its LISTEN was fine all along).
+      await waitFor(() => s2.sent.some((m) => m.cursor === 41), 'cursor 41 in the other process', 5000);
+      expect(problems.some((p) => p.includes('retrying a NOTIFY failed'))).toBe(true);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('sends a change NOTIFY again after the answer deadline ended it; the payload is the account id and cursor only', async () => {
+    const relay = await startRelay(new URL(db.url));
+    const listener = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      const payloads: string[] = [];
+      await listener.listen('coffer_changes', (payload) => payloads.push(payload));
+      const f1 = await startPgFanout({ url: relay.url(db.url), hub: new RealtimeHub(), answerTimeoutMs: 1000, retryMs: 100 });
+      fanouts.push(f1);
+
+      relay.failOn(`${A}:51`, 1, 'stall'); // PostgreSQL stops answering the NOTIFY's connection
+      await f1.publish({ accountId: A, cursor: 51 }); // after the deadline (1 s) ended it
+      await waitFor(() => payloads.includes(`${A}:51`), 'the NOTIFY on a raw LISTEN connection', 5000);
+      for (const p of payloads) expect(p).toMatch(/^[0-9a-f]{32}:\d+$|^hb:[0-9a-z]+:\d+$/);
+    } finally {
+      await listener.end();
       await relay.close();
     }
   });

@@ -10,6 +10,11 @@
 // for any account), sent after the deletion commits, so that every process drops those sessions
 // from its cache (session-cache.ts). The account id is the only thing in it: no token, no hash.
 //
+// A change NOTIFY that fails (the connection broke, the answer deadline ended it, the database was
+// briefly unavailable) is sent again with backoff until it goes out (notify-retry.ts): the other
+// processes may be listening all along, and would otherwise learn of the change only at the
+// account's next one. Only the latest cursor per account waits, and a bounded number of accounts.
+//
 // Notifications sent while a LISTEN connection is down are lost; after each (re)connect the
 // fan-out asks `loadCursor` for the current cursor of every account with sockets here (until it
 // gets an answer for each), so no client stays behind, and reports every session as possibly ended.
@@ -22,6 +27,7 @@
 import postgres from 'postgres';
 import { DB_ANSWER_TIMEOUT_MS, watchedSockets } from '../db/answer-deadline.js';
 import type { RealtimeHub } from './hub.js';
+import { NotifyRetry } from './notify-retry.js';
 
 export const CHANNEL = 'coffer_changes';
 
@@ -112,8 +118,10 @@ export interface PgFanoutOptions {
    * failed). Default a quarter of `answerTimeoutMs` (10 s).
    */
   heartbeatMs?: number;
-  /** First retry delay when LISTEN fails; doubles up to 30 s. Default 500 ms. */
+  /** First retry delay when LISTEN or a change NOTIFY fails; doubles up to 30 s. Default 500 ms. */
   retryMs?: number;
+  /** Most accounts whose change NOTIFY waits for a retry (notify-retry.ts). Default 10 000. */
+  maxPendingNotifies?: number;
   /** application_name of the connections (lets tests find and kill them). Default `coffer-realtime`. */
   applicationName?: string;
 }
@@ -158,6 +166,15 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
   let connecting = false;
   /** Bumped by each catch-up, so that an older one still retrying stops. */
   let catchUps = 0;
+  // Sent on whichever generation is current at the time of each try.
+  const notifier = new NotifyRetry({
+    send: async (event) => {
+      await sql.notify(CHANNEL, encodePayload(event));
+    },
+    retryMs,
+    maxPending: options.maxPendingNotifies,
+    onError,
+  });
 
   const onNotify = (payload: string) => {
     if (payload.startsWith('hb:')) {
@@ -216,6 +233,7 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
     retryTimer = undefined;
     listening = true;
     heartbeatSeen = heartbeatSent;
+    notifier.kick(); // the database answers again
     onSessionsEnded(null);
     void resync();
   };
@@ -254,7 +272,10 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
     }
     heartbeatSent++;
     heartbeatAt = performance.now();
-    sql.notify(CHANNEL, `${tag}:${heartbeatSent}`).catch((err: unknown) => onError('realtime: heartbeat NOTIFY failed', err));
+    sql.notify(CHANNEL, `${tag}:${heartbeatSent}`).then(
+      () => notifier.kick(),
+      (err: unknown) => onError('realtime: heartbeat NOTIFY failed', err),
+    );
   }, heartbeatMs);
   heartbeat.unref?.();
 
@@ -262,13 +283,9 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
 
   return {
     publish: async (event) => {
-      const payload = encodePayload(event);
+      encodePayload(event); // a malformed event throws here, before anything is delivered
       hub.publish(event.accountId, event.cursor);
-      try {
-        await sql.notify(CHANNEL, payload);
-      } catch (err) {
-        onError('realtime: NOTIFY failed', err);
-      }
+      await notifier.notify(event);
     },
     endSessions: async (accountId) => {
       try {
@@ -279,6 +296,7 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
     },
     close: async () => {
       closed = true;
+      notifier.close();
       clearInterval(heartbeat);
       if (retryTimer) clearTimeout(retryTimer);
       await sql.end({ timeout: 2 }).catch(() => {});
