@@ -93,6 +93,18 @@ describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (
     await p.context().close();
   });
 
+  test('a file uploaded again with the same bytes makes no new version, and the tray and status say so', async () => {
+    await upload('same.txt', 'the same bytes\n');
+    await upload('same.txt', 'the same bytes\n');
+    await expect.poll(() => a.getByTestId('status').textContent()).toBe('“same.txt” is unchanged: no new version.');
+    expect(await a.locator('[data-upload="same.txt"][data-phase="done"]').last().textContent()).toContain('unchanged, no new version');
+    await rowAction(a, 'same.txt', 'Versions');
+    const dlg = a.getByRole('dialog');
+    await dlg.locator('tr[data-version="1"]').waitFor({ timeout: 30_000 });
+    expect(await dlg.locator('tr[data-version]').count()).toBe(1);
+    await a.keyboard.press('Escape');
+  });
+
   test('versions: a restore by keyboard keeps focus in the table, closing returns it to the row; the other tab and a download get the old content', async () => {
     await upload('notes.txt', 'one\n');
     await upload('notes.txt', 'two two\n');

@@ -80,6 +80,8 @@ export interface UploadProgress {
   bytesDone: number;
   bytesTotal: number;
   entry?: Entry;
+  /** Done without a new version: the file held what its current version holds. */
+  unchanged?: boolean;
 }
 
 export interface LinkOptions {

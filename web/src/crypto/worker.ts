@@ -704,6 +704,12 @@ async function stillHeld(v: Vault, file: File, held: readonly ManifestEntry[], c
 }
 
 /** Whether upload `uploadId` holds every chunk of `held` (asking also keeps them from collection). */
+/** Whether version `version` of the file lists exactly these chunks, in order (a lost answer counts as no). */
+async function holdsSameChunks(nodeId: string, version: number, chunks: readonly ManifestEntry[]): Promise<boolean> {
+  const current = await api<{ chunkIds: string[] }>(`${nodePath(nodeId)}/versions/${version}`).catch(() => null);
+  return current !== null && current.chunkIds.length === chunks.length && chunks.every((c, i) => c.chunkId === current.chunkIds[i]);
+}
+
 async function uploadHolds(uploadId: string, held: readonly ManifestEntry[]): Promise<boolean> {
   const ids = [...new Set(held.map((e) => e.chunkId))];
   for (let i = 0; i < ids.length; i += 1000) {
@@ -1198,6 +1204,24 @@ const impl: Impl = {
       // From here the version is being saved: pause and cancel no longer apply.
       controls.delete(this.callId);
       emit({ phase: 'committing', bytesDone: done, bytesTotal: file.size });
+      const forgetRecord = async () => {
+        const finished = recordId;
+        await Promise.all([
+          journal?.close(false),
+          finished && idbDo('readwrite', (s) => s.delete(finished)), // best-effort, as idbDo is
+          finished && journaled && forgetHeld(finished),
+        ]).catch(() => {});
+      };
+      if (baseVersion > 0 && await holdsSameChunks(nodeId, baseVersion, chunks)) {
+        // The file holds what its current version holds (chunk ids are keyed hashes of the
+        // plaintext, in order): no new version, which would push real history out of the retention
+        // window and tell every other device of a change, as the command line does. The upload
+        // expires on the server by itself.
+        await forgetRecord();
+        const entry = toEntry(k);
+        emit({ phase: 'done', bytesDone: file.size, bytesTotal: file.size, entry, unchanged: true });
+        return entry;
+      }
       const version = baseVersion + 1;
       const manifest: Manifest = { size: file.size, chunks };
       const meta: Metadata = { name: k.meta.name, mime: file.type || k.meta.mime, size: file.size, mtime: file.lastModified || Date.now() };
@@ -1216,12 +1240,7 @@ const impl: Impl = {
         node: { ...k.node, version, metadata: commit.metadata, size: chunks.reduce((n, c) => n + c.storedLength, 0), updatedAt: Date.now() },
       };
       known.set(nodeId, mine);
-      const finished = recordId;
-      await Promise.all([
-        journal?.close(false),
-        finished && idbDo('readwrite', (s) => s.delete(finished)), // best-effort, as idbDo is
-        finished && journaled && forgetHeld(finished),
-      ]).catch(() => {});
+      await forgetRecord();
       const entry = toEntry(await api<ServerNode>(nodePath(nodeId)).then(open).catch(() => mine));
       emit({ phase: 'done', bytesDone: file.size, bytesTotal: file.size, entry });
       return entry;

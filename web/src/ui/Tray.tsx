@@ -79,7 +79,7 @@ export function Tray() {
                     <div class="tstate" classList={{ error: t.phase === 'error' }}>
                       {phaseText[t.phase]}
                       {counting(t) ? ` ${formatSize(t.done)} of ${formatSize(t.size)}` : ''}
-                      {t.phase === 'done' ? ` · ${formatSize(t.size)}` : ''}
+                      {t.phase === 'done' ? ` · ${formatSize(t.size)}${t.unchanged ? ' · unchanged, no new version' : ''}` : ''}
                       {t.error ? `: ${t.error}` : ''}
                     </div>
                   </div>

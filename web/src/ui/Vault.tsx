@@ -334,7 +334,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     } catch (err) { fail(err); }
   };
 
-  uploads.onUploadFinished((e) => { upsert(e); say(`Uploaded “${e.name}”.`); });
+  uploads.onUploadFinished((e, _parentId, unchanged) => { upsert(e); say(unchanged ? `“${e.name}” is unchanged: no new version.` : `Uploaded “${e.name}”.`); });
 
   const onDrop = async (ev: DragEvent) => {
     setDropping(false);

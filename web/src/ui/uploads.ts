@@ -21,15 +21,17 @@ export interface Task {
   file: File;
   parentId: string;
   existingId: string | null;
+  /** Done without a new version: the file held what its current version holds. */
+  unchanged?: boolean;
 }
 
 const [tasks, setTasks] = createStore<Task[]>([]);
 export { tasks };
 let nextTask = 1;
 const MAX_PARALLEL = 2;
-let onFinished: (e: Entry, parentId: string) => void = () => {};
+let onFinished: (e: Entry, parentId: string, unchanged: boolean) => void = () => {};
 
-export function onUploadFinished(f: (e: Entry, parentId: string) => void): void {
+export function onUploadFinished(f: (e: Entry, parentId: string, unchanged: boolean) => void): void {
   onFinished = f;
 }
 
@@ -70,11 +72,12 @@ function pump(): void {
 function start(id: number): void {
   const t = tasks.find((x) => x.id === id);
   if (!t) return;
-  update(id, (x) => { x.phase = 'preparing'; x.error = ''; x.done = 0; });
+  update(id, (x) => { x.phase = 'preparing'; x.error = ''; x.done = 0; x.unchanged = false; });
   const h = facade.begin('upload', [t.file, t.parentId, t.existingId], (v) => {
     const p = v as UploadProgress;
     update(id, (x) => {
       x.done = p.bytesDone;
+      if (p.unchanged) x.unchanged = true;
       // Pause and cancel are the user's: the worker's events only say when a pause is complete.
       // A late "paused" (sent before a resume) is ignored.
       if (x.phase === 'pausing' && p.phase === 'paused') x.phase = 'paused';
@@ -86,7 +89,7 @@ function start(id: number): void {
     (entry) => {
       update(id, (x) => { x.phase = 'done'; x.done = x.size; x.callId = null; });
       setInterrupted((l) => l.filter((i) => !isUploadOf(i, t.file, t.parentId))); // listed meanwhile: now done
-      onFinished(entry, t.parentId);
+      onFinished(entry, t.parentId, tasks.find((x) => x.id === id)?.unchanged === true);
       pump();
     },
     (err) => {
