@@ -6,7 +6,7 @@ import { api, describeError, errorCode, isIntegrityError } from '../http';
 import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog, type Changed } from './Dialogs';
 import { downloadFile, pickFile } from './download';
 import { formatDate, formatSize } from './format';
-import { FileList, mergeSorted, NODE_MIME, sortEntries, unfinished, type SortKey } from './List';
+import { FileList, mergeSorted, NODE_MIME, placeSorted, sortEntries, unfinished, type SortKey } from './List';
 import { Sessions } from './Sessions';
 import { startSync, type SyncState } from './sync';
 import { cycleTheme, theme } from './theme';
@@ -69,6 +69,16 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
    * listing the folder again would cost a second full listing of what may be 10,000 entries.
    */
   let opening: Map<string, Entry | null> | null = null;
+  /**
+   * Counts every new state the list takes for an entry (upsert, drop), and notes per entry when it
+   * last took one. Live sync's fetch of what changed can be answered with a state from before an
+   * action this tab took meanwhile and has shown already (a move, rename, trash): it compares, and
+   * fetches those entries again rather than undo the newer state with the older.
+   */
+  let placed = 0;
+  const placedAt = new Map<string, number>();
+  /** Live-sync fetches under way; `placedAt` is of use only to them. */
+  let refreshing = 0;
 
   const sorted = createMemo(() => sortEntries(entries(), sortKey(), sortDir()));
   const say = (s: string) => { setAlert(''); setStatus(s); };
@@ -149,15 +159,15 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   /** Takes `id` off the list, and off the listing of the folder opening, if one is. */
   const drop = (id: string) => {
     opening?.set(id, null);
-    setEntries((l) => l.filter((x) => x.id !== id));
+    if (refreshing) placedAt.set(id, ++placed);
+    setEntries(placeSorted(sorted(), id, null, sortKey(), sortDir()));
   };
 
+  /** Puts `e` in its place in the list (kept in the order shown), or takes it off if it left the folder. */
   const upsert = (e: Entry) => {
     opening?.set(e.id, e);
-    setEntries((list) => {
-      const rest = list.filter((x) => x.id !== e.id);
-      return e.parentId === folderId() && !e.trashedAt ? [...rest, e] : rest;
-    });
+    if (refreshing) placedAt.set(e.id, ++placed);
+    setEntries(placeSorted(sorted(), e.id, e.parentId === folderId() && !e.trashedAt ? e : null, sortKey(), sortDir()));
   };
 
   const openEntry = (e: Entry) => {
@@ -356,25 +366,41 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
       const whole = all || ids.length > 200;
       // After a resync anything may have changed: look at least at the folders on the path.
       const watched = whole ? trail.map((p) => p.id) : ids;
-      const opened = await facade.call('entries', watched);
-      const now = new Map(watched.map((id, i) => [id, opened[i] ?? null]));
-      // The folder shown or one above it, changed in another window or on another device: if one
-      // was trashed or deleted, go to the folder above the highest such; if one was only moved, the
-      // folder shown still lives: show it again under its new path.
-      const gone = trail.findIndex((p) => { const e = now.get(p.id); return now.has(p.id) && (!e || e.trashedAt !== null); });
-      const moved = trail.findIndex((p, i) => i > 0 && now.has(p.id) && now.get(p.id)?.parentId !== trail[i - 1]!.id);
-      if (path() === trail) { // not elsewhere meanwhile
-        if (gone > 0) return void load(trail[gone - 1]!.id, `“${trail[gone]!.name}” was ${now.get(trail[gone]!.id) ? 'moved to the trash' : 'deleted'} in another window.`, trail.slice(0, gone));
-        if (moved > 0) return void load(folderId(), `“${trail[moved]!.name}” was moved in another window.`);
-        if (trail.some((p) => now.has(p.id))) setPath(trail.map((p) => now.get(p.id) ?? p)); // renamed
+      refreshing++;
+      try {
+        let since = placed;
+        let opened = await facade.call('entries', watched);
+        const now = new Map(watched.map((id, i) => [id, opened[i] ?? null]));
+        // The folder shown or one above it, changed in another window or on another device: if one
+        // was trashed or deleted, go to the folder above the highest such; if one was only moved, the
+        // folder shown still lives: show it again under its new path.
+        const gone = trail.findIndex((p) => { const e = now.get(p.id); return now.has(p.id) && (!e || e.trashedAt !== null); });
+        const moved = trail.findIndex((p, i) => i > 0 && now.has(p.id) && now.get(p.id)?.parentId !== trail[i - 1]!.id);
+        if (path() === trail) { // not elsewhere meanwhile
+          if (gone > 0) return void load(trail[gone - 1]!.id, `“${trail[gone]!.name}” was ${now.get(trail[gone]!.id) ? 'moved to the trash' : 'deleted'} in another window.`, trail.slice(0, gone));
+          if (moved > 0) return void load(folderId(), `“${trail[moved]!.name}” was moved in another window.`);
+          if (trail.some((p) => now.has(p.id))) setPath(trail.map((p) => now.get(p.id) ?? p)); // renamed
+        }
+        if (whole) return void load(folderId());
+        // An entry placed here since the fetch began (an action's answer, an upload finished) may be
+        // newer than what the fetch brought: fetched again, from now on, a few times at most (then
+        // what was placed here stands: each time it came after the fetch).
+        let todo = ids;
+        for (let round = 0; todo.length > 0 && round < 3; round++) {
+          if (round > 0) { since = placed; opened = await facade.call('entries', todo); }
+          const current = new Set(entries().map((x) => x.id));
+          const again: string[] = [];
+          todo.forEach((id, i) => {
+            if ((placedAt.get(id) ?? 0) > since) return void again.push(id);
+            const e = opened[i];
+            if (e) upsert(e);
+            else if (current.has(id) || opening) drop(id);
+          });
+          todo = again;
+        }
+      } finally {
+        if (--refreshing === 0) placedAt.clear();
       }
-      if (whole) return void load(folderId());
-      const current = new Set(entries().map((x) => x.id));
-      ids.forEach((id, i) => {
-        const e = opened[i];
-        if (e) upsert(e);
-        else if (current.has(id) || opening) drop(id);
-      });
     });
     const closeMenu = (ev: MouseEvent) => { if (!(ev.target as HTMLElement).closest('.menu, [aria-haspopup]')) setMenu(null); };
     document.addEventListener('click', closeMenu);
