@@ -207,16 +207,40 @@ export function VersionsDialog(props: {
 }) {
   const [current, setCurrent] = createSignal(props.entry.version);
   const [versions, setVersions] = createSignal<VersionInfo[] | null>(null);
-  const [gone, setGone] = createSignal<'' | 'trashed' | 'deleted'>('');
+  /** `above`: the file is live, but a folder above it (`trashedAbove`) is in the trash. */
+  const [gone, setGone] = createSignal<'' | 'trashed' | 'above' | 'deleted'>('');
+  const [trashedAbove, setTrashedAbove] = createSignal('');
   const [error, setError] = createSignal('');
   let seq = 0;
+  /** The folders above the file when last loaded (null before): a change to one is watched too. */
+  let above: Set<string> | null = null;
+  /**
+   * The folders above the file as the server has them now, nearest the root first, the root left
+   * out (it is never trashed); [] once the file is gone. The worker's path names them from what it
+   * knows, which may be from before a move: each is fetched afresh, and the path is taken again
+   * while the answers do not link up (the worker forgets what it fetches, so it asks again).
+   */
+  const foldersAbove = async (): Promise<Entry[]> => {
+    const [file] = await facade.call('entries', [props.entry.id]);
+    let fresh: (Entry | null)[] = [];
+    for (let round = 0; file?.parentId && round < 3; round++) {
+      const p = await facade.call('path', file.parentId);
+      fresh = await facade.call('entries', p.slice(1).map((f) => f.id));
+      if (fresh.every((f, i) => f?.parentId === p[i]!.id)) break;
+    }
+    return fresh.filter((f): f is Entry => !!f);
+  };
   // A failure is shown, not thrown. Rows that did not change keep their object, so their DOM stays
   // and so does the keyboard's place: the list is loaded again on every change to the file.
   const load = async () => {
     const mine = ++seq;
     try {
-      const list = await facade.call('versions', props.entry.id);
+      const [list, folders] = await Promise.all([facade.call('versions', props.entry.id), foldersAbove()]);
       if (mine !== seq) return;
+      above = new Set(folders.map((f) => f.id));
+      // The topmost: the one to restore first (the server refuses to restore one below it).
+      const trashed = folders.find((f) => f.trashedAt !== null);
+      setTrashedAbove(trashed?.name ?? '');
       const old = new Map((versions() ?? []).map((v) => [v.version, v]));
       const same = (v: VersionInfo, b?: VersionInfo) =>
         b && b.createdAt === v.createdAt && b.deviceId === v.deviceId && b.storedSize === v.storedSize && b.size === v.size;
@@ -226,7 +250,7 @@ export function VersionsDialog(props: {
       // once per device, so that a removed device does not cost a request on every change.
       const unnamed = list.versions.flatMap((v) => (v.deviceId && !asked.has(v.deviceId) && !devices()?.[v.deviceId] ? [v.deviceId] : []));
       if (devices.state === 'ready' && unnamed.length) { unnamed.forEach((id) => asked.add(id)); void refetchDevices(); }
-      setGone(list.trashed ? 'trashed' : '');
+      setGone(list.trashed ? 'trashed' : trashed ? 'above' : '');
       setError('');
     } catch (err) {
       if (mine !== seq) return;
@@ -241,14 +265,18 @@ export function VersionsDialog(props: {
   const asked = new Set<string>();
   const deviceOf = (id: string) => devices.latest?.[id] ?? `removed device ${id.slice(0, 8)}`;
   void load();
-  // Another tab, device or the command line made a version, restored one, or trashed the file.
-  createEffect(on(props.changes, (c) => { if (c.all || c.ids.includes(props.entry.id)) void load(); }, { defer: true }));
+  // Another tab, device or the command line made a version, restored one, or trashed the file or a
+  // folder above it (the feed names only the folder trashed, not what is inside it).
+  createEffect(on(props.changes, (c) => {
+    if (c.all || c.ids.includes(props.entry.id) || !above || c.ids.some((id) => above!.has(id))) void load();
+  }, { defer: true }));
   let table!: HTMLTableElement;
   let closeButton!: HTMLButtonElement;
   return (
     <Dialog title={`Versions of “${props.entry.name}”`} onClose={props.onClose}>
       <p classList={{ banner: !!gone() }} role="status" data-testid="versions-gone">
         {gone() === 'trashed' ? `“${props.entry.name}” was moved to the trash. Restore it from the trash to see or restore its versions.`
+          : gone() === 'above' ? `“${props.entry.name}” is in “${trashedAbove()}”, which was moved to the trash. Restore “${trashedAbove()}” from the trash to see or restore the file's versions.`
           : gone() === 'deleted' ? `“${props.entry.name}” was deleted, with all its versions.` : ''}
       </p>
       {/* Only the first load shows "Loading…": a reload after a change keeps the table (and the
