@@ -93,6 +93,17 @@ describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (
     await p.context().close();
   });
 
+  test('the header shows the storage used and the quota, read again when an upload ends', async () => {
+    const usage = a.getByTestId('usage');
+    const text = () => usage.locator('.usage-long').textContent();
+    const before = (await text())!;
+    expect(before).toMatch(/^[\d.]+ (B|KiB|MiB) of 10(\.0)? GiB used$/);
+    await upload('usage.txt', 'usage '.repeat(100_000)); // 600 kB of its own: no chunk to share
+    await expect.poll(text, { timeout: 10_000 }).not.toBe(before);
+    expect(await usage.locator('meter').getAttribute('value')).toMatch(/^\d+$/);
+    expect(Number(await usage.locator('meter').getAttribute('value'))).toBeGreaterThan(600_000);
+  });
+
   test('a file uploaded again with the same bytes makes no new version, and the tray and status say so', async () => {
     await upload('same.txt', 'the same bytes\n');
     await upload('same.txt', 'the same bytes\n');

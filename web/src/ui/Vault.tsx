@@ -82,6 +82,23 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
 
   const sorted = createMemo(() => sortEntries(entries(), sortKey(), sortDir()));
   const say = (s: string) => { setAlert(''); setStatus(s); };
+
+  /**
+   * Storage used (encrypted, each chunk counted once) and the quota, as the server counts them:
+   * read again a second after changes are reported or an upload ends, at most once a second.
+   */
+  const [usage, setUsage] = createSignal({ used: props.info.usedBytes ?? 0, quota: props.info.quotaBytes ?? 0 });
+  let usageTimer: ReturnType<typeof setTimeout> | undefined;
+  const refreshUsage = () => {
+    usageTimer ??= setTimeout(() => {
+      api<{ usedBytes: number; quotaBytes: number }>('/api/account').then(
+        (a) => { usageTimer = undefined; setUsage({ used: a.usedBytes, quota: a.quotaBytes }); },
+        () => { usageTimer = undefined; }, // shown as it was; the next change reads it again
+      );
+    }, 1000);
+  };
+  onCleanup(() => clearTimeout(usageTimer));
+  const usageText = () => `${formatSize(usage().used)} of ${formatSize(usage().quota)} used`;
   const fail = (err: unknown) => { setStatus(''); setAlert(describeError(err)); };
 
   /**
@@ -344,7 +361,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     } catch (err) { fail(err); }
   };
 
-  uploads.onUploadFinished((e, _parentId, unchanged) => { upsert(e); say(unchanged ? `“${e.name}” is unchanged: no new version.` : `Uploaded “${e.name}”.`); });
+  uploads.onUploadFinished((e, _parentId, unchanged) => { refreshUsage(); upsert(e); say(unchanged ? `“${e.name}” is unchanged: no new version.` : `Uploaded “${e.name}”.`); });
 
   const onDrop = async (ev: DragEvent) => {
     setDropping(false);
@@ -360,6 +377,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     void uploads.loadInterrupted();
     const stop = startSync(props.info.cursor, setSync, async (ids, all) => {
       setChanged({ ids, all });
+      refreshUsage();
       if (view() === 'trash') return void loadTrash(true);
       if (view() !== 'files') return;
       const trail = path();
@@ -434,6 +452,13 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
         </span>
         <span class="spacer" />
         <span class="hint" title={props.info.email}>{props.info.email}</span>
+        <Show when={usage().quota > 0}>
+          <span class="usage" classList={{ full: usage().used >= 0.9 * usage().quota }} data-testid="usage" title={usageText()}>
+            <meter min="0" max={usage().quota} high={0.9 * usage().quota} value={usage().used} aria-label="Storage used" />
+            <span class="hint usage-long">{usageText()}</span>
+            <span class="hint usage-short" aria-hidden="true">{formatSize(usage().used)} / {formatSize(usage().quota)}</span>
+          </span>
+        </Show>
         <button type="button" class="icon" onClick={cycleTheme} aria-label={`Theme: ${theme()}. Change theme`} title={`Theme: ${theme()}`}>
           {theme() === 'dark' ? '🌙' : theme() === 'light' ? '☀️' : '🌓'}
         </button>
