@@ -1,7 +1,7 @@
 // The CLI's state at rest under COFFER_HOME: session, device key, resumable uploads, checks of
-// files a share link's download wrote.
+// files a share link's download wrote (kept bounded: pruneFetched).
 // Directory mode 0700, files 0600, written atomically (temp file + rename).
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CliError, EXIT } from './errors.ts';
@@ -114,4 +114,55 @@ export async function fetchedFile(key: string, make = false): Promise<string> {
     await ensureDir(dir);
   }
   return join(dir, `${key}.json`);
+}
+
+/** What COFFER_HOME/fetched keeps (format §4.5). */
+export const FETCHED_LIMITS = {
+  /** Records used by earlier fetches, the most recently used first. */
+  records: 1000,
+  /** A record no fetch wrote or read for this long goes, even below `records`. */
+  unusedMs: 365 * 24 * 3600 * 1000,
+  /** A temporary file this old was left by a write that never finished (writePrivate). */
+  tmpMs: 3600 * 1000,
+};
+
+const RECORD = /^[0-9a-f]{32}\.json$/;
+const RECORD_TMP = /^[0-9a-f]{32}\.json\.\d+\.tmp$/;
+
+/**
+ * Keeps COFFER_HOME/fetched bounded; a fetch calls it as it ends. A record's mtime is when a fetch
+ * last wrote or read it (getFile touches a record it uses), so every record of `since` or later is
+ * kept (what the fetch now ending relies on, however many files it wrote), and of the others the
+ * `records` most recently used, if used within `unusedMs`. The files' paths are not in the records
+ * (only a hash of each, format §4.5), so a record whose file is gone cannot be told from the others
+ * here: getFile drops the record of a path whose file no longer matches it. Costs a listing and an
+ * lstat per file; nothing is read. Returns how many files it removed.
+ */
+export async function pruneFetched(since: number, dir = join(cofferHome(), 'fetched'), limits = FETCHED_LIMITS, now = Date.now()): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return 0;
+    throw err;
+  }
+  const records: { path: string; mtime: number }[] = [];
+  const drop: string[] = [];
+  await Promise.all(names.map(async (name) => {
+    const isRecord = RECORD.test(name);
+    if (!isRecord && !RECORD_TMP.test(name)) return; // not ours
+    const path = join(dir, name);
+    const st = await lstat(path).catch(() => null); // gone meanwhile: another fetch pruned it
+    if (!st?.isFile()) return;
+    if (isRecord) records.push({ path, mtime: st.mtimeMs });
+    else if (now - st.mtimeMs > limits.tmpMs) drop.push(path);
+  }));
+  records.sort((a, b) => b.mtime - a.mtime || (a.path < b.path ? -1 : 1));
+  let older = 0;
+  for (const r of records) {
+    if (r.mtime >= since) continue;
+    if (++older > limits.records || now - r.mtime > limits.unusedMs) drop.push(r.path);
+  }
+  for (const path of drop) await rm(path, { force: true });
+  return drop.length;
 }

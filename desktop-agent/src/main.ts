@@ -238,12 +238,23 @@ async function main(argv: string[]): Promise<void> {
     // carry, a server on the same machine wants the other core, and the worker's transfers cost
     // more CPU than they save (docs/benchmarks.md, "coffer CLI").
     setCryptoBackend({ ...nodeCryptoBackend, sealChunk: undefined });
-    await run(name, {
-      values: values as Invocation['values'],
-      positionals,
-      json: Boolean(values.json),
-      quiet: Boolean(values.quiet),
-    });
+    // Less 2 s for file systems that keep coarse times: what this run writes is not older.
+    const started = Date.now() - 2000;
+    try {
+      await run(name, {
+        values: values as Invocation['values'],
+        positionals,
+        json: Boolean(values.json),
+        quiet: Boolean(values.quiet),
+      });
+    } finally {
+      // Ended or failed, a fetch keeps COFFER_HOME/fetched bounded, and what it used (home.ts).
+      if (name === 'fetch') {
+        await (await import('./home.ts')).pruneFetched(started).catch((err: unknown) => {
+          process.stderr.write(`coffer: warning: old records in COFFER_HOME/fetched could not be removed (${(err as Error).message})\n`);
+        });
+      }
+    }
   } catch (err) {
     fail(err, json);
   }

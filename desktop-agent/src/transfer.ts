@@ -522,11 +522,18 @@ function recordKey(dest: string): string {
   return createHash('sha256').update(resolve(dest)).digest('hex').slice(0, 32);
 }
 
-async function recordedTags(dest: string): Promise<unknown> {
+/** The record of `dest`: null when there is none; `tags` undefined when it cannot be read. */
+async function recordOf(dest: string): Promise<{ tags: unknown } | null> {
+  let text: string;
   try {
-    return (JSON.parse(await readFile(await fetchedFile(recordKey(dest)), 'utf8')) as { tags?: unknown }).tags;
+    text = await readFile(await fetchedFile(recordKey(dest)), 'utf8');
   } catch {
-    return undefined; // none: the file is downloaded
+    return null; // none: the file is downloaded
+  }
+  try {
+    return { tags: (JSON.parse(text) as { tags?: unknown }).tags };
+  } catch {
+    return { tags: undefined };
   }
 }
 
@@ -559,8 +566,16 @@ export async function getFile(tree: Tree, node: RemoteNode, dest: string, opts: 
     manifest = await guard(cc.openManifest(keys, node.version, unb64(info.manifest)), `the manifest of ${basename(dest)}`);
   }
 
-  const there = checkOf(tree, manifest, tree.vault ? null : await recordedTags(dest));
-  const unchanged = await sameFileThere(dest, manifest, there);
+  const recorded = tree.vault ? null : await recordOf(dest);
+  const unchanged = await sameFileThere(dest, manifest, checkOf(tree, manifest, recorded?.tags));
+  if (recorded) {
+    // A record is kept while it describes the file at its path: used, it counts as recently used
+    // (pruneFetched keeps those); otherwise it goes (the file is gone or changed, or the link now
+    // gives other bytes), and a new one is written once the file is downloaded again.
+    const path = await fetchedFile(recordKey(dest));
+    const now = new Date();
+    await (unchanged ? utimes(path, now, now) : rm(path, { force: true })).catch(() => {});
+  }
   if (unchanged) {
     opts.progress?.set(manifest.size);
     await utimes(dest, new Date(meta.mtime), new Date(meta.mtime)).catch(() => {});

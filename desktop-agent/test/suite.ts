@@ -1,8 +1,9 @@
 // The end-to-end suite of the `coffer` CLI, run against one backend: real server process, real
 // CLI processes, each with its own temporary COFFER_HOME. Tests in a file run in order and share
 // one account; every file gets its own server.
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -449,18 +450,42 @@ export function defineCliSuite(start: () => Promise<Backend>): void {
     expect(redone.stderr).toContain('changed since the last run');
     expect(json<Fetched>(redone)).toMatchObject({ files: 1, resumed: true, unchanged: 0 }); // the first chunk was kept
     expect(existsSync(`${out}.coffer-partial`)).toBe(false);
+    // The finished file's tags are kept in COFFER_HOME/fetched, privately (format §4.5).
+    const fetchedDir = join(fresh, 'home', 'fetched');
+    const record = join(fetchedDir, `${createHash('sha256').update(out).digest('hex').slice(0, 32)}.json`);
+    expect(await fileMode(fetchedDir)).toBe(0o700);
+    expect(await fileMode(record)).toBe(0o600);
+
+    // The folder keeps the 1,000 most recently used records of other paths, and those a fetch uses.
+    // Planted: 1,000 used a day ago (links to one file: making a thousand files takes a second on
+    // some machines), one two days ago, and this path's record, three days ago.
+    const daysAgo = (n: number) => new Date(Date.now() - n * 24 * 3600 * 1000);
+    const planted = Array.from({ length: 1000 }, (_, i) => join(fetchedDir, `c${i.toString(16).padStart(31, '0')}.json`));
+    await writeFile(planted[0]!, '{"tags":[]}', { mode: 0o600 });
+    await Promise.all(planted.slice(1).map((p) => link(planted[0]!, p)));
+    await utimes(planted[0]!, daysAgo(1), daysAgo(1));
+    const leastRecent = join(fetchedDir, `${'b'.repeat(32)}.json`);
+    await writeFile(leastRecent, '{"tags":[]}', { mode: 0o600 });
+    await utimes(leastRecent, daysAgo(2), daysAgo(2));
+    await utimes(record, daysAgo(3), daysAgo(3));
 
     // Run again, the file is already there: nothing is downloaded.
     const before = await chunkGets();
     expect(before).toBeGreaterThan(0);
     expect(json<Fetched>(await fetchTo(out))).toMatchObject({ files: 1, resumed: false, unchanged: 1 });
     expect(await chunkGets()).toBe(before);
+    expect(existsSync(leastRecent)).toBe(false);
+    expect(existsSync(record)).toBe(true);
+    expect(await readdir(fetchedDir)).toHaveLength(1001);
 
-    // Changed since, it is downloaded again.
+    // Changed since, it is downloaded again; its record goes at once, not only once that is done.
     const changed = await readFile(out);
     changed[changed.length >> 1]! ^= 0x01;
     await writeFile(out, changed);
+    expect((await fetchTo(out, { COFFER_DEBUG_ABORT_AFTER_CHUNKS: '1' })).code).toBe(EXIT.ERROR);
+    expect(existsSync(record)).toBe(false);
     expect(json<Fetched>(await fetchTo(out))).toMatchObject({ files: 1, unchanged: 0 });
+    expect(await fileMode(record)).toBe(0o600);
     expect((await readFile(out)).equals(original)).toBe(true);
     expect(await chunkGets()).toBeGreaterThan(before);
   });
