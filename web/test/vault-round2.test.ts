@@ -93,6 +93,23 @@ describe.skipIf(!chromiumPath)(`web vault, second audit${chromiumPath ? '' : ` (
     await p.context().close();
   });
 
+  test('the theme button cycles system, dark, light, drawing each as a symbol that needs no font', async () => {
+    const seen: [string | null, string | null, string | null][] = [];
+    for (let i = 0; i < 3; i++) {
+      const button = a.getByRole('button', { name: /^Theme: / });
+      expect(await button.textContent()).toBe(''); // 🌙 was a missing-glyph box in Debian's Chromium
+      seen.push([await button.getAttribute('aria-label'), await button.locator('svg').getAttribute('data-glyph'),
+        await a.evaluate(() => document.documentElement.getAttribute('data-theme'))]);
+      await button.click();
+    }
+    expect(seen).toEqual([
+      ['Theme: system. Change theme', 'system', null],
+      ['Theme: dark. Change theme', 'moon', 'dark'],
+      ['Theme: light. Change theme', 'sun', 'light'],
+    ]);
+    expect(await a.evaluate(() => document.documentElement.getAttribute('data-theme'))).toBe(null); // back to the system's
+  });
+
   test('the header shows the storage used and the quota, read again when an upload ends', async () => {
     const usage = a.getByTestId('usage');
     const text = () => usage.locator('.usage-long').textContent();

@@ -1,5 +1,6 @@
 // File-type icons as inline SVG (no icon font, no emoji font needed; CSP-safe).
 import { Show } from 'solid-js';
+import { cycleTheme, theme } from './theme';
 
 export type IconKind = 'folder' | 'image' | 'video' | 'audio' | 'pdf' | 'text' | 'archive' | 'file';
 
@@ -40,7 +41,7 @@ export function Icon(props: { kind: 'file' | 'folder'; mime: string; name: strin
   );
 }
 
-export type GlyphKind = 'pause' | 'play' | 'close' | 'expand' | 'collapse';
+export type GlyphKind = 'pause' | 'play' | 'close' | 'expand' | 'collapse' | 'sun' | 'moon' | 'system';
 
 const GLYPHS: Record<GlyphKind, string> = {
   pause: 'M7 5h3v14H7zM14 5h3v14h-3z',
@@ -48,6 +49,10 @@ const GLYPHS: Record<GlyphKind, string> = {
   close: 'M6.4 5L12 10.6 17.6 5 19 6.4 13.4 12 19 17.6 17.6 19 12 13.4 6.4 19 5 17.6 10.6 12 5 6.4z',
   expand: 'M7 15l5-5 5 5z',
   collapse: 'M7 9l5 5 5-5z',
+  sun: 'M12 7a5 5 0 1 1 0 10 5 5 0 0 1 0-10zM11 1h2v3h-2zM11 20h2v3h-2zM1 11h3v2H1zM20 11h3v2h-3zM4.2 5.6l1.4-1.4 2.1 2.1-1.4 1.4zM16.3 17.7l1.4-1.4 2.1 2.1-1.4 1.4zM4.2 18.4l2.1-2.1 1.4 1.4-2.1 2.1zM16.3 6.3l2.1-2.1 1.4 1.4-2.1 2.1z',
+  moon: 'M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8z',
+  // A ring, and its left half filled (even-odd: the half disc lies in the ring's hole).
+  system: 'M12 2a10 10 0 1 1 0 20 10 10 0 0 1 0-20zM12 4a8 8 0 1 0 0 16 8 8 0 0 0 0-16zM12 4a8 8 0 0 0 0 16z',
 };
 
 /**
@@ -57,7 +62,16 @@ const GLYPHS: Record<GlyphKind, string> = {
 export function Glyph(props: { kind: GlyphKind }) {
   return (
     <svg class="glyph" width="16" height="16" viewBox="0 0 24 24" aria-hidden="true" data-glyph={props.kind}>
-      <path d={GLYPHS[props.kind]} fill="currentColor" />
+      <path d={GLYPHS[props.kind]} fill="currentColor" fill-rule="evenodd" />
     </svg>
+  );
+}
+
+/** The button that cycles the theme (system, dark, light), showing the one in use. */
+export function ThemeButton() {
+  return (
+    <button type="button" class="icon" onClick={cycleTheme} aria-label={`Theme: ${theme()}. Change theme`} title={`Theme: ${theme()}`}>
+      <Glyph kind={theme() === 'dark' ? 'moon' : theme() === 'light' ? 'sun' : 'system'} />
+    </button>
   );
 }

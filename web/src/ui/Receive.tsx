@@ -5,9 +5,8 @@ import * as facade from '../crypto/facade';
 import type { Entry, KeptLinkAccess } from '../crypto/types';
 import { ApiError, describeError, errorCode, isIntegrityError } from '../http';
 import { downloadFile, pickFile, registerDownloadWorker } from './download';
-import { Icon } from './Icon';
+import { Icon, ThemeButton } from './Icon';
 import { formatSize } from './format';
-import { cycleTheme, theme } from './theme';
 
 /** Answers after which the link never opens (a wrong key, or the server's refusals). */
 const DEAD = ['AUTH_FAILED', 'LINK_NOT_FOUND', 'LINK_EXPIRED', 'LINK_EXHAUSTED', 'LINK_REVOKED'];
@@ -126,7 +125,7 @@ export function Receive() {
       <header class="top">
         <div class="brand"><img src="/favicon.svg" alt="" />Coffer</div>
         <span class="spacer" />
-        <button type="button" class="icon" onClick={cycleTheme} aria-label={`Theme: ${theme()}. Change theme`}>{theme() === 'dark' ? '🌙' : theme() === 'light' ? '☀️' : '🌓'}</button>
+        <ThemeButton />
       </header>
       <div class="center">
         <div class="card" role="region" aria-labelledby="rcv-title">

@@ -1,4 +1,4 @@
-import { Icon } from './Icon';
+import { Icon, ThemeButton } from './Icon';
 import { createMemo, createSignal, For, Match, onCleanup, onMount, Show, Switch } from 'solid-js';
 import * as facade from '../crypto/facade';
 import type { Entry, ListingStats, SessionInfo } from '../crypto/types';
@@ -9,7 +9,6 @@ import { formatDate, formatSize } from './format';
 import { FileList, mergeSorted, NODE_MIME, placeSorted, sortEntries, unfinished, type SortKey } from './List';
 import { Sessions } from './Sessions';
 import { startSync, type SyncState } from './sync';
-import { cycleTheme, theme } from './theme';
 import { Tray } from './Tray';
 import * as uploads from './uploads';
 
@@ -459,9 +458,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
             <span class="hint usage-short" aria-hidden="true">{formatSize(usage().used)} / {formatSize(usage().quota)}</span>
           </span>
         </Show>
-        <button type="button" class="icon" onClick={cycleTheme} aria-label={`Theme: ${theme()}. Change theme`} title={`Theme: ${theme()}`}>
-          {theme() === 'dark' ? '🌙' : theme() === 'light' ? '☀️' : '🌓'}
-        </button>
+        <ThemeButton />
         <button type="button" onClick={props.onLock}>Lock</button>
         <button type="button" onClick={props.onLogout}>Log out</button>
       </header>
