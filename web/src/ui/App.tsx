@@ -76,7 +76,7 @@ export function App() {
   return (
     <Switch>
       <Match when={screen() === 'checking'}>
-        <div class="center" aria-busy="true"><p>Loading…</p></div>
+        <main class="center" aria-busy="true"><p>Loading…</p></main>
       </Match>
       <Match when={screen() === 'login'}>
         <Login

@@ -30,7 +30,7 @@ export function Login(props: { email: string; notice: string; onDone: (s: Sessio
     }
   };
   return (
-    <div class="center">
+    <main class="center">
       <form class="card" onSubmit={submit} aria-labelledby="login-title">
         <Brand />
         <h1 id="login-title">Log in</h1>
@@ -46,7 +46,7 @@ export function Login(props: { email: string; notice: string; onDone: (s: Sessio
           <button type="button" class="link" onClick={props.onSignup}>Create an account</button>
         </div>
       </form>
-    </div>
+    </main>
   );
 }
 
@@ -75,7 +75,7 @@ export function Signup(props: { onDone: (s: SignupResult) => void; onLogin: () =
     }
   };
   return (
-    <div class="center">
+    <main class="center">
       <form class="card" onSubmit={submit} aria-labelledby="signup-title">
         <Brand />
         <h1 id="signup-title">Create your vault</h1>
@@ -94,7 +94,7 @@ export function Signup(props: { onDone: (s: SignupResult) => void; onLogin: () =
           <button type="button" class="link" onClick={props.onLogin}>I have an account</button>
         </div>
       </form>
-    </div>
+    </main>
   );
 }
 
@@ -102,7 +102,7 @@ export function RecoveryCode(props: { code: string; onDone: () => void }) {
   const [saved, setSaved] = createSignal(false);
   const [copied, setCopied] = createSignal('');
   return (
-    <div class="center">
+    <main class="center">
       <div class="card" role="region" aria-labelledby="rc-title">
         <Brand />
         <h1 id="rc-title">Save your recovery code</h1>
@@ -122,7 +122,7 @@ export function RecoveryCode(props: { code: string; onDone: () => void }) {
           <button class="primary" type="button" disabled={!saved()} onClick={props.onDone}>Continue to my vault</button>
         </div>
       </div>
-    </div>
+    </main>
   );
 }
 
@@ -146,7 +146,7 @@ export function Unlock(props: { email: string; onDone: (s: SessionInfo) => void;
     }
   };
   return (
-    <div class="center">
+    <main class="center">
       <form class="card" onSubmit={submit} aria-labelledby="unlock-title">
         <Brand />
         <h1 id="unlock-title">Vault locked</h1>
@@ -159,6 +159,6 @@ export function Unlock(props: { email: string; onDone: (s: SessionInfo) => void;
           <button type="button" class="link" onClick={props.onLogout}>Log out</button>
         </div>
       </form>
-    </div>
+    </main>
   );
 }

@@ -127,7 +127,7 @@ export function Receive() {
         <span class="spacer" />
         <ThemeButton />
       </header>
-      <div class="center">
+      <main class="center">
         <div class="card" role="region" aria-labelledby="rcv-title">
           <h1 id="rcv-title">Shared with you</h1>
           <p class="hint">Decrypted in this tab; the key in the link never reaches the server.</p>
@@ -190,7 +190,7 @@ export function Receive() {
           <p role="status" aria-live="polite" data-testid="status">{status()}</p>
           <p class="error" role="alert" data-testid="alert">{error()}</p>
         </div>
-      </div>
+      </main>
     </>
   );
 }

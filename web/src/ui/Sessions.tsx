@@ -45,7 +45,7 @@ export function Sessions(props: { say: (s: string) => void; fail: (err: unknown)
     <div class="list" style={{ padding: '8px', overflow: 'auto' }}>
       <Show when={rows()} fallback={<p class="empty">Loading…</p>}>
         <table class="links-table" aria-label="Sessions" style={{ width: '100%', 'border-collapse': 'collapse' }}>
-          <thead><tr><th align="left">Client</th><th align="left">Logged in</th><th align="left">Last used</th><th align="left">Ends</th><th /></tr></thead>
+          <thead><tr><th align="left">Client</th><th align="left">Logged in</th><th align="left">Last used</th><th align="left">Ends</th><th><span class="sr-only">Actions</span></th></tr></thead>
           <tbody>
             <For each={rows()}>
               {(s) => (

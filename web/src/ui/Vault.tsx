@@ -470,6 +470,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
         onDrop={onDrop}
         data-testid="vault"
       >
+        {/* For screen readers, which list a page by its headings: the view shown (the views' buttons say it on screen). */}
+        <h1 class="sr-only">{{ files: 'Files', trash: 'Trash', links: 'Shared links', sessions: 'Sessions' }[view()]}</h1>
         <div class="toolbar" role="toolbar" aria-label="Views">
           <button type="button" aria-pressed={view() === 'files'} onClick={() => showView('files')}>Files</button>
           <button type="button" aria-pressed={view() === 'trash'} onClick={() => showView('trash')}>Trash</button>
@@ -554,7 +556,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
             <div class="list" style={{ padding: '8px', overflow: 'auto' }}>
               <Show when={links().length > 0} fallback={<p class="empty">{loading() ? 'Loading…' : 'You have not shared anything yet.'}</p>}>
                 <table class="links-table" aria-label="Shared links" style={{ width: '100%', 'border-spacing': '8px 6px' }}>
-                  <thead><tr><th align="left">Item</th><th align="left">Opens</th><th align="left">Expires</th><th align="left">State</th><th /></tr></thead>
+                  <thead><tr><th align="left">Item</th><th align="left">Opens</th><th align="left">Expires</th><th align="left">State</th><th><span class="sr-only">Actions</span></th></tr></thead>
                   <tbody>
                     <For each={links()}>
                       {(l) => (
