@@ -140,6 +140,14 @@ export interface WorkerApi {
    */
   sendDownload(nodeId: string, version: number | null, port: MessagePort): { name: string; size: number };
   /**
+   * Folder `folderId` and every live file and folder below it as one zip archive, `<name>.zip`
+   * (src/crypto/zip.ts), of a size known up front. The stream errors, before the archive's end,
+   * when any chunk fails its check.
+   */
+  zipFolder(folderId: string): DownloadStream;
+  /** As `sendDownload`, for `zipFolder`'s archive. */
+  sendZip(folderId: string, port: MessagePort): { name: string; size: number };
+  /**
    * The file's versions with their plaintext sizes: the current one's from the file's metadata (as
    * the file list shows it), older ones' from their sealed manifests. Rejects with status 404 when
    * the file was deleted.

@@ -52,6 +52,7 @@ import {
 import { api, apiBytes, ApiError, session } from '../http';
 import { prepareArgon2id, prepareArgon2idMemory } from './argon2';
 import type { DhReply, DhRequest } from './dh-worker';
+import { childPath, zipArchive, type ZipItem } from './zip';
 import type {
   DownloadProgress, DownloadStream, Entry, InterruptedUpload, KeptLinkAccess, LinkInfo, LinkOptions, ListingStats, Method, SessionInfo, SignupResult, UploadProgress, WorkerApi,
 } from './types';
@@ -1272,17 +1273,15 @@ const impl: Impl = {
   },
 
   async sendDownload(nodeId, version, port) {
-    let settle!: { resolve: () => void; reject: (e: unknown) => void };
-    const read = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-    const ds = await streamOf(nodeId, version, {
-      progress: (done, total) => this.emit({ done, total } satisfies DownloadProgress),
-      end: () => settle.resolve(),
-      error: (err) => settle.reject(err),
-    });
-    port.postMessage({ name: ds.name, mime: ds.mime, size: ds.size, stream: ds.stream }, [ds.stream as unknown as Transferable]);
-    port.close();
-    await read;
-    return { name: ds.name, size: ds.size };
+    return sendStream(port, this.emit, (watch) => streamOf(nodeId, version, watch));
+  },
+
+  async zipFolder(folderId) {
+    return zipOf(folderId);
+  },
+
+  async sendZip(folderId, port) {
+    return sendStream(port, this.emit, (watch) => zipOf(folderId, watch));
   },
 
   async linkDownload(nodeId) {
@@ -1429,6 +1428,66 @@ async function reopenLink(linkId: string, secret: string, kept: KeptLinkAccess):
 
 /** What streamOf reports as its stream is read: the bytes so far (of the file's), the end, an error. */
 interface StreamWatch { progress(done: number, total: number): void; end(): void; error(err: unknown): void }
+
+/**
+ * Posts the stream `make` opens over `port` as `{ name, mime, size, stream }` (to the download
+ * service worker), emits DownloadProgress as it is read, and resolves once it was read to its end.
+ */
+async function sendStream(port: MessagePort, emit: Emit, make: (watch: StreamWatch) => Promise<DownloadStream>): Promise<{ name: string; size: number }> {
+  let settle!: { resolve: () => void; reject: (e: unknown) => void };
+  const read = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  const ds = await make({
+    progress: (done, total) => emit({ done, total } satisfies DownloadProgress),
+    end: () => settle.resolve(),
+    error: (err) => settle.reject(err),
+  });
+  port.postMessage({ name: ds.name, mime: ds.mime, size: ds.size, stream: ds.stream }, [ds.stream as unknown as Transferable]);
+  port.close();
+  await read;
+  return { name: ds.name, size: ds.size };
+}
+
+/** A zip item with the node and the version of the file it is made from. */
+interface WalkedItem extends ZipItem { id: string; version: number }
+
+const byName = new Intl.Collator(undefined, { numeric: true });
+
+/**
+ * Folder `folderId` and everything live below it, as the folder's zip holds them: each folder
+ * before its children, children in name order (numbers by value, as in the file list), paths from
+ * the folder's own name. A file whose first upload never finished (version 0) has nothing to hold and is
+ * left out; a node that does not decrypt fails the whole walk.
+ */
+async function walkFolder(folderId: string): Promise<WalkedItem[]> {
+  known.delete(folderId);
+  const top = await ensure(folderId);
+  if (top.node.kind !== 'folder') throw new ApiError('NOT_A_FOLDER', 'Only a folder can be downloaded as a zip.', 0);
+  const out: WalkedItem[] = [];
+  const visit = async (k: Known, path: string): Promise<void> => {
+    out.push({ path, kind: 'folder', size: 0, mtime: k.meta.mtime, id: k.node.id, version: 0 });
+    const nodes = (await listAll(`${nodePath(k.node.id)}/children`)).filter((n) => !n.trashedAt);
+    const children = await Promise.all(nodes.map((n) => open(n)));
+    children.sort((a, b) => byName.compare(a.meta.name, b.meta.name) || (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0));
+    for (const c of children) {
+      const at = childPath(path, c.meta.name);
+      if (c.node.kind === 'folder') await visit(c, at);
+      else if (c.node.version > 0) out.push({ path: at, kind: 'file', size: c.meta.size, mtime: c.meta.mtime, id: c.node.id, version: c.node.version });
+    }
+  };
+  await visit(top, childPath(null, top.meta.name));
+  return out;
+}
+
+/**
+ * The folder as `<name>.zip` (zip.ts): walked first, so the archive's length is known before its
+ * first byte, then each file's version as walked decrypted one at a time, as `streamOf` does for a
+ * single download. A chunk that fails its check errors the archive's stream with its code.
+ */
+async function zipOf(folderId: string, watch?: StreamWatch): Promise<DownloadStream> {
+  const items = await walkFolder(folderId);
+  const zip = zipArchive(items, async (f) => (await streamOf(f.id, f.version)).stream, watch);
+  return { stream: zip.stream, name: `${items[0]!.path}.zip`, mime: 'application/zip', size: zip.size };
+}
 
 async function streamOf(nodeId: string, version: number | null, watch?: StreamWatch): Promise<DownloadStream> {
   known.delete(nodeId);

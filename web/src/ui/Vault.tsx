@@ -4,7 +4,7 @@ import * as facade from '../crypto/facade';
 import type { Entry, ListingStats, SessionInfo } from '../crypto/types';
 import { api, describeError, errorCode, isIntegrityError } from '../http';
 import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog, type Changed } from './Dialogs';
-import { downloadFile, pickFile } from './download';
+import { downloadFile, downloadFolder, pickFile } from './download';
 import { formatDate, formatSize } from './format';
 import { FileList, mergeSorted, NODE_MIME, placeSorted, sortEntries, unfinished, type SortKey } from './List';
 import { Sessions } from './Sessions';
@@ -205,25 +205,31 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
       ?? document.querySelector<HTMLElement>('.scroll .row .name'))?.focus());
   };
 
+  /** A file, or a folder as `<name>.zip` with everything live below it. */
   const download = (e: Entry) => {
     if (unfinished(e)) { setStatus(''); setAlert(`The upload of “${e.name}” did not finish; upload the file again to complete it.`); return; }
-    const picked = pickFile(e.name); // needs the click's user activation, so before any await
+    const folder = e.kind === 'folder';
+    const saved = folder ? `${e.name}.zip` : e.name;
+    const picked = pickFile(saved); // needs the click's user activation, so before any await
     picked?.catch(() => {});
     void (async () => {
-      say(`Decrypting “${e.name}”…`);
+      say(folder ? `Collecting “${e.name}”…` : `Decrypting “${e.name}”…`);
       try {
         let last = 0;
-        const { size } = await downloadFile(e.id, null, (done, total) => {
+        const progress = (done: number, total: number) => {
           const pct = total ? Math.floor((done / total) * 100) : 100;
-          if (pct >= last + 5 || done === total) { last = pct; setStatus(`Downloading “${e.name}”: ${pct} %`); }
-        }, picked);
-        say(`Downloaded “${e.name}” (${formatSize(size)}).`);
+          if (pct >= last + 5 || done === total) { last = pct; setStatus(`Downloading “${saved}”: ${pct} %`); }
+        };
+        const { size } = folder ? await downloadFolder(e.id, progress, picked) : await downloadFile(e.id, null, progress, picked);
+        say(`Downloaded “${saved}” (${formatSize(size)}).`);
       } catch (err) {
         if ((err as Error).name === 'AbortError' || errorCode(err) === 'CANCELLED') return say('Download cancelled.');
         setStatus('');
         setAlert(isIntegrityError(err)
-          ? `“${e.name}” failed its integrity check and was not saved: the stored data was altered or is incomplete.`
-          : `Download of “${e.name}” failed: ${describeError(err)}`);
+          ? folder
+            ? `A file in “${e.name}” failed its integrity check, so “${saved}” was not saved: the stored data was altered or is incomplete.`
+            : `“${e.name}” failed its integrity check and was not saved: the stored data was altered or is incomplete.`
+          : `Download of “${saved}” failed: ${describeError(err)}`);
       }
     })();
   };
@@ -599,7 +605,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
             <Show when={m().e.kind === 'folder' || previewKind(m().e)}>
               <button type="button" role="menuitem" onClick={act((e) => openEntry(e))}>{m().e.kind === 'folder' ? 'Open' : 'Preview'}</button>
             </Show>
-            <Show when={m().e.kind === 'file'}><button type="button" role="menuitem" onClick={act((e) => download(e))}>Download</button></Show>
+            <button type="button" role="menuitem" onClick={act((e) => download(e))}>Download</button>
             <button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'rename', e: e }))}>Rename</button>
             <button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'move', e: e }))}>Move</button>
             <button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'share', e: e }))}>Share</button>

@@ -97,12 +97,48 @@ function randomHex(): string {
  * worker, else as a Blob. Resolves once every byte is written, with the file's size; an integrity
  * failure rejects, and no file is kept as good.
  */
-export async function downloadFile(
+export function downloadFile(
   nodeId: string,
   version: number | null,
   onProgress: (done: number, total: number) => void,
   picked: Promise<WritableStream<Uint8Array>> | null,
   link = false,
+): Promise<{ kind: SinkKind; size: number }> {
+  return deliver(
+    (port, progress) => facade.begin('sendDownload', [nodeId, version, port], progress, [port]),
+    () => (link ? facade.call('linkDownload', nodeId) : facade.call('download', nodeId, version)),
+    onProgress,
+    picked,
+  );
+}
+
+/**
+ * Saves folder `folderId` with everything live below it as `<name>.zip` (the crypto worker makes
+ * the archive, src/crypto/zip.ts), to the same sinks and with the same guarantees as downloadFile:
+ * a chunk that fails its check rejects, and no archive is kept as good.
+ */
+export function downloadFolder(
+  folderId: string,
+  onProgress: (done: number, total: number) => void,
+  picked: Promise<WritableStream<Uint8Array>> | null,
+): Promise<{ kind: SinkKind; size: number }> {
+  return deliver(
+    (port, progress) => facade.begin('sendZip', [folderId, port], progress, [port]),
+    () => facade.call('zipFolder', folderId),
+    onProgress,
+    picked,
+  );
+}
+
+/**
+ * Where a download's stream goes: `send` posts it from the crypto worker to the download service
+ * worker over `port`, `open` gives it to this page (for the file `picked`, or a Blob).
+ */
+async function deliver(
+  send: (port: MessagePort, progress: (v: unknown) => void) => facade.CallHandle<{ name: string; size: number }>,
+  open: () => Promise<DownloadStream>,
+  onProgress: (done: number, total: number) => void,
+  picked: Promise<WritableStream<Uint8Array>> | null,
 ): Promise<{ kind: SinkKind; size: number }> {
   const reg = picked ? null : await registerDownloadWorker();
   if (reg?.active) {
@@ -113,10 +149,10 @@ export async function downloadFile(
     const ack = new MessageChannel();
     const ready = new Promise<void>((r) => (ack.port1.onmessage = () => r()));
     reg.active.postMessage({ type: 'coffer-download-port', id, port: data.port1, ack: ack.port2 }, [data.port1, ack.port2]);
-    const call = facade.begin('sendDownload', [nodeId, version, data.port2], (v) => {
+    const call = send(data.port2, (v) => {
       const p = v as DownloadProgress;
       onProgress(p.done, p.total);
-    }, [data.port2]);
+    });
     await Promise.race([ready, call.result]); // a failure before the stream was sent rejects here
     const frame = document.createElement('iframe');
     frame.hidden = true;
@@ -132,7 +168,7 @@ export async function downloadFile(
       ack.port1.close();
     }
   }
-  const ds = link ? await facade.call('linkDownload', nodeId) : await facade.call('download', nodeId, version);
+  const ds = await open();
   return { kind: await save(ds, onProgress, picked), size: ds.size };
 }
 

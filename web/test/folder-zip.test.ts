@@ -1,0 +1,109 @@
+// A folder's "Download" in real Chromium against a real server: `<name>.zip` through the download
+// service worker, read back with a real zip reader (yauzl, test/unzip.ts): every live file's bytes,
+// name (UTF-8) and time, nested and empty folders, nothing from the trash; and a tampered chunk that
+// fails the whole download plainly, as it does a file's.
+import { mkdir, open, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
+import type { RunningServer } from '../../tests/support/server';
+import { ARTIFACTS, browserSession, row, rowAction, seededBytes } from './support';
+import { unzip } from './unzip';
+
+/** What is uploaded (paths under the test's temp folder), all with the time MTIME. */
+const FILES: Record<string, Buffer> = {
+  'Trip/nested/big.bin': seededBytes('coffer-zip-big', 9 * 1024 * 1024), // several chunks
+  'Trip/notes.txt': Buffer.from('pack the tent\n'),
+  'Trip/Ünïcødé 📷.txt': seededBytes('coffer-zip-unicode', 5_000),
+};
+const MTIME = new Date(2023, 2, 4, 5, 6, 8).getTime(); // local time, as a zip stores it
+
+describe.skipIf(!chromiumPath)(`folder download as a zip${chromiumPath ? '' : ` (${NO_CHROMIUM})`}`, () => {
+  const session = browserSession({ tmpPrefix: 'coffer-zip-test-', signup: { email: 'zip@example.test', pass: 'orbit lantern quiet meadow 7 violin' } });
+  let page: Page;
+  let server: RunningServer;
+  let dir: string;
+  beforeAll(() => {
+    ({ page, server, dir } = session);
+  });
+  const status = () => page.getByTestId('status').textContent();
+
+  test('a folder downloads as <name>.zip holding every live file and folder below it', async () => {
+    for (const [path, bytes] of Object.entries(FILES)) {
+      await mkdir(join(dir, path, '..'), { recursive: true });
+      await writeFile(join(dir, path), bytes);
+      await utimes(join(dir, path), MTIME / 1000, MTIME / 1000);
+    }
+    await writeFile(join(dir, 'Trip/gone.txt'), 'to the trash\n');
+    const created = Date.now();
+    await page.locator('#upload-folder').setInputFiles(join(dir, 'Trip'));
+    for (const name of ['big.bin', 'notes.txt', 'Ünïcødé 📷.txt', 'gone.txt']) {
+      await page.locator(`[data-upload="${name}"][data-phase="done"]`).waitFor({ timeout: 60_000 });
+    }
+    await row(page, 'Trip').locator('button.name').click();
+    await row(page, 'gone.txt').waitFor();
+    await rowAction(page, 'gone.txt', 'Move to trash');
+    await expect.poll(() => row(page, 'gone.txt').count()).toBe(0);
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.getByRole('textbox', { name: 'Name' }).fill('empty');
+    await page.getByRole('button', { name: 'Create', exact: true }).click();
+    await expect.poll(status).toBe('Created “empty”.');
+    await page.getByRole('navigation', { name: 'Folder path' }).getByRole('button', { name: 'My files' }).click();
+    await row(page, 'Trip').waitFor();
+
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), rowAction(page, 'Trip', 'Download')]);
+    expect(dl.suggestedFilename()).toBe('Trip.zip');
+    const target = join(dir, 'Trip.zip');
+    await dl.saveAs(target);
+    expect(await dl.failure()).toBeNull(); // also: the service worker's Content-Length was the archive's length
+    await expect.poll(status, { timeout: 30_000 }).toMatch(/^Downloaded “Trip\.zip” \(/);
+    await page.screenshot({ path: `${ARTIFACTS}/folder-zip-downloaded.png` });
+
+    const { entries } = await unzip(await readFile(target));
+    // Each folder before what it holds, children in name order; the trashed file is not there.
+    expect(entries.map((e) => e.name)).toEqual(['Trip/', 'Trip/empty/', 'Trip/nested/', 'Trip/nested/big.bin', 'Trip/notes.txt', 'Trip/Ünïcødé 📷.txt']);
+    for (const e of entries) {
+      expect(e.utf8).toBe(true);
+      if (e.name.endsWith('/')) {
+        expect(e.data.length).toBe(0);
+        // A folder's time is when it was made (MS-DOS time: 2-second steps).
+        expect(e.mtime.getTime()).toBeGreaterThanOrEqual(Math.floor(created / 2000) * 2000);
+        expect(e.mtime.getTime()).toBeLessThanOrEqual(Date.now());
+      } else {
+        expect(e.data.equals(FILES[e.name]!)).toBe(true);
+        expect(e.mtime.getTime()).toBe(Math.floor(MTIME / 2000) * 2000);
+      }
+    }
+  });
+
+  test('a tampered chunk fails the folder download plainly; no zip is kept as good', async () => {
+    // Flip one byte in every stored blob (the server's folder store under its data dir).
+    const walk = async (d: string): Promise<string[]> => {
+      const out: string[] = [];
+      for (const e of await readdir(d, { withFileTypes: true })) {
+        if (e.isDirectory()) out.push(...(await walk(join(d, e.name))));
+        else if (/^[0-9a-f]{64}$/.test(e.name)) out.push(join(d, e.name));
+      }
+      return out;
+    };
+    const blobs = await walk(server.dataDir);
+    expect(blobs.length).toBeGreaterThan(0);
+    for (const f of blobs) {
+      const fh = await open(f, 'r+');
+      const { size } = await fh.stat();
+      const buf = Buffer.alloc(1);
+      await fh.read(buf, 0, 1, Math.floor(size / 2));
+      buf[0]! ^= 0x01;
+      await fh.write(buf, 0, 1, Math.floor(size / 2));
+      await fh.close();
+    }
+    const dl = page.waitForEvent('download', { timeout: 30_000 }).catch(() => null);
+    await rowAction(page, 'Trip', 'Download');
+    await expect.poll(() => page.getByTestId('alert').textContent(), { timeout: 60_000 })
+      .toBe('A file in “Trip” failed its integrity check, so “Trip.zip” was not saved: the stored data was altered or is incomplete.');
+    const started = await dl;
+    if (started) expect(await started.failure()).not.toBeNull(); // the browser marks it failed, not complete
+    await page.screenshot({ path: `${ARTIFACTS}/folder-zip-integrity-failure.png` });
+  });
+});
