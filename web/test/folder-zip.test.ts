@@ -2,13 +2,13 @@
 // service worker, read back with a real zip reader (yauzl, test/unzip.ts): every live file's bytes,
 // name (UTF-8) and time, nested and empty folders, nothing from the trash; and a tampered chunk that
 // fails the whole download plainly, as it does a file's.
-import { mkdir, open, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
 import type { RunningServer } from '../../tests/support/server';
-import { ARTIFACTS, browserSession, row, rowAction, seededBytes } from './support';
+import { ARTIFACTS, browserSession, row, rowAction, seededBytes, tamperEveryBlob } from './support';
 import { unzip } from './unzip';
 
 /** What is uploaded (paths under the test's temp folder), all with the time MTIME. */
@@ -78,26 +78,7 @@ describe.skipIf(!chromiumPath)(`folder download as a zip${chromiumPath ? '' : ` 
   });
 
   test('a tampered chunk fails the folder download plainly; no zip is kept as good', async () => {
-    // Flip one byte in every stored blob (the server's folder store under its data dir).
-    const walk = async (d: string): Promise<string[]> => {
-      const out: string[] = [];
-      for (const e of await readdir(d, { withFileTypes: true })) {
-        if (e.isDirectory()) out.push(...(await walk(join(d, e.name))));
-        else if (/^[0-9a-f]{64}$/.test(e.name)) out.push(join(d, e.name));
-      }
-      return out;
-    };
-    const blobs = await walk(server.dataDir);
-    expect(blobs.length).toBeGreaterThan(0);
-    for (const f of blobs) {
-      const fh = await open(f, 'r+');
-      const { size } = await fh.stat();
-      const buf = Buffer.alloc(1);
-      await fh.read(buf, 0, 1, Math.floor(size / 2));
-      buf[0]! ^= 0x01;
-      await fh.write(buf, 0, 1, Math.floor(size / 2));
-      await fh.close();
-    }
+    expect(await tamperEveryBlob(server.dataDir)).toBeGreaterThan(0);
     const dl = page.waitForEvent('download', { timeout: 30_000 }).catch(() => null);
     await rowAction(page, 'Trip', 'Download');
     await expect.poll(() => page.getByTestId('alert').textContent(), { timeout: 60_000 })

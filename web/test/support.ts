@@ -1,6 +1,6 @@
 // Helpers for the browser tests: a real server, real Chromium (Debian's, never downloaded).
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -125,4 +125,33 @@ export function row(page: Page, name: string) {
 export async function rowAction(page: Page, name: string, action: string): Promise<void> {
   await page.getByRole('button', { name: `Actions for ${name}`, exact: true }).click();
   await page.getByRole('menuitem', { name: action, exact: true }).click();
+}
+
+/**
+ * Flips one byte in the middle of every chunk blob of a server's folder store (under its data
+ * dir), so that every download of them must fail its integrity check. Returns how many it changed.
+ */
+export async function tamperEveryBlob(dataDir: string): Promise<number> {
+  const walk = async (d: string): Promise<string[]> => {
+    const out: string[] = [];
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) out.push(...(await walk(join(d, e.name))));
+      else if (/^[0-9a-f]{64}$/.test(e.name)) out.push(join(d, e.name));
+    }
+    return out;
+  };
+  const blobs = await walk(dataDir);
+  for (const f of blobs) {
+    const fh = await open(f, 'r+');
+    try {
+      const { size } = await fh.stat();
+      const buf = Buffer.alloc(1);
+      await fh.read(buf, 0, 1, Math.floor(size / 2));
+      buf[0]! ^= 0x01;
+      await fh.write(buf, 0, 1, Math.floor(size / 2));
+    } finally {
+      await fh.close();
+    }
+  }
+  return blobs.length;
 }

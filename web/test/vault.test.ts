@@ -7,7 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
 import type { RunningServer } from '../../tests/support/server';
-import { ARTIFACTS, browserSession, login, newContext, row, rowAction, seededBytes, signup, watchConsole } from './support';
+import { ARTIFACTS, browserSession, login, newContext, row, rowAction, seededBytes, signup, tamperEveryBlob, watchConsole } from './support';
 
 const EMAIL = 'alice@example.test';
 const PASS = 'orbit lantern quiet meadow 7 violin';
@@ -336,27 +336,7 @@ describe.skipIf(!chromiumPath)(`web vault end to end${chromiumPath ? '' : ` (${N
   });
 
   test('a tampered chunk fails the download plainly; no file is kept as good', async () => {
-    // Flip one byte in every stored blob (the server's folder store under its data dir).
-    const { readdir, open } = await import('node:fs/promises');
-    const walk = async (d: string): Promise<string[]> => {
-      const out: string[] = [];
-      for (const e of await readdir(d, { withFileTypes: true })) {
-        if (e.isDirectory()) out.push(...(await walk(join(d, e.name))));
-        else if (/^[0-9a-f]{64}$/.test(e.name)) out.push(join(d, e.name));
-      }
-      return out;
-    };
-    const blobs = await walk(server.dataDir);
-    expect(blobs.length).toBeGreaterThan(0);
-    for (const f of blobs) {
-      const fh = await open(f, 'r+');
-      const { size } = await fh.stat();
-      const buf = Buffer.alloc(1);
-      await fh.read(buf, 0, 1, Math.floor(size / 2));
-      buf[0]! ^= 0x01;
-      await fh.write(buf, 0, 1, Math.floor(size / 2));
-      await fh.close();
-    }
+    expect(await tamperEveryBlob(server.dataDir)).toBeGreaterThan(0);
     const dl = a.waitForEvent('download', { timeout: 30_000 }).catch(() => null);
     await rowAction(a, 'big.bin', 'Download');
     await expect.poll(() => a.getByTestId('alert').textContent(), { timeout: 60_000 }).toContain('failed its integrity check');
