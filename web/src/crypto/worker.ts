@@ -704,13 +704,13 @@ async function stillHeld(v: Vault, file: File, held: readonly ManifestEntry[], c
   }
 }
 
-/** Whether upload `uploadId` holds every chunk of `held` (asking also keeps them from collection). */
 /** Whether version `version` of the file lists exactly these chunks, in order (a lost answer counts as no). */
 async function holdsSameChunks(nodeId: string, version: number, chunks: readonly ManifestEntry[]): Promise<boolean> {
   const current = await api<{ chunkIds: string[] }>(`${nodePath(nodeId)}/versions/${version}`).catch(() => null);
   return current !== null && current.chunkIds.length === chunks.length && chunks.every((c, i) => c.chunkId === current.chunkIds[i]);
 }
 
+/** Whether upload `uploadId` holds every chunk of `held` (asking also keeps them from collection). */
 async function uploadHolds(uploadId: string, held: readonly ManifestEntry[]): Promise<boolean> {
   const ids = [...new Set(held.map((e) => e.chunkId))];
   for (let i = 0; i < ids.length; i += 1000) {
