@@ -8,7 +8,7 @@ import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
 import type { RunningServer } from '../../tests/support/server';
-import { ARTIFACTS, browserSession, row, rowAction, seededBytes, tamperEveryBlob } from './support';
+import { ARTIFACTS, browserSession, newContext, row, rowAction, seededBytes, tamperEveryBlob } from './support';
 import { unzip } from './unzip';
 
 /** What is uploaded (paths under the test's temp folder), all with the time MTIME. */
@@ -77,6 +77,50 @@ describe.skipIf(!chromiumPath)(`folder download as a zip${chromiumPath ? '' : ` 
     }
   });
 
+  /** The link to "Trip" made by the receive-page test, opened again after the tamper. */
+  let linkUrl = '';
+  /** The receive page of `url` in a fresh browser context (no account, no vault), once it lists "Trip". */
+  const receive = async (url: string) => {
+    const ctx = await newContext(session.browser);
+    const p = await ctx.newPage();
+    await p.goto(url);
+    await expect.poll(() => p.getByTestId('shared-name').textContent(), { timeout: 60_000 }).toBe('Trip');
+    await p.getByRole('list', { name: 'Shared folder contents' }).getByText('notes.txt').waitFor();
+    return { ctx, p };
+  };
+
+  test('the receive page of a folder link downloads it, or the subfolder on view, as <name>.zip', async () => {
+    await rowAction(page, 'Trip', 'Share');
+    const dlg = page.getByRole('dialog');
+    await dlg.getByRole('button', { name: 'Create link' }).click();
+    linkUrl = await dlg.getByLabel('Link').inputValue({ timeout: 60_000 });
+    await dlg.getByRole('button', { name: 'Done' }).click();
+    const { ctx, p } = await receive(linkUrl);
+    try {
+      const zipOf = async (name: string) => {
+        const [dl] = await Promise.all([p.waitForEvent('download', { timeout: 60_000 }), p.getByRole('button', { name: 'Download all (.zip)' }).click()]);
+        expect(dl.suggestedFilename()).toBe(name);
+        await dl.saveAs(join(dir, `received-${name}`));
+        expect(await dl.failure()).toBeNull();
+        await expect.poll(() => p.getByTestId('status').textContent(), { timeout: 30_000 }).toBe(`Downloaded “${name}”.`);
+        return (await unzip(await readFile(join(dir, `received-${name}`)))).entries;
+      };
+      const all = await zipOf('Trip.zip');
+      expect(all.map((e) => e.name)).toEqual(['Trip/', 'Trip/empty/', 'Trip/nested/', 'Trip/nested/big.bin', 'Trip/notes.txt', 'Trip/Ünïcødé 📷.txt']);
+      for (const e of all) expect(e.data.equals(FILES[e.name] ?? Buffer.alloc(0))).toBe(true);
+      await p.screenshot({ path: `${ARTIFACTS}/receive-folder-zip.png` });
+
+      // Browsed into a subfolder, the button zips that subfolder only.
+      await p.getByRole('button', { name: 'nested' }).click();
+      await p.getByRole('navigation', { name: 'Folder path' }).waitFor();
+      const nested = await zipOf('nested.zip');
+      expect(nested.map((e) => e.name)).toEqual(['nested/', 'nested/big.bin']);
+      expect(nested[1]!.data.equals(FILES['Trip/nested/big.bin']!)).toBe(true);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test('a tampered chunk fails the folder download plainly; no zip is kept as good', async () => {
     expect(await tamperEveryBlob(server.dataDir)).toBeGreaterThan(0);
     const dl = page.waitForEvent('download', { timeout: 30_000 }).catch(() => null);
@@ -86,5 +130,18 @@ describe.skipIf(!chromiumPath)(`folder download as a zip${chromiumPath ? '' : ` 
     const started = await dl;
     if (started) expect(await started.failure()).not.toBeNull(); // the browser marks it failed, not complete
     await page.screenshot({ path: `${ARTIFACTS}/folder-zip-integrity-failure.png` });
+
+    // The same on the receive page, in its own words.
+    const { ctx, p } = await receive(linkUrl);
+    try {
+      const got = p.waitForEvent('download', { timeout: 30_000 }).catch(() => null);
+      await p.getByRole('button', { name: 'Download all (.zip)' }).click();
+      await expect.poll(() => p.getByTestId('alert').textContent(), { timeout: 60_000 })
+        .toBe('A file in “Trip” failed its integrity check, so “Trip.zip” was not saved.');
+      const begun = await got;
+      if (begun) expect(await begun.failure()).not.toBeNull();
+    } finally {
+      await ctx.close();
+    }
   });
 });

@@ -142,11 +142,12 @@ export interface WorkerApi {
   /**
    * Folder `folderId` and every live file and folder below it as one zip archive, `<name>.zip`
    * (src/crypto/zip.ts), of a size known up front. The stream errors, before the archive's end,
-   * when any chunk fails its check.
+   * when any chunk fails its check. `link`: a folder of the open share link (the shared folder or
+   * one below it), with the link's keys; rejects when the worker is in the other mode.
    */
-  zipFolder(folderId: string): DownloadStream;
+  zipFolder(folderId: string, link?: boolean): DownloadStream;
   /** As `sendDownload`, for `zipFolder`'s archive. */
-  sendZip(folderId: string, port: MessagePort): { name: string; size: number };
+  sendZip(folderId: string, port: MessagePort, link?: boolean): { name: string; size: number };
   /**
    * The file's versions with their plaintext sizes: the current one's from the file's metadata (as
    * the file list shows it), older ones' from their sealed manifests. Rejects with status 404 when

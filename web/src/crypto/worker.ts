@@ -1276,12 +1276,12 @@ const impl: Impl = {
     return sendStream(port, this.emit, (watch) => streamOf(nodeId, version, watch));
   },
 
-  async zipFolder(folderId) {
-    return zipOf(folderId);
+  async zipFolder(folderId, linkMode = false) {
+    return zipOf(folderId, linkMode);
   },
 
-  async sendZip(folderId, port) {
-    return sendStream(port, this.emit, (watch) => zipOf(folderId, watch));
+  async sendZip(folderId, port, linkMode = false) {
+    return sendStream(port, this.emit, (watch) => zipOf(folderId, linkMode, watch));
   },
 
   async linkDownload(nodeId) {
@@ -1456,12 +1456,23 @@ const byName = new Intl.Collator(undefined, { numeric: true });
  * Folder `folderId` and everything live below it, as the folder's zip holds them: each folder
  * before its children, children in name order (numbers by value, as in the file list), paths from
  * the folder's own name. A file whose first upload never finished (version 0) has nothing to hold and is
- * left out; a node that does not decrypt fails the whole walk.
+ * left out; a node that does not decrypt fails the whole walk. `linkMode`: the folder is in the open
+ * share link (the receive page), walked with the link's keys and its public paths only.
  */
-async function walkFolder(folderId: string): Promise<WalkedItem[]> {
+async function walkFolder(folderId: string, linkMode: boolean): Promise<WalkedItem[]> {
+  if (linkMode !== (link !== null)) throw new ApiError('WRONG_MODE', linkMode ? 'No share link is open.' : 'A share link is open, not the vault.', 0);
   known.delete(folderId);
   const top = await ensure(folderId);
   if (top.node.kind !== 'folder') throw new ApiError('NOT_A_FOLDER', 'Only a folder can be downloaded as a zip.', 0);
+  if (link) {
+    // Only the shared folder or one below it: its parents lead up to the link's node (whose keys
+    // are the link's own, open()), never past it. Everything walked is below `top`.
+    let at = top;
+    while (at.node.id !== link.rootNodeId) {
+      if (!at.node.parentId) throw new ApiError('NOT_FOUND', 'Not part of this share.', 404);
+      at = await ensure(at.node.parentId);
+    }
+  }
   const out: WalkedItem[] = [];
   const visit = async (k: Known, path: string): Promise<void> => {
     out.push({ path, kind: 'folder', size: 0, mtime: k.meta.mtime, id: k.node.id, version: 0 });
@@ -1483,8 +1494,8 @@ async function walkFolder(folderId: string): Promise<WalkedItem[]> {
  * first byte, then each file's version as walked decrypted one at a time, as `streamOf` does for a
  * single download. A chunk that fails its check errors the archive's stream with its code.
  */
-async function zipOf(folderId: string, watch?: StreamWatch): Promise<DownloadStream> {
-  const items = await walkFolder(folderId);
+async function zipOf(folderId: string, linkMode: boolean, watch?: StreamWatch): Promise<DownloadStream> {
+  const items = await walkFolder(folderId, linkMode);
   const zip = zipArchive(items, async (f) => (await streamOf(f.id, f.version)).stream, watch);
   return { stream: zip.stream, name: `${items[0]!.path}.zip`, mime: 'application/zip', size: zip.size };
 }

@@ -4,7 +4,7 @@ import { createSignal, For, onCleanup, onMount, Show } from 'solid-js';
 import * as facade from '../crypto/facade';
 import type { Entry, KeptLinkAccess } from '../crypto/types';
 import { ApiError, describeError, errorCode, isIntegrityError } from '../http';
-import { downloadFile, pickFile, registerDownloadWorker } from './download';
+import { downloadFile, downloadFolder, pickFile, registerDownloadWorker } from './download';
 import { Icon, ThemeButton } from './Icon';
 import { formatSize } from './format';
 
@@ -120,6 +120,25 @@ export function Receive() {
     })();
   };
 
+  /** Folder `f` (the shared one, or the one below it on view) and all below it, as `<name>.zip`. */
+  const downloadAll = (f: Entry) => {
+    const saved = `${f.name}.zip`;
+    const picked = pickFile(saved); // needs the click's user activation, so before any await
+    picked?.catch(() => {});
+    void (async () => {
+      setError('');
+      setStatus(`Collecting “${f.name}”…`);
+      try {
+        await downloadFolder(f.id, (d, t) => setStatus(`Downloading “${saved}”: ${t ? Math.floor((d / t) * 100) : 100} %`), picked, true);
+        setStatus(`Downloaded “${saved}”.`);
+      } catch (err) {
+        if ((err as Error).name === 'AbortError' || errorCode(err) === 'CANCELLED') return setStatus('Download cancelled.');
+        setStatus('');
+        setError(isIntegrityError(err) ? `A file in “${f.name}” failed its integrity check, so “${saved}” was not saved.` : describeError(err));
+      }
+    })();
+  };
+
   return (
     <>
       <header class="top">
@@ -167,6 +186,9 @@ export function Receive() {
                       </ol>
                     </nav>
                   </Show>
+                  <div class="actions">
+                    <button type="button" class="primary" onClick={() => downloadAll(trail()[trail().length - 1] ?? e())}>Download all (.zip)</button>
+                  </div>
                   <ul style={{ 'list-style': 'none', padding: 0 }} aria-label="Shared folder contents">
                     <For each={children()} fallback={<li class="hint">Empty folder.</li>}>
                       {(c) => (

@@ -115,16 +115,18 @@ export function downloadFile(
 /**
  * Saves folder `folderId` with everything live below it as `<name>.zip` (the crypto worker makes
  * the archive, src/crypto/zip.ts), to the same sinks and with the same guarantees as downloadFile:
- * a chunk that fails its check rejects, and no archive is kept as good.
+ * a chunk that fails its check rejects, and no archive is kept as good. `link`: a folder of the
+ * share link open on the receive page.
  */
 export function downloadFolder(
   folderId: string,
   onProgress: (done: number, total: number) => void,
   picked: Promise<WritableStream<Uint8Array>> | null,
+  link = false,
 ): Promise<{ kind: SinkKind; size: number }> {
   return deliver(
-    (port, progress) => facade.begin('sendZip', [folderId, port], progress, [port]),
-    () => facade.call('zipFolder', folderId),
+    (port, progress) => facade.begin('sendZip', [folderId, port, link], progress, [port]),
+    () => facade.call('zipFolder', folderId, link),
     onProgress,
     picked,
   );
