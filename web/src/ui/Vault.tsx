@@ -408,18 +408,18 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
         // An entry placed here since the fetch began (an action's answer, an upload finished) may be
         // newer than what the fetch brought: fetched again, from now on, a few times at most (then
         // what was placed here stands: each time it came after the fetch).
-        let todo = ids;
-        for (let round = 0; todo.length > 0 && round < 3; round++) {
-          if (round > 0) { since = placed; opened = await facade.call('entries', todo); }
+        let refetch = ids;
+        for (let round = 0; refetch.length > 0 && round < 3; round++) {
+          if (round > 0) { since = placed; opened = await facade.call('entries', refetch); }
           const current = new Set(entries().map((x) => x.id));
           const again: string[] = [];
-          todo.forEach((id, i) => {
+          refetch.forEach((id, i) => {
             if ((placedAt.get(id) ?? 0) > since) return void again.push(id);
             const e = opened[i];
             if (e) upsert(e);
             else if (current.has(id) || opening) drop(id);
           });
-          todo = again;
+          refetch = again;
         }
       } finally {
         if (--refreshing === 0) placedAt.clear();
