@@ -124,4 +124,46 @@ describe('NotifyRetry', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(wire.tries).toBe(1);
   });
+
+  it('gives what still waits one last try when closed with a drain time, without waiting for the backoff', async () => {
+    const wire = scriptedSend();
+    const problems: string[] = [];
+    const q = new NotifyRetry({ send: wire.send, retryMs: 10_000, onError: (m) => problems.push(m) });
+    wire.down = true;
+    await q.notify({ accountId: A, cursor: 3 });
+    await q.notify({ accountId: B, cursor: 5 });
+    wire.down = false; // the database answers again, the next retry is 10 s away: the process stops now
+    await q.close(1000);
+    expect(wire.sent).toEqual([{ accountId: A, cursor: 3 }, { accountId: B, cursor: 5 }]);
+    expect(q.pending).toBe(0);
+    expect(problems.filter((p) => p.includes('shutdown'))).toEqual([]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(wire.tries).toBe(4); // two first tries, two last ones, nothing after
+  });
+
+  it('waits for a round under way, at most the drain time, then drops what is left and says so', async () => {
+    const wire = scriptedSend();
+    const problems: string[] = [];
+    const q = new NotifyRetry({ send: wire.send, retryMs: 100, onError: (m) => problems.push(m) });
+    wire.down = true;
+    await q.notify({ accountId: A, cursor: 1 });
+    let release!: () => void;
+    wire.hold = new Promise((r) => { release = r; });
+    await vi.advanceTimersByTimeAsync(100); // a retry is under way, held on the wire (and fails)
+    expect(wire.tries).toBe(2);
+    const closing = q.close(1000);
+    let closed = false;
+    void closing.then(() => { closed = true; });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(closed).toBe(false);
+    release(); // the held retry fails; the last round tries again and fails too
+    await vi.advanceTimersByTimeAsync(0);
+    expect(wire.tries).toBe(3);
+    await vi.advanceTimersByTimeAsync(1000);
+    await closing;
+    expect(q.pending).toBe(0);
+    expect(problems.filter((p) => p.includes('at shutdown'))).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(wire.tries).toBe(3);
+  });
 });

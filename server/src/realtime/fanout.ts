@@ -62,6 +62,8 @@ export function decodePayload(payload: string): ChangeEvent | null {
 }
 
 const SESSIONS_PREFIX = 'sessions:';
+/** How long a shutting-down process tries to send the NOTIFYs that failed before (NotifyRetry.close). */
+const NOTIFY_DRAIN_MS = 1000;
 
 /** `sessions:<accountId>`, or `sessions:*` for any account. */
 export function encodeSessionsPayload(accountId: string | null): string {
@@ -295,8 +297,9 @@ export async function startPgFanout(options: PgFanoutOptions): Promise<Fanout> {
       }
     },
     close: async () => {
+      // Changes whose NOTIFY failed get a last try while the connection is still open.
+      await notifier.close(NOTIFY_DRAIN_MS);
       closed = true;
-      notifier.close();
       clearInterval(heartbeat);
       if (retryTimer) clearTimeout(retryTimer);
       await sql.end({ timeout: 2 }).catch(() => {});

@@ -44,6 +44,8 @@ export class NotifyRetry {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #delay: number;
   #flushing = false;
+  /** The round under way, if any (close waits for it). */
+  #round: Promise<void> | undefined;
   #closed = false;
   /** Set once an overflow has been reported, until the queue empties again. */
   #overflowed = false;
@@ -89,11 +91,35 @@ export class NotifyRetry {
     void this.#flush();
   }
 
-  /** Stops retrying; what still waits is dropped. */
-  close(): void {
+  /**
+   * Stops retrying. What still waits gets one last round first (a process shutting down may be
+   * the only one that knows of those changes), for at most `drainMs`; what is then still unsent
+   * is dropped and reported.
+   */
+  async close(drainMs = 0): Promise<void> {
+    if (this.#closed) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (drainMs > 0 && (this.#pending.size > 0 || this.#round)) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, drainMs); });
+      const lastRound = (async () => {
+        await this.#round; // a round under way first: it may already be sending them
+        await this.#flush();
+      })();
+      await Promise.race([lastRound, late]);
+      clearTimeout(timer);
+    }
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#pending.size > 0) {
+      this.#onError(
+        `realtime: ${this.#pending.size} account(s) still wait for a NOTIFY at shutdown; dropped (their other processes' sockets catch up at their next change or reconnect)`,
+        new Error('notify retry queue dropped at close'),
+      );
+      this.#pending.clear();
+    }
   }
 
   /** One NOTIFY; on failure the cursor is kept (unless a newer one went out) and the error rethrown. */
@@ -146,9 +172,19 @@ export class NotifyRetry {
     this.#timer.unref?.();
   }
 
-  /** One round: each waiting account in turn, stopping at the first failure (the database is not answering). */
-  async #flush(): Promise<void> {
-    if (this.#closed || this.#flushing) return;
+  /** One round (see #round), unless one is under way. */
+  #flush(): Promise<void> {
+    if (this.#closed || this.#flushing) return Promise.resolve();
+    const round = this.#runRound();
+    this.#round = round;
+    void round.finally(() => {
+      if (this.#round === round) this.#round = undefined;
+    });
+    return round;
+  }
+
+  /** Each waiting account in turn, stopping at the first failure (the database is not answering). */
+  async #runRound(): Promise<void> {
     this.#flushing = true;
     let failed = false;
     try {
