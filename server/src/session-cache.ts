@@ -19,7 +19,11 @@ export const SESSION_CACHE_MS = 1000;
 /** Entries beyond this are dropped oldest first; a cache miss only costs a query. */
 const MAX_ENTRIES = 10_000;
 
-export type SessionRow = typeof sessions.$inferSelect;
+/**
+ * What a request may read of a cached session. Not its device: a session can be linked to another
+ * device while cached (PUT /api/auth/sessions/current/device), so routes read that from the table.
+ */
+export type SessionRow = Omit<typeof sessions.$inferSelect, 'deviceId'>;
 
 export class SessionCache {
   readonly #entries = new Map<string, { row: SessionRow; at: number }>();

@@ -4,7 +4,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import { Hono, type Context } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { requireSession, type AppContext, type AppEnv, type ClientKind } from '../context.js';
-import { accounts, nodes, sessions } from '../db/schema/core.js';
+import { accounts, devices, nodes, sessions } from '../db/schema/core.js';
 import { ApiError, notFound } from '../errors.js';
 import { MAX_METADATA, MAX_SLOT, MAX_WRAPPED_KEY } from '../limits.js';
 import { clientAddress, viaHttps } from '../proxy.js';
@@ -122,9 +122,27 @@ export function authRoutes(ctx: AppContext): Hono<AppEnv> {
     return c.json({
       sessions: rows.map((s) => ({
         id: s.id, client: s.client, createdAt: s.createdAt.toISOString(), lastSeenAt: s.lastSeenAt.toISOString(),
-        endsAt: sessionEndsAt(s, ctx.config).toISOString(), current: s.id === sessionId,
+        endsAt: sessionEndsAt(s, ctx.config).toISOString(), current: s.id === sessionId, deviceId: s.deviceId,
       })),
     });
+  });
+  /**
+   * Marks the calling session as one of the account's devices (a browser registered before, logged
+   * in again, says so on unlock), so that removing the device ends it. Counts as the device being seen.
+   */
+  r.put('/sessions/current/device', async (c) => {
+    const { accountId, sessionId } = c.get('session');
+    const body = await readJson(c);
+    const deviceId = id16(body.deviceId, 'deviceId');
+    // The device row is locked first, as DELETE /api/devices/:id does: a device removed meanwhile
+    // is not found here, and one removed after this commits takes this session with it.
+    await ctx.db.transaction(async (tx) => {
+      const seen = await tx.update(devices).set({ lastSeenAt: new Date() })
+        .where(and(eq(devices.accountId, accountId), eq(devices.id, deviceId))).returning({ id: devices.id });
+      if (seen.length === 0) throw notFound('No such device');
+      await tx.update(sessions).set({ deviceId }).where(eq(sessions.id, sessionId));
+    });
+    return c.body(null, 204);
   });
   r.delete('/sessions/:id', async (c) => {
     const { accountId } = c.get('session');
@@ -137,6 +155,8 @@ export function authRoutes(ctx: AppContext): Hono<AppEnv> {
     return c.body(null, 204);
   });
 
-  refuseOtherMethods(r, ['/prelogin', '/signup', '/login', '/recover', '/logout', '/sessions', '/sessions/:id']);
+  refuseOtherMethods(r, [
+    '/prelogin', '/signup', '/login', '/recover', '/logout', '/sessions', '/sessions/:id', '/sessions/current/device',
+  ]);
   return r;
 }

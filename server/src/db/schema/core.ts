@@ -33,6 +33,12 @@ export const sessions = pgTable('sessions', {
   client: text('client').notNull(),
   createdAt: ts('created_at').notNull().defaultNow(),
   lastSeenAt: ts('last_seen_at').notNull().defaultNow(),
+  /**
+   * The account's device this session is (set by registering it or by saying so), or null. Removing
+   * the device ends the session. No foreign key: a device is keyed by (account_id, id), and its
+   * removal deletes these sessions itself. The account index serves that: an account has few.
+   */
+  deviceId: text('device_id'),
 }, (t) => [index('sessions_account_idx').on(t.accountId)]);
 
 export const devices = pgTable('devices', {
