@@ -62,6 +62,9 @@ function fmtTime(ms: number | string | undefined | null): string {
 
 // ---------------------------------------------------------------- account
 
+/** Shown for a device whose sealed name does not open with the account key. */
+const UNREADABLE = '(name unreadable)';
+
 const cmdSignup: Run = async (inv) => {
   const { session, recoveryCode } = await signup({ server: str(inv, 'server'), email: str(inv, 'email') });
   emit(inv, { ok: true, accountId: session.accountId, email: session.email, server: session.server, recoveryCode }, [
@@ -93,30 +96,79 @@ const cmdStatus: Run = async (inv) => {
     `account:  ${acc.email} (${ctx.session.accountId})`,
     `device:   ${ctx.session.deviceId}`,
     `storage:  ${formatBytes(acc.usedBytes ?? 0)} used${acc.quotaBytes ? ` of ${formatBytes(acc.quotaBytes)}` : ''}`,
-    ...devices.map((d) => `devices:  ${d.id}  ${d.name ?? '(name does not open)'}${d.current ? '  (this one)' : ''}`),
+    ...devices.map((d) => `devices:  ${d.id}  ${d.name ?? UNREADABLE}${d.current ? '  (this one)' : ''}`),
   ]);
 };
 
-/** The account's devices by id, with the names they registered (null: the name does not open). */
-async function deviceNames(ctx: Context): Promise<Map<string, string | null>> {
-  const names = new Map<string, string | null>();
-  try {
-    const list = await ctx.api.json<{ devices: Array<{ deviceId: string; name: string }> }>('GET', '/api/devices');
-    for (const d of list.devices) names.set(d.deviceId, await cc.openDeviceName(ctx.vault, d.deviceId, unb64(d.name)).catch(() => null));
-  } catch {
-    /* an older server without devices */
-  }
-  return names;
+/** A device as `GET /api/devices` lists it; its name is sealed (format §4.4). */
+interface DeviceRow {
+  deviceId: string; publicKey: string; name: string; slot?: string | null;
+  createdAt: string; lastSeenAt: string | null; current?: boolean; sessions?: number;
 }
 
-interface SessionRow { id: string; client: string; createdAt: string; lastSeenAt: string; endsAt?: string; current: boolean }
+/** A device with its name opened (null: the name does not open), without its slot. */
+interface Device {
+  deviceId: string; name: string | null; createdAt: string; lastSeenAt: string | null;
+  current: boolean; sessions?: number; publicKey: string;
+}
+
+/** The account's devices, oldest first, their names opened with the account key. */
+async function listDevices(ctx: Context): Promise<Device[]> {
+  const { devices } = await ctx.api.json<{ devices: DeviceRow[] }>('GET', '/api/devices');
+  // async: a name that is not even base64url fails as a promise, so it reads as unreadable too.
+  const open = async (d: DeviceRow) => cc.openDeviceName(ctx.vault, d.deviceId, unb64(d.name));
+  return Promise.all(devices.map(async (d) => ({
+    deviceId: d.deviceId, name: await open(d).catch(() => null), createdAt: d.createdAt, lastSeenAt: d.lastSeenAt,
+    // A server from before `current` leaves it out; this session's device is the one it registered.
+    current: d.current ?? d.deviceId === ctx.session.deviceId,
+    ...(d.sessions === undefined ? {} : { sessions: d.sessions }), publicKey: d.publicKey,
+  })));
+}
+
+/** The account's devices by id, with the names they registered (null: the name does not open). */
+async function deviceNames(ctx: Context): Promise<Map<string, string | null>> {
+  try {
+    return new Map((await listDevices(ctx)).map((d) => [d.deviceId, d.name]));
+  } catch {
+    return new Map(); // an older server without devices
+  }
+}
+
+const cmdDevices: Run = async (inv) => {
+  const ctx = await openContext();
+  const devices = await listDevices(ctx);
+  const width = Math.max(0, ...devices.map((d) => (d.name ?? UNREADABLE).length));
+  emit(inv, { ok: true, devices }, devices.map((d) =>
+    `${d.deviceId}  ${(d.name ?? UNREADABLE).padEnd(width)}  added ${fmtTime(d.createdAt)}  last seen ${fmtTime(d.lastSeenAt) || '-'}${d.current ? '  (this one)' : ''}`));
+};
+
+const cmdRemoveDevice: Run = async (inv) => {
+  const ctx = await openContext();
+  const id = inv.positionals[0]!.toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(id)) throw new UsageError('remove-device needs a device id (32 hex digits, see `coffer devices`)');
+  const unknown = () => new CliError(`the account has no device ${id} (\`coffer devices\` lists them)`, EXIT.ERROR, 'NOT_FOUND');
+  const device = (await listDevices(ctx)).find((d) => d.deviceId === id);
+  if (!device) throw unknown();
+  if (device.current || id === ctx.session.deviceId) throw new UsageError('that is this device: use `coffer logout` to log it out and remove it');
+  // The server ends the device's sessions with it: that client has to log in again.
+  await ctx.api.json('DELETE', `/api/devices/${id}`).catch((err: unknown) => {
+    throw err instanceof ApiError && err.status === 404 ? unknown() : err; // removed meanwhile
+  });
+  const name = device.name ?? `device ${id} ${UNREADABLE}`;
+  emit(inv, { ok: true, deviceId: id, name: device.name }, `removed ${name}; its sessions are ended`);
+};
+
+interface SessionRow { id: string; client: string; createdAt: string; lastSeenAt: string; endsAt?: string; current: boolean; deviceId?: string | null }
 
 const cmdSessions: Run = async (inv) => {
   const ctx = await openContext();
   const { sessions } = await ctx.api.json<{ sessions: SessionRow[] }>('GET', '/api/auth/sessions');
+  // Only a session that registered a device names one (a web vault log-in may not; an older server never does).
+  const names = sessions.some((x) => x.deviceId) ? await deviceNames(ctx) : new Map<string, string | null>();
+  const rows = sessions.map((x) => ({ ...x, deviceName: x.deviceId ? names.get(x.deviceId) ?? null : null }));
   const kind = (c: string) => (c === 'web' ? 'web vault' : c === 'cli' ? 'cli/agent' : c);
-  emit(inv, { ok: true, sessions }, sessions.map((x) =>
-    `${x.id}  ${kind(x.client).padEnd(9)}  logged in ${fmtTime(x.createdAt)}  last used ${fmtTime(x.lastSeenAt)}${x.endsAt ? `  ends ${fmtTime(x.endsAt)}` : ''}${x.current ? '  (this one)' : ''}`));
+  emit(inv, { ok: true, sessions: rows }, rows.map((x) =>
+    `${x.id}  ${kind(x.client).padEnd(9)}  logged in ${fmtTime(x.createdAt)}  last used ${fmtTime(x.lastSeenAt)}${x.endsAt ? `  ends ${fmtTime(x.endsAt)}` : ''}${x.deviceId && names.has(x.deviceId) ? `  ${x.deviceName ?? UNREADABLE}` : ''}${x.current ? '  (this one)' : ''}`));
 };
 
 const cmdEndSession: Run = async (inv) => {
@@ -500,7 +552,7 @@ const cmdVersions: Run = async (inv) => {
   // A version names the device that made it when its client recorded one (this command line does).
   const device = (id?: string | null) => {
     if (!id) return null;
-    return names.has(id) ? names.get(id) ?? `device ${id.slice(0, 8)} (name does not open)` : `removed device ${id.slice(0, 8)}`;
+    return names.has(id) ? names.get(id) ?? `device ${id.slice(0, 8)} ${UNREADABLE}` : `removed device ${id.slice(0, 8)}`;
   };
   const rows = versions.map((v) => ({ ...v, device: device(v.deviceId) }));
   emit(inv, { ok: true, path: displayPath(inv.positionals[0]!), current: node.version, versions: rows }, rows.map((v) =>
@@ -722,7 +774,7 @@ const cmdFetch: Run = async (inv) => {
 
 const COMMAND_RUNS: Record<string, Run> = {
   signup: cmdSignup, login: cmdLogin, logout: cmdLogout, status: cmdStatus,
-  sessions: cmdSessions, 'end-session': cmdEndSession,
+  sessions: cmdSessions, 'end-session': cmdEndSession, devices: cmdDevices, 'remove-device': cmdRemoveDevice,
   ls: cmdLs, mkdir: cmdMkdir, put: cmdPut, get: cmdGet, mv: cmdMv, rm: cmdRm, trash: cmdTrash,
   'restore-trash': cmdRestoreTrash, versions: cmdVersions, restore: cmdRestore,
   share: cmdShare, links: cmdLinks, unshare: cmdUnshare, fetch: cmdFetch,

@@ -265,7 +265,7 @@ async function apiError(res: Response, where: string): Promise<ApiError> {
   }
   const code = typeof body.code === 'string' ? body.code : `HTTP_${res.status}`;
   const message = code === 'UNAUTHENTICATED'
-    ? 'the session has ended (logged out, ended from another session, or expired); run `coffer login`'
+    ? 'the session has ended (logged out, ended or its device removed from another session, or expired); run `coffer login`'
     : typeof body.message === 'string' ? body.message : res.statusText;
   return new ApiError(res.status, code, `${where}: ${code} (${res.status}) ${message}`.trim(), body);
 }

@@ -63,6 +63,15 @@ export const COMMANDS: Record<string, CommandSpec> = {
     usage: 'end-session ID', summary: 'log out another session (ID from `coffer sessions`)',
     details: 'That client can no longer reach the account. Keys it already holds stay with it.', min: 1, max: 1,
   },
+  devices: {
+    usage: 'devices', summary: 'list the devices logged in to the account, by name',
+    details: 'Each line: the device id (as remove-device takes it), its name, when it was added and last\nseen, and "(this one)" for this device. Names are sealed with the account key; one that does\nnot open shows as "(name unreadable)" (null with --json).',
+    min: 0, max: 0,
+  },
+  'remove-device': {
+    usage: 'remove-device ID', summary: 'remove another device and log it out (ID from `coffer devices`)',
+    details: 'Every session of that device ends: it must log in again to reach the account. Keys it already\nholds stay with it. This device is removed with `coffer logout`.', min: 1, max: 1,
+  },
   ls: { usage: 'ls [PATH]', summary: 'list a folder (default: the vault root)', min: 0, max: 1 },
   mkdir: { usage: 'mkdir PATH', summary: 'create a folder (and missing parents)', min: 1, max: 1 },
   put: {
