@@ -1,10 +1,11 @@
 // A folder's "Download" in real Chromium against a real server: `<name>.zip` through the download
 // service worker, read back with a real zip reader (yauzl, test/unzip.ts): every live file's bytes,
-// name (UTF-8) and time, nested and empty folders, nothing from the trash; and a tampered chunk that
+// name (UTF-8) and time, nested and empty folders, nothing from the trash nor unfinished, names that
+// would clash numbered; a listing slower than the service worker's wait; and a tampered chunk that
 // fails the whole download plainly, as it does a file's.
 import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, NO_CHROMIUM } from '../../tests/support/env';
 import type { RunningServer } from '../../tests/support/server';
@@ -118,6 +119,76 @@ describe.skipIf(!chromiumPath)(`folder download as a zip${chromiumPath ? '' : ` 
       expect(nested[1]!.data.equals(FILES['Trip/nested/big.bin']!)).toBe(true);
     } finally {
       await ctx.close();
+    }
+  });
+
+  test('siblings that would share a path are numbered; a file whose upload never finished is left out', async () => {
+    // A '\' is written as '_', and unzip on Windows or macOS takes names differing by case for one.
+    const CLASH: Record<string, string> = { 'a_b.txt': 'underscore\n', 'report.txt': 'lower\n', 'Report.txt': 'upper\n' };
+    await mkdir(join(dir, 'Clash'));
+    for (const [name, text] of Object.entries(CLASH)) await writeFile(join(dir, 'Clash', name), text);
+    await page.locator('#upload-folder').setInputFiles(join(dir, 'Clash'));
+    for (const name of Object.keys(CLASH)) await page.locator(`[data-upload="${name}"][data-phase="done"]`).waitFor({ timeout: 60_000 });
+    // Into the folder as a file of its own: Chromium's folder picker makes a '\' in a name a folder.
+    await row(page, 'Clash').locator('button.name').click();
+    await row(page, 'report.txt').waitFor();
+    await writeFile(join(dir, 'a\\b.txt'), 'backslash\n');
+    await page.locator('#upload-files').setInputFiles(join(dir, 'a\\b.txt'));
+    await page.locator('[data-upload="a\\\\b.txt"][data-phase="done"]').waitFor({ timeout: 60_000 });
+    // One more file whose commit is held: its node stays at version 0, listed as unfinished.
+    const commit = (u: URL) => /^\/api\/nodes\/[^/]+\/versions$/.test(u.pathname);
+    const held: Route[] = [];
+    await page.route(commit, (route) => (route.request().method() === 'POST' ? void held.push(route) : route.fallback()));
+    try {
+      await writeFile(join(dir, 'half.txt'), 'half\n');
+      await page.locator('#upload-files').setInputFiles(join(dir, 'half.txt'));
+      await expect.poll(() => row(page, 'half.txt').locator('.meta').first().textContent(), { timeout: 30_000 }).toBe('Unfinished');
+      await page.getByRole('navigation', { name: 'Folder path' }).getByRole('button', { name: 'My files' }).click();
+      await row(page, 'Clash').waitFor();
+
+      const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), rowAction(page, 'Clash', 'Download')]);
+      await dl.saveAs(join(dir, 'Clash.zip'));
+      expect(await dl.failure()).toBeNull();
+      const { entries } = await unzip(await readFile(join(dir, 'Clash.zip')));
+      const text = (e: { data: Buffer }) => e.data.toString();
+      expect(entries.map((e) => [e.name, text(e)])).toEqual([
+        ['Clash/', ''],
+        ['Clash/a_b.txt', 'underscore\n'],
+        ['Clash/a_b (2).txt', 'backslash\n'],
+        ['Clash/report.txt', 'lower\n'],
+        ['Clash/Report (2).txt', 'upper\n'],
+      ]);
+      expect(held).toHaveLength(1); // half.txt was waiting to commit all along
+    } finally {
+      for (const r of held) await r.continue();
+      await page.unroute(commit);
+    }
+  });
+
+  test('a listing that takes longer than the service worker waits for the stream still downloads', async () => {
+    // The worker waits 60 s after the page last said the stream is coming; here 1 s, and every
+    // folder's listing takes 1.5 s (three folders, walked one after another).
+    const sw = session.ctx.serviceWorkers().find((w) => new URL(w.url()).pathname === '/sw.js');
+    expect(sw).toBeDefined();
+    await sw!.evaluate(() => ((self as unknown as { downloadWaitMs: number }).downloadWaitMs = 1000));
+    const children = (u: URL) => /^\/api\/nodes\/[^/]+\/children$/.test(u.pathname);
+    const listed: string[] = [];
+    await page.route(children, async (route) => {
+      listed.push(route.request().url());
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.fallback();
+    });
+    try {
+      const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), rowAction(page, 'Trip', 'Download')]);
+      await dl.saveAs(join(dir, 'Trip-slow.zip'));
+      expect(await dl.failure()).toBeNull();
+      await expect.poll(status, { timeout: 30_000 }).toMatch(/^Downloaded “Trip\.zip” \(/);
+      const { entries } = await unzip(await readFile(join(dir, 'Trip-slow.zip')));
+      expect(entries.map((e) => e.name)).toEqual(['Trip/', 'Trip/empty/', 'Trip/nested/', 'Trip/nested/big.bin', 'Trip/notes.txt', 'Trip/Ünïcødé 📷.txt']);
+      expect(listed.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await page.unroute(children);
+      await sw!.evaluate(() => ((self as unknown as { downloadWaitMs: number }).downloadWaitMs = 60000));
     }
   });
 

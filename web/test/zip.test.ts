@@ -2,7 +2,7 @@
 // with yauzl: names, bytes, CRCs, times, the predicted length, Zip64 end records past 65,535
 // entries, and a file that fails or lies about its size ending the stream before the archive's end.
 import { describe, expect, test } from 'vitest';
-import { childPath, zipArchive, zipLength, type ZipItem } from '../src/crypto/zip';
+import { childPath, childPaths, zipArchive, zipLength, type ZipItem } from '../src/crypto/zip';
 import { seededBytes } from './support';
 import { unzip } from './unzip';
 
@@ -151,5 +151,28 @@ describe('folder zip (src/crypto/zip.ts)', () => {
       expect(() => childPath(null, bad)).toThrow(/ZIP_PATH_INVALID/);
     }
     expect(() => childPath('a'.repeat(65_530), 'bcdef')).toThrow(/ZIP_PATH_INVALID/);
+  });
+
+  test('siblings that would land on one path are numbered: backslash, case, Unicode normalization', async () => {
+    const file = (name: string) => ({ name, kind: 'file' as const });
+    const folder = (name: string) => ({ name, kind: 'folder' as const });
+    expect(childPaths('T', [file('a_b.txt'), file('a\\b.txt'), file('a\\b.txt'), file('a_b (2).txt'), file('A_B.TXT')]))
+      .toEqual(['T/a_b.txt', 'T/a_b (3).txt', 'T/a_b (4).txt', 'T/a_b (2).txt', 'T/A_B (5).TXT']); // a child's own name is never taken
+    expect(childPaths('T', [file('report.txt'), file('Report.txt'), file('.env'), file('.ENV')]))
+      .toEqual(['T/report.txt', 'T/Report (2).txt', 'T/.env', 'T/.ENV (2)']);
+    // A folder's number goes at the end; a file and a folder of one name clash as well.
+    expect(childPaths('T', [folder('v1.2'), folder('V1.2'), file('V1.2 (2)'), file('caf\u00e9'), file('cafe\u0301')]))
+      .toEqual(['T/v1.2', 'T/V1.2 (3)', 'T/V1.2 (2)', 'T/caf\u00e9', 'T/cafe\u0301 (2)']);
+    expect(childPaths(null, [folder('a\\b')])).toEqual(['a_b']);
+
+    // Read back, every entry is there once; a case-insensitive extractor would write each to its own file.
+    const names = ['a_b.txt', 'a\\b.txt', 'report.txt', 'Report.txt'];
+    const paths = childPaths('T', names.map(file));
+    const items: Item[] = [{ path: 'T', kind: 'folder', size: 0, mtime: 0 }];
+    for (const [i, path] of paths.entries()) items.push({ path, kind: 'file', size: 1, mtime: 0, data: new Uint8Array([i]) });
+    const { entries } = await unzip(await readAll(zipArchive(items, async (i) => streamOf(i.data!)).stream));
+    expect(entries.map((e) => e.name)).toEqual(['T/', 'T/a_b.txt', 'T/a_b (2).txt', 'T/report.txt', 'T/Report (2).txt']);
+    expect(new Set(entries.map((e) => e.name.toLowerCase())).size).toBe(entries.length);
+    expect(entries.slice(1).map((e) => e.data[0])).toEqual([0, 1, 2, 3]);
   });
 });

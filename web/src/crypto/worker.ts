@@ -52,7 +52,7 @@ import {
 import { api, apiBytes, ApiError, session } from '../http';
 import { prepareArgon2id, prepareArgon2idMemory } from './argon2';
 import type { DhReply, DhRequest } from './dh-worker';
-import { childPath, zipArchive, type ZipItem } from './zip';
+import { childPath, childPaths, zipArchive, type ZipItem } from './zip';
 import type {
   DownloadProgress, DownloadStream, Entry, InterruptedUpload, KeptLinkAccess, LinkInfo, LinkOptions, ListingStats, Method, SessionInfo, SignupResult, UploadProgress, WorkerApi,
 } from './types';
@@ -1479,10 +1479,12 @@ async function walkFolder(folderId: string, linkMode: boolean): Promise<WalkedIt
     const nodes = (await listAll(`${nodePath(k.node.id)}/children`)).filter((n) => !n.trashedAt);
     const children = await Promise.all(nodes.map((n) => open(n)));
     children.sort((a, b) => byName.compare(a.meta.name, b.meta.name) || (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0));
-    for (const c of children) {
-      const at = childPath(path, c.meta.name);
-      if (c.node.kind === 'folder') await visit(c, at);
-      else if (c.node.version > 0) out.push({ path: at, kind: 'file', size: c.meta.size, mtime: c.meta.mtime, id: c.node.id, version: c.node.version });
+    // A file without a version takes no name: a sibling of the same name keeps it unnumbered.
+    const kept = children.filter((c) => c.node.kind === 'folder' || c.node.version > 0);
+    const paths = childPaths(path, kept.map((c) => ({ name: c.meta.name, kind: c.node.kind })));
+    for (const [i, c] of kept.entries()) {
+      if (c.node.kind === 'folder') await visit(c, paths[i]!);
+      else out.push({ path: paths[i]!, kind: 'file', size: c.meta.size, mtime: c.meta.mtime, id: c.node.id, version: c.node.version });
     }
   };
   await visit(top, childPath(null, top.meta.name));

@@ -17,7 +17,7 @@ import { makeZip, predictLength } from 'client-zip';
 import { ApiError } from '../http';
 
 export interface ZipItem {
-  /** Path in the archive: segments joined by '/' (see childPath); a folder's without the trailing '/'. */
+  /** Path in the archive: segments joined by '/' (see childPaths); a folder's without the trailing '/'. */
   path: string;
   kind: 'file' | 'folder';
   /** Plaintext bytes of a file (0 for a folder): what its stream must give. */
@@ -60,6 +60,43 @@ export function childPath(parent: string | null, name: string): string {
   // A zip stores a name's length in 16 bits (client-zip would cut it silently).
   if (utf8.encode(path).length + 1 > 0xffff) throw fail('ZIP_PATH_INVALID', `a path is longer than a zip allows: ${path.slice(0, 80)}…`);
   return path;
+}
+
+/**
+ * Two paths an extractor would write to the same place: on Windows and macOS names differ by case
+ * only, or by Unicode normalization only (APFS), in name but not on disk, so unzip there overwrites
+ * one file with the other. Such paths count as the same here, also where the extractor is Linux.
+ */
+const sameOnDisk = (path: string) => path.normalize('NFC').toLowerCase();
+
+/** "a (2).txt" for "a.txt" (`n` 2), "Photos (2)" for the folder "Photos": as file managers name a copy. */
+function numbered(name: string, kind: ZipItem['kind'], n: number): string {
+  const dot = kind === 'file' ? name.lastIndexOf('.') : -1;
+  return dot > 0 ? `${name.slice(0, dot)} (${n})${name.slice(dot)}` : `${name} (${n})`;
+}
+
+/**
+ * The paths of one folder's children (in the archive's order) under `parent`, as childPath makes
+ * them, each one unique: names that differ only by a '\' written as '_', by case or by Unicode
+ * normalization (sameOnDisk) would shadow one another when extracted, so each one after the first
+ * is numbered, "a_b (2).txt", with the lowest number that no child's own name takes. Parents are
+ * unique in turn, so every path of the archive is.
+ */
+export function childPaths(parent: string | null, children: readonly { name: string; kind: ZipItem['kind'] }[]): string[] {
+  const plain = children.map((c) => childPath(parent, c.name));
+  // Every name as it is, so that a number never takes a later child's own name ("a_b (2).txt").
+  const taken = new Set(plain.map(sameOnDisk));
+  const given = new Set<string>();
+  return children.map((c, i) => {
+    let path = plain[i]!;
+    for (let n = 2; given.has(sameOnDisk(path)); n++) {
+      const next = childPath(parent, numbered(c.name, c.kind, n));
+      if (!taken.has(sameOnDisk(next))) path = next;
+    }
+    taken.add(sameOnDisk(path));
+    given.add(sameOnDisk(path));
+    return path;
+  });
 }
 
 /** The date client-zip stores (MS-DOS local time), kept within the years that format can hold. */

@@ -3,6 +3,7 @@
 // A stream that fails its integrity check errors the sink, so no partial file is kept as good.
 import * as facade from '../crypto/facade';
 import type { DownloadProgress, DownloadStream } from '../crypto/types';
+import { ApiError } from '../http';
 
 type Picker = (opts: { suggestedName?: string }) => Promise<{ createWritable(): Promise<WritableStream<Uint8Array>> }>;
 const BLOB_LIMIT = 256 * 1024 * 1024;
@@ -146,16 +147,36 @@ async function deliver(
   if (reg?.active) {
     // The crypto worker posts its stream straight to the service worker over a channel of their
     // own: the bytes never pass through this page (each hop copies them; docs/benchmarks.md).
+    const sw = reg.active;
     const id = randomHex();
     const data = new MessageChannel();
     const ack = new MessageChannel();
-    const ready = new Promise<void>((r) => (ack.port1.onmessage = () => r()));
-    reg.active.postMessage({ type: 'coffer-download-port', id, port: data.port1, ack: ack.port2 }, [data.port1, ack.port2]);
+    // Until the stream is there (a folder's zip lists the whole folder first), the service worker
+    // is told every third of its wait that it is still coming, so it neither gives up on it nor is
+    // stopped by the browser however long the listing takes (public/sw.js).
+    let stillComing: ReturnType<typeof setInterval> | undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      ack.port1.onmessage = (m: MessageEvent<{ wait?: number; ok?: boolean }>) => {
+        if (m.data.wait) {
+          stillComing = setInterval(() => sw.postMessage({ type: 'coffer-download-wait', id }), m.data.wait / 3);
+        } else if (m.data.ok) {
+          resolve();
+        } else {
+          reject(new ApiError('DOWNLOAD_NOT_STARTED', 'The browser’s download worker stopped waiting. Try again.', 0));
+        }
+      };
+    });
+    sw.postMessage({ type: 'coffer-download-port', id, port: data.port1, ack: ack.port2 }, [data.port1, ack.port2]);
     const call = send(data.port2, (v) => {
       const p = v as DownloadProgress;
       onProgress(p.done, p.total);
     });
-    await Promise.race([ready, call.result]); // a failure before the stream was sent rejects here
+    try {
+      await Promise.race([ready, call.result]); // a failure before the stream was sent rejects here
+    } finally {
+      ack.port1.close(); // nothing more to hear: no wait to start late, no give-up after a failure
+      clearInterval(stillComing);
+    }
     const frame = document.createElement('iframe');
     frame.hidden = true;
     frame.title = 'download';
@@ -167,7 +188,6 @@ async function deliver(
       return { kind: 'sw', size };
     } finally {
       setTimeout(() => frame.remove(), 60_000);
-      ack.port1.close();
     }
   }
   const ds = await open();
