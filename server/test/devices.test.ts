@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase, NO_POSTGRES, postgresUrl } from '../../tests/support/env.js';
 import { startServer, type RunningServer } from '../../tests/support/server.js';
-import { b64, Client, hexId, rand, signup, signupBody, startTestServer, type TestServer } from './helpers.js';
-
-type Fetchable = Client['app'];
+import {
+  b64, Client, hexId, loginAgain as login, on, over, rand, refusedWithin, signup, signupBody, startTestServer, type TestServer,
+} from './helpers.js';
 
 interface SessionJson { id: string; deviceId: string | null; current: boolean }
 interface DeviceJson { deviceId: string; current: boolean; sessions: number }
@@ -16,17 +16,6 @@ interface DeviceJson { deviceId: string; current: boolean; sessions: number }
 const deviceBody = (deviceId = hexId()) => ({
   deviceId, publicKey: b64(rand(32)), name: b64(rand(60)), slot: b64(rand(110)),
 });
-
-/** Another session of `c`'s account, logged in through `app`. */
-async function login(app: Fetchable, c: Client): Promise<{ client: Client; sessionId: string }> {
-  const res = await app.request('/api/auth/login', {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: c.email, loginKey: c.loginKey, client: 'cli' }),
-  });
-  const body = await res.json() as { token: string; sessionId: string };
-  expect(res.status, JSON.stringify(body)).toBe(200);
-  return { client: new Client(app, body.token, c.accountId, c.rootNodeId, c.loginKey, c.email), sessionId: body.sessionId };
-}
 
 /** Registers a new device through `c`'s session; returns its id. */
 async function register(c: Client): Promise<string> {
@@ -169,30 +158,6 @@ const CACHE_MS = 60_000;
 /** How long a refusal may take to arrive (generous; it takes milliseconds). */
 const PROMPT_MS = 5_000;
 
-/** `Client.app` for a server process reached over HTTP. */
-const over = (server: RunningServer): Fetchable => ({
-  request: (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init),
-});
-
-/** The same session (token) used against another process. */
-const on = (server: RunningServer, c: Client) => new Client(over(server), c.token, c.accountId, c.rootNodeId, c.loginKey, c.email);
-
-/** Polls until the session is refused (401 UNAUTHENTICATED); throws if it is still honoured after `ms`. */
-async function refusedWithin(c: Client, ms = PROMPT_MS): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    const res = await c.request('GET', '/api/account');
-    const body = await res.json() as { code?: string };
-    if (res.status === 401) {
-      expect(body.code).toBe('UNAUTHENTICATED');
-      return;
-    }
-    expect(res.status).toBe(200);
-    if (Date.now() - started > ms) throw new Error(`the session was still honoured after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe.skipIf(!postgresUrl)(`a removed device across two processes on PostgreSQL${postgresUrl ? '' : ` (${NO_POSTGRES})`}`, () => {
   let db: { url: string; drop: () => Promise<void> };
   let one: RunningServer;
@@ -228,7 +193,7 @@ describe.skipIf(!postgresUrl)(`a removed device across two processes on PostgreS
     });
 
     expect((await alice.request('DELETE', `/api/devices/${laptopId}`)).status).toBe(204);
-    await refusedWithin(laptop);
+    await refusedWithin(laptop, PROMPT_MS);
     expect(await Promise.race([closed, new Promise((r) => setTimeout(() => r('still open'), PROMPT_MS))])).toBe(4001);
     expect(await status(on(two, alice))).toBe(200);
   });

@@ -4,7 +4,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { createTestDatabase } from '../../tests/support/env.js';
+import type { RunningServer } from '../../tests/support/server.js';
 import { createApp, type CofferApp } from '../src/app.js';
 import { FolderBlobStore } from '../src/blob/folder.js';
 import type { BlobStore } from '../src/blob/store.js';
@@ -82,7 +84,7 @@ export function digestHeader(data: Uint8Array): string {
   return `sha-256=:${createHash('sha256').update(data).digest('base64')}:`;
 }
 
-type Fetchable = { request: (path: string, init?: RequestInit) => Response | Promise<Response> };
+export type Fetchable = { request: (path: string, init?: RequestInit) => Response | Promise<Response> };
 
 /** A logged-in API client (bearer token) over `app.request`. */
 export class Client {
@@ -153,4 +155,44 @@ export async function signup(app: Fetchable, email = `u${hexId()}@example.test`)
   const body = await res.json() as { token: string; accountId: string; rootNodeId: string };
   if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(body)}`);
   return new Client(app, body.token, body.accountId, body.rootNodeId, loginKey, email);
+}
+
+// ---- sessions across server processes (session-revoke.test.ts, devices.test.ts) -----------------
+
+/** `Client.app` for a server process reached over HTTP; a failed fetch says how the process is. */
+export const over = (server: RunningServer): Fetchable => ({
+  request: (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init).catch((err: unknown) => {
+    const state = server.process.exitCode ?? server.process.signalCode ?? 'running';
+    throw new Error(`${server.url}${path}: ${(err as Error).message} (server ${state}):\n${server.output().slice(-4000)}`);
+  }),
+});
+
+/** The same session (token) used against another process. */
+export const on = (server: RunningServer, c: Client) => new Client(over(server), c.token, c.accountId, c.rootNodeId, c.loginKey, c.email);
+
+/** Another session of `c`'s account (a command-line log-in), through `app`. */
+export async function loginAgain(app: Fetchable, c: Client): Promise<{ client: Client; sessionId: string }> {
+  const res = await app.request('/api/auth/login', {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: c.email, loginKey: c.loginKey, client: 'cli' }),
+  });
+  const body = await res.json() as { token: string; sessionId: string };
+  expect(res.status, JSON.stringify(body)).toBe(200);
+  return { client: new Client(app, body.token, c.accountId, c.rootNodeId, c.loginKey, c.email), sessionId: body.sessionId };
+}
+
+/** Polls until `c`'s session is refused (401 UNAUTHENTICATED); returns how long that took, in ms. */
+export async function refusedWithin(c: Client, ms: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const res = await c.request('GET', '/api/account');
+    const body = await res.json() as { code?: string };
+    if (res.status === 401) {
+      expect(body.code).toBe('UNAUTHENTICATED');
+      return Date.now() - started;
+    }
+    expect(res.status).toBe(200);
+    if (Date.now() - started > ms) throw new Error(`the session was still honoured after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -17,55 +17,17 @@ import { createLogger } from '../src/logger.js';
 import { decodePayload, decodeSessionsPayload, encodeSessionsPayload } from '../src/realtime/fanout.js';
 import { SessionCache, sessionCacheFor, type SessionRow } from '../src/session-cache.js';
 import { hashToken } from '../src/sessions.js';
-import { b64, Client, hexId, kdfText, rand, signup } from './helpers.js';
+import { b64, Client, hexId, kdfText, loginAgain, on, over, rand, refusedWithin, signup } from './helpers.js';
 
 /** A long cache lifetime: any prompt refusal is the notification's doing. */
 const CACHE_MS = 60_000;
 /** How long a refusal may take to arrive (generous; it takes milliseconds). */
 const PROMPT_MS = 5_000;
 
-/** `Client.app` for a server process reached over HTTP; a failed fetch says how the process is. */
-const over = (server: RunningServer) => ({
-  request: (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init).catch((err: unknown) => {
-    const state = server.process.exitCode ?? server.process.signalCode ?? 'running';
-    throw new Error(`${server.url}${path}: ${(err as Error).message} (server ${state}):\n${server.output().slice(-4000)}`);
-  }),
-});
-
-/** The same session (token) used against another process. */
-const on = (server: RunningServer, c: Client) => new Client(over(server), c.token, c.accountId, c.rootNodeId, c.loginKey, c.email);
-
-/** A second session of the account, logged in through `server`. */
-async function login(server: RunningServer, c: Client): Promise<{ client: Client; sessionId: string }> {
-  const res = await over(server).request('/api/auth/login', {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: c.email, loginKey: c.loginKey, client: 'cli' }),
-  });
-  const body = await res.json() as { token: string; sessionId: string };
-  expect(res.status, JSON.stringify(body)).toBe(200);
-  return { client: new Client(over(server), body.token, c.accountId, c.rootNodeId, c.loginKey, c.email), sessionId: body.sessionId };
-}
-
 async function status(c: Client): Promise<number> {
   const res = await c.request('GET', '/api/account');
   await res.arrayBuffer();
   return res.status;
-}
-
-/** Polls until the session is refused (401 UNAUTHENTICATED); returns how long that took, in ms. */
-async function refusedWithin(c: Client, ms = PROMPT_MS): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    const res = await c.request('GET', '/api/account');
-    const body = await res.json() as { code?: string };
-    if (res.status === 401) {
-      expect(body.code).toBe('UNAUTHENTICATED');
-      return Date.now() - started;
-    }
-    expect(res.status).toBe(200);
-    if (Date.now() - started > ms) throw new Error(`the session was still honoured after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('forgetting ended sessions', () => {
@@ -182,31 +144,31 @@ describe.skipIf(!postgresUrl)(`ended sessions across two processes on PostgreSQL
     await admin`delete from sessions where account_id = ${bob.accountId}`;
 
     expect((await alice.request('POST', '/api/auth/logout')).status).toBe(204);
-    expect(await refusedWithin(on(two, alice))).toBeLessThan(PROMPT_MS);
+    expect(await refusedWithin(on(two, alice), PROMPT_MS)).toBeLessThan(PROMPT_MS);
     expect(await status(on(two, bob))).toBe(200);
   });
 
   it('revoking a session through one process ends it in the other; the revoking session lives on', async () => {
     const alice = await signup(over(one));
-    const { client: stolen, sessionId } = await login(two, alice);
+    const { client: stolen, sessionId } = await loginAgain(over(two), alice);
     expect(await status(stolen)).toBe(200);
     expect(await status(on(two, alice))).toBe(200);
 
     expect((await alice.request('DELETE', `/api/auth/sessions/${sessionId}`)).status).toBe(204);
-    expect(await refusedWithin(stolen)).toBeLessThan(PROMPT_MS);
+    expect(await refusedWithin(stolen, PROMPT_MS)).toBeLessThan(PROMPT_MS);
     expect(await status(on(two, alice))).toBe(200);
   });
 
   it('a passphrase change through one process ends the other sessions in the other process', async () => {
     const alice = await signup(over(one));
-    const { client: other } = await login(two, alice);
+    const { client: other } = await loginAgain(over(two), alice);
     expect(await status(other)).toBe(200);
 
     const res = await alice.request('PUT', '/api/account/passphrase', {
       loginKey: alice.loginKey, newKdf: kdfText(), newLoginKey: b64(rand(32)), passphraseSlot: b64(rand(62)),
     });
     expect(res.status, await res.text()).toBe(204);
-    expect(await refusedWithin(other)).toBeLessThan(PROMPT_MS);
+    expect(await refusedWithin(other, PROMPT_MS)).toBeLessThan(PROMPT_MS);
     expect(await status(on(two, alice))).toBe(200);
   });
 
@@ -214,7 +176,7 @@ describe.skipIf(!postgresUrl)(`ended sessions across two processes on PostgreSQL
     const alice = await signup(over(one));
     expect(await status(on(one, alice))).toBe(200); // one caches it, with a fresh last use
     await admin`update sessions set last_seen_at = now() - interval '31 days' where account_id = ${alice.accountId}`;
-    expect(await refusedWithin(on(one, alice))).toBeLessThan(PROMPT_MS); // two collects within ~1 s
+    expect(await refusedWithin(on(one, alice), PROMPT_MS)).toBeLessThan(PROMPT_MS); // two collects within ~1 s
     const [left] = await admin`select count(*)::int as n from sessions where account_id = ${alice.accountId}`;
     expect(left!.n).toBe(0);
   });
