@@ -173,6 +173,9 @@ describe.skipIf(!chromiumPath)(`accessibility (axe-core, WCAG 2.1 AA)${chromiumP
       await page.getByRole('button', { name: 'Sessions' }).click();
       await page.locator('table[aria-label="Sessions"] tbody tr').waitFor({ timeout: 30_000 });
       await check('sessions');
+      await page.getByRole('button', { name: 'Devices', exact: true }).click();
+      await page.locator('table[aria-label="Devices"] tbody tr[data-current="true"]').waitFor({ timeout: 30_000 });
+      await check('devices');
 
       await page.getByRole('button', { name: 'Lock', exact: true }).click();
       await page.getByRole('heading', { name: 'Vault locked' }).waitFor();

@@ -65,6 +65,19 @@ export interface VersionInfo {
 /** A file's versions, newest first, and whether the file is in the trash. */
 export interface VersionList { current: number; trashed: boolean; versions: VersionInfo[] }
 
+/** A device of the account (a browser profile, or the command line), as the Devices view shows it. */
+export interface DeviceInfo {
+  deviceId: string;
+  /** Its name as the device chose it; null when the sealed name does not open. */
+  name: string | null;
+  createdAt: number;          // ms since epoch (server)
+  lastSeenAt: number | null;  // ms since epoch (server); null when not seen since it was added
+  /** This browser. */
+  current: boolean;
+  /** Its sessions, when the server says. */
+  sessions?: number;
+}
+
 /** Sent by `sendDownload` as the stream is read. */
 export interface DownloadProgress { done: number; total: number }
 
@@ -157,6 +170,8 @@ export interface WorkerApi {
   restoreVersion(nodeId: string, version: number): Entry;
   /** The account's devices' names (sealed on the server), by device id. */
   deviceNames(): Record<string, string>;
+  /** The account's devices, oldest first, their names opened, after this browser's registration. */
+  devices(): DeviceInfo[];
   createLink(nodeId: string, opts: LinkOptions): { linkId: string; secret: string };
   /** `kept`: what an earlier open in this tab answered, tried before a new (counted) open. */
   openLink(linkId: string, secret: string, password: string | null, kept: KeptLinkAccess | null): LinkInfo;

@@ -467,28 +467,56 @@ function browserLabel(ua = navigator.userAgent): string {
 /**
  * Starts making sure this browser is a registered device of the open account, in the background:
  * unlocking never waits for it. A commit waits for it, and goes without a device id if it failed.
+ * Every tab of the profile shares the kept record, so finding or making it holds a Web Lock for the
+ * account: of two tabs opening the vault at once, the second waits, then finds the first's record,
+ * instead of both finding none and registering two devices.
  */
 function registerDevice(v: Vault): void {
-  thisDevice = (async () => {
-    const kept = await idbRequest<DeviceRecord | undefined>(DEVICE_DB, 'devices', 'readonly', (s) => s.get(v.accountId));
-    if (kept) {
-      try {
-        await api(`/api/devices/${kept.deviceId}`);
-        return kept.deviceId;
-      } catch (err) {
-        if (!(err instanceof ApiError && err.status === 404)) return kept.deviceId; // offline: the id stands
-        // Removed from the account meanwhile: this browser registers again, under a new id.
-      }
-    }
-    const pair = await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']) as CryptoKeyPair;
-    const publicKey = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
-    const deviceId = toHex(crypto.getRandomValues(new Uint8Array(16)));
-    const name = await sealDeviceName(v, deviceId, `Web vault · ${browserLabel()}`);
-    await api('/api/devices', { json: { deviceId, publicKey: b64(publicKey), name: b64(name) } });
-    const record: DeviceRecord = { deviceId, privateKey: pair.privateKey, publicKey };
-    await idbRequest(DEVICE_DB, 'devices', 'readwrite', (s) => s.put(record, v.accountId));
-    return deviceId;
-  })().catch(() => null);
+  const locks = (navigator as { locks?: LockManager }).locks; // missing before Safari 15.4
+  const find = () => keptOrNewDevice(v);
+  // request() resolves with what its callback's promise resolves with (TypeScript's lib says the
+  // promise). A tab whose request hangs holds the lock: after DEVICE_LOCK_WAIT_MS the others go
+  // ahead without it, at worst registering a second device, as every tab did before the lock.
+  const found = locks
+    ? (locks.request(`coffer-device:${v.accountId}`, { signal: AbortSignal.timeout(DEVICE_LOCK_WAIT_MS) }, find) as unknown as Promise<string>)
+      .catch((err: unknown) => {
+        if (err instanceof DOMException && err.name === 'TimeoutError') return find();
+        throw err;
+      })
+    : find();
+  thisDevice = found.catch(() => null);
+}
+
+/** How long a tab waits for another tab's device registration before it goes ahead alone. */
+const DEVICE_LOCK_WAIT_MS = 15_000;
+
+/** The device this browser keeps for the account, if the server still has it; else a new one. */
+async function keptOrNewDevice(v: Vault): Promise<string> {
+  const kept = await idbRequest<DeviceRecord | undefined>(DEVICE_DB, 'devices', 'readonly', (s) => s.get(v.accountId));
+  if (kept && await stillRegistered(kept.deviceId)) {
+    // The session learns which device it belongs to, so that removing the device ends it; a server
+    // that does not take it costs only that (POST /api/devices below tells it as well).
+    await api('/api/auth/sessions/current/device', { method: 'PUT', json: { deviceId: kept.deviceId } }).catch(() => {});
+    return kept.deviceId;
+  }
+  const pair = await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']) as CryptoKeyPair;
+  const publicKey = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
+  const deviceId = toHex(crypto.getRandomValues(new Uint8Array(16)));
+  const name = await sealDeviceName(v, deviceId, `Web vault · ${browserLabel()}`);
+  await api('/api/devices', { json: { deviceId, publicKey: b64(publicKey), name: b64(name) } });
+  const record: DeviceRecord = { deviceId, privateKey: pair.privateKey, publicKey };
+  await idbRequest(DEVICE_DB, 'devices', 'readwrite', (s) => s.put(record, v.accountId));
+  return deviceId;
+}
+
+/** False only when the server says the device is gone (removed from the account): it registers anew. */
+async function stillRegistered(deviceId: string): Promise<boolean> {
+  try {
+    await api(`/api/devices/${deviceId}`);
+    return true;
+  } catch (err) {
+    return !(err instanceof ApiError && err.status === 404); // offline, say: the id stands
+  }
 }
 
 /** This browser's device id for a commit, or nothing when it could not be registered. */
@@ -1298,6 +1326,24 @@ const impl: Impl = {
       if (name !== null) names[d.deviceId] = name;
     }
     return names;
+  },
+
+  async devices() {
+    const v = needVault();
+    // Registering (or confirming) this browser first: it may be the newest device of the list.
+    const mine = await thisDevice;
+    const { devices } = await api<{ devices: Array<{
+      deviceId: string; name: string; createdAt: string; lastSeenAt: string | null; current?: boolean; sessions?: number;
+    }> }>('/api/devices');
+    return Promise.all(devices.map(async (d) => ({
+      deviceId: d.deviceId,
+      name: await openDeviceName(v, d.deviceId, unb64(d.name)).catch(() => null),
+      createdAt: ms(d.createdAt),
+      lastSeenAt: d.lastSeenAt ? ms(d.lastSeenAt) : null,
+      // What this browser keeps says which device it is; the server's word stands in when it kept none.
+      current: mine !== null ? d.deviceId === mine : d.current === true,
+      ...(d.sessions !== undefined ? { sessions: d.sessions } : {}),
+    })));
   },
 
   async versions(nodeId) {

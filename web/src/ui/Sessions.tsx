@@ -1,19 +1,27 @@
 // The account's sessions (docs/api.md §Authentication): where it is logged in, since when, last
 // used, and when each session ends on its own; any but this one can be ended from here (this one
-// ends with "Log out"). A session says only which kind of client opened it, nothing about the device.
+// ends with "Log out"). A session says which kind of client opened it and, once that client told
+// the server, which of the account's devices it is (its name opened in the crypto worker).
 import { createSignal, For, onMount, Show } from 'solid-js';
+import * as facade from '../crypto/facade';
 import { api, errorCode } from '../http';
 import { formatDate } from './format';
 
-interface SessionRow { id: string; client: 'web' | 'cli'; createdAt: string; lastSeenAt: string; endsAt: string; current: boolean }
+interface SessionRow {
+  id: string; client: 'web' | 'cli'; createdAt: string; lastSeenAt: string; endsAt: string; current: boolean;
+  deviceId?: string | null;
+}
 
 const CLIENT_NAMES = { web: 'Web vault', cli: 'Command line or desktop agent' } as const;
 
 export function Sessions(props: { say: (s: string) => void; fail: (err: unknown) => void }) {
   const [rows, setRows] = createSignal<SessionRow[] | null>(null);
   const [busy, setBusy] = createSignal(false);
+  const [deviceNames, setDeviceNames] = createSignal<Record<string, string>>({});
 
   const load = async () => {
+    // Names are a help, not the list: a session whose device's name did not open is shown without.
+    facade.call('deviceNames').then(setDeviceNames, () => {});
     try {
       const { sessions } = await api<{ sessions: SessionRow[] }>('/api/auth/sessions');
       setRows([...sessions.filter((x) => x.current), ...sessions.filter((x) => !x.current)]);
@@ -50,7 +58,10 @@ export function Sessions(props: { say: (s: string) => void; fail: (err: unknown)
             <For each={rows()}>
               {(s) => (
                 <tr data-session={s.id} data-current={s.current}>
-                  <td>{CLIENT_NAMES[s.client] ?? s.client}{s.current ? ' (this one)' : ''}</td>
+                  <td>
+                    {CLIENT_NAMES[s.client] ?? s.client}{s.current ? ' (this one)' : ''}
+                    <Show when={s.deviceId && deviceNames()[s.deviceId]}>{(name) => <><br /><span class="hint">{name()}</span></>}</Show>
+                  </td>
                   <td>{formatDate(Date.parse(s.createdAt))}</td>
                   <td>{formatDate(Date.parse(s.lastSeenAt))}</td>
                   <td title="Unless used again, a session ends after a while; every session ends some time after its log-in">{formatDate(Date.parse(s.endsAt))}</td>

@@ -7,12 +7,13 @@ import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, Versio
 import { downloadFile, downloadFolder, pickFile } from './download';
 import { formatDate, formatSize } from './format';
 import { FileList, mergeSorted, NODE_MIME, placeSorted, sortEntries, unfinished, type SortKey } from './List';
+import { Devices } from './Devices';
 import { Sessions } from './Sessions';
 import { startSync, type SyncState } from './sync';
 import { Tray } from './Tray';
 import * as uploads from './uploads';
 
-type View = 'files' | 'trash' | 'links' | 'sessions';
+type View = 'files' | 'trash' | 'links' | 'sessions' | 'devices';
 type DialogState =
   | { t: 'newfolder' } | { t: 'rename'; e: Entry } | { t: 'move'; e: Entry } | { t: 'share'; e: Entry }
   | { t: 'versions'; e: Entry } | { t: 'preview'; e: Entry } | { t: 'restore-as'; e: Entry } | null;
@@ -477,12 +478,13 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
         data-testid="vault"
       >
         {/* For screen readers, which list a page by its headings: the view shown (the views' buttons say it on screen). */}
-        <h1 class="sr-only">{{ files: 'Files', trash: 'Trash', links: 'Shared links', sessions: 'Sessions' }[view()]}</h1>
+        <h1 class="sr-only">{{ files: 'Files', trash: 'Trash', links: 'Shared links', sessions: 'Sessions', devices: 'Devices' }[view()]}</h1>
         <div class="toolbar" role="toolbar" aria-label="Views">
           <button type="button" aria-pressed={view() === 'files'} onClick={() => showView('files')}>Files</button>
           <button type="button" aria-pressed={view() === 'trash'} onClick={() => showView('trash')}>Trash</button>
           <button type="button" aria-pressed={view() === 'links'} onClick={() => showView('links')}>Shared links</button>
           <button type="button" aria-pressed={view() === 'sessions'} onClick={() => showView('sessions')}>Sessions</button>
+          <button type="button" aria-pressed={view() === 'devices'} onClick={() => showView('devices')}>Devices</button>
           <span class="spacer" />
           <Show when={view() === 'files'}>
             <button type="button" onClick={() => setDialog({ t: 'newfolder' })}>New folder</button>
@@ -588,6 +590,9 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
           </Match>
           <Match when={view() === 'sessions'}>
             <Sessions say={say} fail={fail} />
+          </Match>
+          <Match when={view() === 'devices'}>
+            <Devices say={say} fail={fail} />
           </Match>
         </Switch>
       </main>
