@@ -19,12 +19,21 @@ const DEVICE_ID = /^[0-9a-f]{32}$/;
 
 type DeviceRow = typeof devices.$inferSelect;
 
-/** The calling session's device (null when it has none), and how many live sessions each device has. */
-interface DeviceSessions { current: string | null; live: Map<string, number> }
+/**
+ * The calling session's device (null when it has none), how many live sessions each device has, and
+ * the last use of any of each device's sessions.
+ */
+interface DeviceSessions { current: string | null; live: Map<string, number>; used: Map<string, Date> }
+
+/** A device was last seen when it last said so, or when one of its sessions was last used, if later. */
+const lastSeen = (d: DeviceRow, s: DeviceSessions): Date | null => {
+  const used = s.used.get(d.id);
+  return !used ? d.lastSeenAt : !d.lastSeenAt || used > d.lastSeenAt ? used : d.lastSeenAt;
+};
 
 const toJson = (d: DeviceRow, s: DeviceSessions) => ({
   deviceId: d.id, publicKey: d.publicKey, name: d.name, slot: d.slot,
-  createdAt: d.createdAt.toISOString(), lastSeenAt: d.lastSeenAt?.toISOString() ?? null,
+  createdAt: d.createdAt.toISOString(), lastSeenAt: lastSeen(d, s)?.toISOString() ?? null,
   current: d.id === s.current, sessions: s.live.get(d.id) ?? 0,
 });
 
@@ -42,12 +51,16 @@ export function deviceRoutes(ctx: AppContext): Hono<AppEnv> {
     }).from(sessions).where(and(eq(sessions.accountId, session.accountId), isNotNull(sessions.deviceId)));
     const now = new Date();
     const live = new Map<string, number>();
+    const used = new Map<string, Date>();
     let current: string | null = null;
     for (const row of rows) {
-      if (row.id === session.sessionId) current = row.deviceId;
-      if (now <= sessionEndsAt(row, ctx.config)) live.set(row.deviceId!, (live.get(row.deviceId!) ?? 0) + 1);
+      const device = row.deviceId!;
+      if (row.id === session.sessionId) current = device;
+      if (now <= sessionEndsAt(row, ctx.config)) live.set(device, (live.get(device) ?? 0) + 1);
+      const seen = used.get(device);
+      if (!seen || row.lastSeenAt > seen) used.set(device, row.lastSeenAt);
     }
-    return { current, live };
+    return { current, live, used };
   };
 
   r.get('/', async (c) => {
@@ -75,7 +88,7 @@ export function deviceRoutes(ctx: AppContext): Hono<AppEnv> {
         return inserted!;
       });
       // A new id: no other session can be this device yet (a removed device's sessions ended with it).
-      return c.json(toJson(row, { current: row.id, live: new Map([[row.id, 1]]) }), 201);
+      return c.json(toJson(row, { current: row.id, live: new Map([[row.id, 1]]), used: new Map() }), 201);
     } catch (err) {
       if (isUniqueViolation(err)) throw new ApiError(409, 'DEVICE_EXISTS', 'A device with this id exists');
       throw err;
