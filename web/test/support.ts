@@ -155,3 +155,20 @@ export async function tamperEveryBlob(dataDir: string): Promise<number> {
   }
   return blobs.length;
 }
+
+/**
+ * The element that has the keyboard, as a person would name it: its aria-label, else its text,
+ * else `#id`; "<body>" when focus was lost to the page.
+ */
+export function focused(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const a = document.activeElement as HTMLElement | null;
+    if (!a || a === document.body || !a.isConnected) return '<body>';
+    return a.getAttribute('aria-label') ?? (a.textContent?.trim() || `#${a.id}`);
+  });
+}
+
+/** Resolves after the page has drawn two more frames (what it does on the next frame has been done). */
+export function frames(page: Page): Promise<void> {
+  return page.evaluate(() => new Promise<void>((r) => requestAnimationFrame(() => requestAnimationFrame(() => r()))));
+}

@@ -4,6 +4,10 @@ import type { SessionInfo, SignupResult } from '../crypto/types';
 import { describeError } from '../http';
 import { passphraseBits, strengthLabel } from './format';
 
+// Each screen replaces the one before it, and with it the element that had the keyboard: a screen
+// gives it to its first field (or, for the recovery code, its heading), not to the page's <body>,
+// from where the next Tab would start over at the top.
+
 function Brand() {
   return (
     <div class="brand"><img src="/favicon.svg" alt="" />Coffer</div>
@@ -11,7 +15,12 @@ function Brand() {
 }
 
 export function Login(props: { email: string; notice: string; onDone: (s: SessionInfo) => void; onSignup: () => void }) {
-  onMount(facade.warm);
+  let emailField!: HTMLInputElement;
+  let passField!: HTMLInputElement;
+  onMount(() => {
+    facade.warm();
+    (props.email ? passField : emailField).focus();
+  });
   const [email, setEmail] = createSignal(props.email);
   const [pass, setPass] = createSignal('');
   const [busy, setBusy] = createSignal(false);
@@ -37,9 +46,9 @@ export function Login(props: { email: string; notice: string; onDone: (s: Sessio
         <p class="hint">Your files are encrypted in this tab. The server never sees your passphrase.</p>
         <Show when={props.notice}><p class="banner" role="status">{props.notice}</p></Show>
         <label for="login-email">E-mail</label>
-        <input id="login-email" type="email" autocomplete="username" required value={email()} onInput={(e) => setEmail(e.currentTarget.value)} />
+        <input id="login-email" ref={emailField} type="email" autocomplete="username" required value={email()} onInput={(e) => setEmail(e.currentTarget.value)} />
         <label for="login-pass">Passphrase</label>
-        <input id="login-pass" type="password" autocomplete="current-password" required value={pass()} onInput={(e) => setPass(e.currentTarget.value)} />
+        <input id="login-pass" ref={passField} type="password" autocomplete="current-password" required value={pass()} onInput={(e) => setPass(e.currentTarget.value)} />
         <p class="error" role="alert" aria-live="assertive">{error()}</p>
         <div class="actions">
           <button class="primary" type="submit" disabled={busy()}>{busy() ? 'Unlocking…' : 'Log in'}</button>
@@ -51,7 +60,11 @@ export function Login(props: { email: string; notice: string; onDone: (s: Sessio
 }
 
 export function Signup(props: { onDone: (s: SignupResult) => void; onLogin: () => void }) {
-  onMount(facade.warm);
+  let emailField!: HTMLInputElement;
+  onMount(() => {
+    facade.warm();
+    emailField.focus();
+  });
   const [email, setEmail] = createSignal('');
   const [pass, setPass] = createSignal('');
   const [pass2, setPass2] = createSignal('');
@@ -81,7 +94,7 @@ export function Signup(props: { onDone: (s: SignupResult) => void; onLogin: () =
         <h1 id="signup-title">Create your vault</h1>
         <p class="hint">Nobody, including us, can reset your passphrase. You will get a recovery code.</p>
         <label for="su-email">E-mail</label>
-        <input id="su-email" type="email" autocomplete="username" required value={email()} onInput={(e) => setEmail(e.currentTarget.value)} />
+        <input id="su-email" ref={emailField} type="email" autocomplete="username" required value={email()} onInput={(e) => setEmail(e.currentTarget.value)} />
         <label for="su-pass">Passphrase</label>
         <input id="su-pass" type="password" autocomplete="new-password" required aria-describedby="su-strength" value={pass()} onInput={(e) => setPass(e.currentTarget.value)} />
         <div class="meter" aria-hidden="true"><div style={{ width: `${strength().pct}%`, background: strength().color }} /></div>
@@ -101,11 +114,13 @@ export function Signup(props: { onDone: (s: SignupResult) => void; onLogin: () =
 export function RecoveryCode(props: { code: string; onDone: () => void }) {
   const [saved, setSaved] = createSignal(false);
   const [copied, setCopied] = createSignal('');
+  let title!: HTMLHeadingElement;
+  onMount(() => title.focus());
   return (
     <main class="center">
       <div class="card" role="region" aria-labelledby="rc-title">
         <Brand />
-        <h1 id="rc-title">Save your recovery code</h1>
+        <h1 id="rc-title" ref={title} tabindex="-1">Save your recovery code</h1>
         <p>This code is shown <strong>once</strong>. It is the only way back into your vault if you forget your passphrase. Write it down or store it in a password manager.</p>
         <p class="code" data-testid="recovery-code">{props.code}</p>
         <div class="actions">
@@ -127,7 +142,11 @@ export function RecoveryCode(props: { code: string; onDone: () => void }) {
 }
 
 export function Unlock(props: { email: string; onDone: (s: SessionInfo) => void; onLogout: () => void }) {
-  onMount(facade.warm);
+  let passField!: HTMLInputElement;
+  onMount(() => {
+    facade.warm();
+    passField.focus();
+  });
   const [pass, setPass] = createSignal('');
   const [busy, setBusy] = createSignal(false);
   const [error, setError] = createSignal('');
@@ -152,7 +171,7 @@ export function Unlock(props: { email: string; onDone: (s: SessionInfo) => void;
         <h1 id="unlock-title">Vault locked</h1>
         <p class="hint">{props.email}: enter your passphrase to unlock. Keys were removed from memory.</p>
         <label for="unlock-pass">Passphrase</label>
-        <input id="unlock-pass" type="password" autocomplete="current-password" required value={pass()} onInput={(e) => setPass(e.currentTarget.value)} />
+        <input id="unlock-pass" ref={passField} type="password" autocomplete="current-password" required value={pass()} onInput={(e) => setPass(e.currentTarget.value)} />
         <p class="error" role="alert" aria-live="assertive">{error()}</p>
         <div class="actions">
           <button class="primary" type="submit" disabled={busy()}>{busy() ? 'Unlocking…' : 'Unlock'}</button>

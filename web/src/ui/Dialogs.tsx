@@ -5,7 +5,7 @@ import { ApiError, describeError } from '../http';
 import { downloadFile, pickFile, readAll } from './download';
 import { formatDate, formatSize } from './format';
 import { Icon } from './Icon';
-import { unfinished } from './List';
+import { focusRowAt, unfinished, type RowPart } from './List';
 
 export function Dialog(props: { title: string; onClose: () => void; children: JSX.Element; wide?: boolean }) {
   let box!: HTMLDivElement;
@@ -26,16 +26,18 @@ export function Dialog(props: { title: string; onClose: () => void; children: JS
     first?.focus();
   });
   // A row's buttons are made anew when its entry changes (a rename, a restored version), so the
-  // opener may be gone by now: then focus goes to the same button of the same item's new row, or
-  // to the list's first row if the item left the folder, rather than to the page's <body>.
-  const rowId = previous?.closest<HTMLElement>('.row[data-id]')?.dataset.id;
-  const part = previous?.classList.contains('name') ? '.name' : '.icon';
+  // opener may be gone by now: then focus goes to the same button of the same item's new row, or,
+  // if the item left the folder (moved), to the row that took its place, rather than to <body>.
+  const opener = previous?.closest<HTMLElement>('.row[data-id]');
+  const rowId = opener?.dataset.id;
+  const rowIndex = Number(opener?.dataset.index ?? 0);
+  const part: RowPart = previous?.classList.contains('name') ? '.name' : '.icon';
   onCleanup(() => {
     document.removeEventListener('keydown', key);
-    const back = previous?.isConnected ? previous
-      : rowId ? document.querySelector<HTMLElement>(`.row[data-id="${CSS.escape(rowId)}"] ${part}`) ?? document.querySelector<HTMLElement>('.scroll .row .name')
-      : previous;
-    back?.focus?.();
+    if (previous?.isConnected || !rowId) return void previous?.focus?.();
+    const same = document.querySelector<HTMLElement>(`.row[data-id="${CSS.escape(rowId)}"] ${part}`);
+    if (same) same.focus();
+    else focusRowAt(rowIndex, part);
   });
   const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
   return (
@@ -83,9 +85,19 @@ export function MoveDialog(props: { entry: Entry; rootId: string; onMove: (targe
   const [path] = createResource(at, (id) => facade.call('path', id));
   const [folders] = createResource(at, async (id) => (await facade.call('list', id)).filter((e) => e.kind === 'folder' && e.id !== props.entry.id));
   const [error, setError] = createSignal('');
+  let crumbs!: HTMLElement;
+  // Going into a folder makes the list and the path anew, and the button pressed goes with them:
+  // once both are in, the keyboard goes to the first subfolder, else to "Move here", else to the
+  // folder's crumb, rather than to <body>.
+  createEffect(on(() => path.state === 'ready' && folders.state === 'ready' && folders(), (list) => {
+    const box = crumbs.closest<HTMLElement>('[role="dialog"]');
+    if (!list || !box || box.contains(document.activeElement)) return;
+    (box.querySelector<HTMLElement>('ul[aria-label="Folders"] button') ?? box.querySelector<HTMLElement>('button.primary:not(:disabled)')
+      ?? crumbs.querySelector<HTMLElement>('li:last-child button'))?.focus();
+  }, { defer: true }));
   return (
     <Dialog title={`Move “${props.entry.name}”`} onClose={props.onClose}>
-      <nav class="crumbs" aria-label="Destination">
+      <nav class="crumbs" aria-label="Destination" ref={crumbs}>
         <ol>
           <For each={path() ?? []}>{(p) => <li><button type="button" onClick={() => setAt(p.id)}>{p.name}</button></li>}</For>
         </ol>
@@ -143,6 +155,9 @@ export function ShareDialog(props: { entry: Entry; onClose: () => void }) {
         maxDownloads: max > 0 ? max : null,
       });
       setUrl(`${location.origin}/s/${linkId}#${secret}`);
+      // The form, and its button that had the keyboard, gave way to the link: the link has it now
+      // (selected, ready to copy; a screen reader reads its label).
+      document.getElementById('share-url')?.focus();
     } catch (err) {
       setError(describeError(err));
     } finally {

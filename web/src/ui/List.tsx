@@ -1,13 +1,40 @@
 // A virtualised file list: only the rows in view (plus a margin) exist in the DOM, so a folder of
 // 10,000 entries renders as fast as one of 30. Rows are real buttons; arrow keys move between rows.
 import { Icon } from './Icon';
-import { createMemo, createSignal, For, onCleanup, onMount, Show } from 'solid-js';
+import { createEffect, createMemo, createSignal, For, on, onCleanup, onMount, Show } from 'solid-js';
 import type { Entry } from '../crypto/types';
 import { formatDate, formatSize } from './format';
 
 export const ROW = 44;
 export type SortKey = 'name' | 'size' | 'mtime';
 export const NODE_MIME = 'application/x-coffer-node';
+/** A row's two buttons: its name (opens) and its actions (the menu). */
+export type RowPart = '.name' | '.icon';
+
+/**
+ * Gives the keyboard to the file list: the row named `name` if it is in view, else the first row,
+ * else the empty folder's note (where Backspace still goes up). For a view just opened.
+ */
+export function focusList(name?: string): void {
+  const scroll = document.querySelector<HTMLElement>('.list .scroll');
+  const target = (name !== undefined ? scroll?.querySelector<HTMLElement>(`.row[data-name="${CSS.escape(name)}"] .name`) : null)
+    ?? scroll?.querySelector<HTMLElement>('.row .name') ?? scroll?.querySelector<HTMLElement>('.empty');
+  target?.focus();
+}
+
+/**
+ * Gives the keyboard to the row at `index` (or the last, if the list is now shorter), on its
+ * `part`: the row that took the place of one that left. The empty folder's note if none is left.
+ */
+export function focusRowAt(index: number, part: RowPart): void {
+  const rows = [...document.querySelectorAll<HTMLElement>('.list .scroll .row[data-index]')];
+  const at = rows.find((r) => Number(r.dataset.index) === index)
+    ?? rows.filter((r) => Number(r.dataset.index) < index).sort((x, y) => Number(y.dataset.index) - Number(x.dataset.index))[0];
+  (at?.querySelector<HTMLElement>(part) ?? document.querySelector<HTMLElement>('.list .scroll .empty'))?.focus();
+}
+
+/** True when the keyboard is nowhere: on the page's <body> (where removing the focused element leaves it). */
+export const focusLost = () => !document.activeElement || document.activeElement === document.body;
 
 /** A file whose upload never committed (stopped by a lock, a closed tab): a node with no version yet. */
 export const unfinished = (e: Entry) => e.kind === 'file' && e.version === 0 && !e.error;
@@ -120,16 +147,45 @@ export function FileList(props: {
   // Stable Entry references, so scrolling re-uses the rows already in the DOM.
   const visible = createMemo(() => props.entries.slice(range().first, range().last));
 
-  const focusRow = (i: number) => {
+  /** Row `i` (the nearest there is), scrolled into view, gets the keyboard on its `part`; an empty list's note gets it. */
+  const focusRow = (i: number, part: RowPart = '.name') => {
     const n = props.entries.length;
-    if (n === 0) return;
+    if (n === 0) return void scroller.querySelector<HTMLElement>('.empty')?.focus();
     const idx = Math.max(0, Math.min(n - 1, i));
     const y = idx * ROW;
     if (y < scroller.scrollTop) scroller.scrollTop = y;
     else if (y + ROW > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = y + ROW - scroller.clientHeight;
     setTop(scroller.scrollTop);
-    requestAnimationFrame(() => scroller.querySelector<HTMLButtonElement>(`[data-index="${idx}"] .name`)?.focus());
+    requestAnimationFrame(() => scroller.querySelector<HTMLButtonElement>(`[data-index="${idx}"] ${part}`)?.focus());
   };
+
+  // Where the keyboard is in the list. A row is made anew when its entry changes (a rename, a
+  // restored version, live sync fetching it again) and goes when its entry leaves the folder
+  // (trashed, moved, here or in another window); the empty folder's note goes when a first entry
+  // comes. Each takes the focus with it to <body>, from where the next Tab starts at the top of the
+  // page. So the list puts it back: on the same button of the item's new row, else on the row that
+  // took the old one's place.
+  let held: { el: HTMLElement; id?: string; part: RowPart } | null = null;
+  const onFocusIn = (ev: FocusEvent) => {
+    const el = ev.target as HTMLElement;
+    held = { el, id: el.closest<HTMLElement>('.row[data-id]')?.dataset.id, part: el.classList.contains('icon') ? '.icon' : '.name' };
+  };
+  const onFocusOut = (ev: FocusEvent) => {
+    if (scroller.contains(ev.relatedTarget as Node | null)) return;
+    // Gone elsewhere (a dialog, a click outside): let go. Not when it left because it was removed.
+    const el = ev.target as HTMLElement;
+    queueMicrotask(() => { if (held?.el === el && el.isConnected) held = null; });
+  };
+  createEffect(on(() => props.entries, () => {
+    const h = held;
+    const at = document.activeElement;
+    if (!h || h.el.isConnected || (at && at !== document.body)) return;
+    const same = h.id && scroller.querySelector<HTMLElement>(`.row[data-id="${CSS.escape(h.id)}"] ${h.part}`);
+    if (same) return void same.focus();
+    // Still listed, only scrolled out of view (its row dropped by the virtualising): not brought back.
+    if (h.id && props.entries.some((e) => e.id === h.id)) return;
+    focusRow(Number(h.el.closest<HTMLElement>('.row[data-index]')?.dataset.index ?? 0), h.part);
+  }, { defer: true }));
 
   const onKey = (ev: KeyboardEvent) => {
     if (ev.key === 'Backspace' || (ev.altKey && ev.key === 'ArrowUp')) {
@@ -171,8 +227,10 @@ export function FileList(props: {
           <div role="columnheader"><span class="sr-only">Actions</span></div>
         </div>
       </div>
-      <div class="scroll" ref={scroller} onScroll={() => setTop(scroller.scrollTop)} onKeyDown={onKey}>
-        <Show when={props.entries.length > 0} fallback={<p class="empty">{props.empty}</p>}>
+      <div class="scroll" ref={scroller} onScroll={() => setTop(scroller.scrollTop)} onKeyDown={onKey} onFocusIn={onFocusIn} onFocusOut={onFocusOut}>
+        {/* The note can have the keyboard (not by Tab): an empty folder just opened gives it there, where
+            a screen reader reads it and Backspace goes up. */}
+        <Show when={props.entries.length > 0} fallback={<p class="empty" tabindex="-1">{props.empty}</p>}>
           <div role="list" aria-label={props.label} style={{ height: `${props.entries.length * ROW}px`, position: 'relative' }}>
             <For each={visible()}>
               {(entry, pos) => {

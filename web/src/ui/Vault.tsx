@@ -6,7 +6,7 @@ import { api, describeError, errorCode, isIntegrityError } from '../http';
 import { MoveDialog, NameDialog, PreviewDialog, previewKind, ShareDialog, VersionsDialog, type Changed } from './Dialogs';
 import { downloadFile, downloadFolder, pickFile } from './download';
 import { formatDate, formatSize } from './format';
-import { FileList, mergeSorted, NODE_MIME, placeSorted, sortEntries, unfinished, type SortKey } from './List';
+import { FileList, focusList, focusLost, mergeSorted, NODE_MIME, placeSorted, sortEntries, unfinished, type SortKey } from './List';
 import { Devices } from './Devices';
 import { Sessions } from './Sessions';
 import { startSync, type SyncState } from './sync';
@@ -202,8 +202,17 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
     const from = trail[trail.length - 1];
     if (trail.length < 2 || !from) return;
     await load(trail[trail.length - 2]!.id, undefined, trail.slice(0, -1));
-    requestAnimationFrame(() => (document.querySelector<HTMLElement>(`.row[data-name="${CSS.escape(from.name)}"] .name`)
-      ?? document.querySelector<HTMLElement>('.scroll .row .name'))?.focus());
+    requestAnimationFrame(() => focusList(from.name));
+  };
+
+  /**
+   * A crumb's folder: the keyboard, lost when the path's buttons were made anew, lands on the
+   * folder just left (as going up does), or the first row.
+   */
+  const openCrumb = async (i: number) => {
+    const trail = path();
+    await load(trail[i]!.id, undefined, trail.slice(0, i + 1));
+    if (focusLost()) focusList(trail[i + 1]?.name);
   };
 
   /** A file, or a folder as `<name>.zip` with everything live below it. */
@@ -379,7 +388,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   };
 
   onMount(() => {
-    void load(props.info.rootNodeId);
+    // Whatever had the keyboard (the unlock form, the recovery code's button) is gone: the list has it.
+    void load(props.info.rootNodeId).then(() => { if (focusLost()) focusList(); });
     void uploads.loadInterrupted();
     const stop = startSync(props.info.cursor, setSync, async (ids, all) => {
       setChanged({ ids, all });
@@ -435,7 +445,8 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
   const openMenu = (e: Entry, anchor: HTMLElement) => {
     const r = anchor.getBoundingClientRect();
     setMenu({ e, x: Math.max(8, Math.min(r.right - 180, window.innerWidth - 190)), y: Math.min(r.bottom + 4, window.innerHeight - 300), anchor });
-    requestAnimationFrame(() => document.querySelector<HTMLButtonElement>('.menu button')?.focus());
+    // At once, not on the next frame: an arrow key pressed in between went to the list, not the menu.
+    document.querySelector<HTMLButtonElement>('.menu button')?.focus();
   };
   // Focus goes back to the menu's button first, so that a dialog the action opens returns it there.
   const closeMenuTo = () => { const m = menu(); setMenu(null); m?.anchor.focus(); return m; };
@@ -515,7 +526,7 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
                   {(p, i) => (
                     <li>
                       <button type="button" aria-current={i() === path().length - 1 ? 'page' : undefined}
-                        onClick={() => void load(p.id, undefined, path().slice(0, i() + 1))}
+                        onClick={() => void openCrumb(i())}
                         onDragOver={(ev) => { if (ev.dataTransfer?.types.includes(NODE_MIME)) ev.preventDefault(); }}
                         onDrop={(ev) => { const id = ev.dataTransfer?.getData(NODE_MIME); if (id) { ev.preventDefault(); ev.stopPropagation(); move(id, p.id).catch(fail); } }}
                       >{p.name}</button>
@@ -528,7 +539,11 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
               entries={sorted()}
               label={`Contents of ${path()[path().length - 1]?.name ?? 'folder'}`}
               sortKey={sortKey()} sortDir={sortDir()}
-              onSort={(k) => { if (k === sortKey()) setSortDir(sortDir() === 1 ? -1 : 1); else { setSortKey(k); setSortDir(1); } }}
+              onSort={(k) => {
+                if (k === sortKey()) setSortDir(sortDir() === 1 ? -1 : 1); else { setSortKey(k); setSortDir(1); }
+                // Said, not only shown: a screen reader does not read out a header's aria-sort as it changes.
+                say(`Sorted by ${{ name: 'name', size: 'size', mtime: 'date modified' }[k]}, ${sortDir() === 1 ? 'ascending' : 'descending'}.`);
+              }}
               onOpen={openEntry}
               onMenu={openMenu}
               onDropNode={(id, target) => move(id, target.id).catch(fail)}
@@ -595,30 +610,32 @@ export function Vault(props: { info: SessionInfo; onLock: () => void; onLogout: 
             <Devices say={say} fail={fail} />
           </Match>
         </Switch>
+        {/* In main, so that it lies in a landmark as everything else does (it is drawn fixed, over the list). */}
+        <Show when={menu()}>
+          {(m) => (
+            <div class="menu" role="menu" aria-label={`Actions for ${m().e.name}`} style={{ left: `${m().x}px`, top: `${m().y}px` }}
+              onKeyDown={(ev) => {
+                const items = Array.from((ev.currentTarget as HTMLElement).querySelectorAll<HTMLButtonElement>('button'));
+                const i = items.indexOf(document.activeElement as HTMLButtonElement);
+                const to: Record<string, number> = { ArrowDown: (i + 1) % items.length, ArrowUp: (i - 1 + items.length) % items.length, Home: 0, End: items.length - 1 };
+                if (ev.key === 'Escape') closeMenuTo();
+                // A menu is one stop for Tab: Tab closes it, and goes on from its button to the next control.
+                else if (ev.key === 'Tab') closeMenuTo();
+                else if (ev.key in to) { ev.preventDefault(); items[to[ev.key]!]?.focus(); }
+              }}>
+              <Show when={m().e.kind === 'folder' || previewKind(m().e)}>
+                <button type="button" role="menuitem" tabindex="-1" onClick={act((e) => openEntry(e))}>{m().e.kind === 'folder' ? 'Open' : 'Preview'}</button>
+              </Show>
+              <button type="button" role="menuitem" tabindex="-1" onClick={act((e) => download(e))}>Download</button>
+              <button type="button" role="menuitem" tabindex="-1" onClick={act((e) => setDialog({ t: 'rename', e: e }))}>Rename</button>
+              <button type="button" role="menuitem" tabindex="-1" onClick={act((e) => setDialog({ t: 'move', e: e }))}>Move</button>
+              <button type="button" role="menuitem" tabindex="-1" onClick={act((e) => setDialog({ t: 'share', e: e }))}>Share</button>
+              <Show when={m().e.kind === 'file'}><button type="button" role="menuitem" tabindex="-1" onClick={act((e) => setDialog({ t: 'versions', e: e }))}>Versions</button></Show>
+              <button type="button" role="menuitem" tabindex="-1" class="danger" onClick={act((e) => void doTrash(e))}>Move to trash</button>
+            </div>
+          )}
+        </Show>
       </main>
-
-      <Show when={menu()}>
-        {(m) => (
-          <div class="menu" role="menu" aria-label={`Actions for ${m().e.name}`} style={{ left: `${m().x}px`, top: `${m().y}px` }}
-            onKeyDown={(ev) => {
-              const items = Array.from((ev.currentTarget as HTMLElement).querySelectorAll<HTMLButtonElement>('button'));
-              const i = items.indexOf(document.activeElement as HTMLButtonElement);
-              if (ev.key === 'Escape') closeMenuTo();
-              else if (ev.key === 'ArrowDown') { ev.preventDefault(); items[(i + 1) % items.length]?.focus(); }
-              else if (ev.key === 'ArrowUp') { ev.preventDefault(); items[(i - 1 + items.length) % items.length]?.focus(); }
-            }}>
-            <Show when={m().e.kind === 'folder' || previewKind(m().e)}>
-              <button type="button" role="menuitem" onClick={act((e) => openEntry(e))}>{m().e.kind === 'folder' ? 'Open' : 'Preview'}</button>
-            </Show>
-            <button type="button" role="menuitem" onClick={act((e) => download(e))}>Download</button>
-            <button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'rename', e: e }))}>Rename</button>
-            <button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'move', e: e }))}>Move</button>
-            <button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'share', e: e }))}>Share</button>
-            <Show when={m().e.kind === 'file'}><button type="button" role="menuitem" onClick={act((e) => setDialog({ t: 'versions', e: e }))}>Versions</button></Show>
-            <button type="button" role="menuitem" class="danger" onClick={act((e) => void doTrash(e))}>Move to trash</button>
-          </div>
-        )}
-      </Show>
 
       <Switch>
         <Match when={dialog()?.t === 'newfolder'}>
