@@ -59,7 +59,7 @@ function deviceSessions(name: string, db: 'pglite' | 'postgres', skip: boolean) 
       expect(listed.map((d) => [d.deviceId, d.current, d.sessions])).toEqual([[laptop, false, 1]]);
       expect(await alice.json('GET', `/api/devices/${laptop}`, undefined, 200)).toMatchObject({ current: true, sessions: 1 });
       // A device that never said "this session is me" again was still seen: its session was used.
-      const [{ lastSeenAt }] = (await alice.json<{ devices: Array<{ lastSeenAt: string | null }> }>('GET', '/api/devices', undefined, 200)).devices;
+      const { lastSeenAt } = (await alice.json<{ devices: Array<{ lastSeenAt: string | null }> }>('GET', '/api/devices', undefined, 200)).devices[0]!;
       const used = (await alice.json<{ sessions: Array<{ current: boolean; lastSeenAt: string }> }>('GET', '/api/auth/sessions', undefined, 200))
         .sessions.find((x) => x.current)!.lastSeenAt;
       expect(lastSeenAt).toBe(used);
